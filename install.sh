@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds envy from this checkout, installs it, and hooks it into your shell.
+#
+#   ./install.sh                 # install into ~/.local/bin, hook into $SHELL's rc file
+#   ENVY_INSTALL_ROOT=/usr/local ./install.sh
+#   ENVY_NO_MODIFY_RC=1 ./install.sh   # install only; print the line to add yourself
+#
+# Safe to run again: the binary is replaced, the rc line is added only once.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=${ENVY_INSTALL_ROOT:-$HOME/.local}
+
+echo "==> building and installing envy into $root/bin" >&2
+cargo install --quiet --locked --force --path . --root "$root"
+envy=$root/bin/envy
+"$envy" --version >&2
+
+# Use the bare name when the shell will find this binary on PATH, the absolute path otherwise.
+exe=envy; [ "$(command -v envy 2>/dev/null)" = "$envy" ] || exe=$envy
+shell_name=$(basename "${SHELL:-bash}")
+case "$shell_name" in
+  zsh)  rc=${ZDOTDIR:-$HOME}/.zshrc;               line="eval \"\$($exe hook zsh)\"" ;;
+  fish) rc=$HOME/.config/fish/conf.d/envy.fish;   line="$exe hook fish | source" ;;
+  *)    rc=$HOME/.bashrc;                          line="eval \"\$($exe hook bash)\""; shell_name=bash ;;
+esac
+
+if [ -n "${ENVY_NO_MODIFY_RC:-}" ]; then
+  echo "==> add this line to $rc:" >&2
+  echo "    $line" >&2
+elif [ -f "$rc" ] && grep -qF "envy hook $shell_name" "$rc"; then
+  echo "==> $rc already hooks envy" >&2
+else
+  mkdir -p "$(dirname "$rc")"
+  printf '\n# envy: automatic Nix dev-shell environments on cd\n%s\n' "$line" >> "$rc"
+  echo "==> added to $rc: $line" >&2
+fi
+case ":$PATH:" in *":$root/bin:"*) ;; *) echo "==> note: $root/bin is not on your PATH; add it to use \`envy\` by name" >&2 ;; esac
+echo "==> done: open a new $shell_name, cd into a project with a flake.nix, and run \`envy allow\`" >&2

@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests in `tests/`. Each area keeps its own helpers in a
+//! sibling module (`tests/common/<area>.rs`); only what every area needs lives here.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The envy binary built for this test run.
+pub fn envy_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_envy"))
+}
+
+/// `../shared` next to the project (conformance data, bench data), or `ENVY_TEST_SHARED`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("ENVY_TEST_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    }
+}
+
+/// Whether a real tool the test needs is on PATH. When `ENVY_TEST_REQUIRE_TOOLS` is set (the
+/// test command and CI set it) a missing tool fails the test; otherwise the test prints why it
+/// skips and the caller returns early.
+#[must_use]
+pub fn have_tool(name: &str) -> bool {
+    if which(name).is_some() {
+        return true;
+    }
+    if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
+        panic!("`{name}` is required for this test (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to install it");
+    }
+    eprintln!("skipping: `{name}` is not installed (scripts/test installs it)");
+    false
+}
+
+/// Look a program up on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
