@@ -7,6 +7,7 @@
 mod dump;
 mod parse;
 mod restore;
+mod writer;
 
 use std::io;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use thiserror::Error;
 pub use dump::{PathFilter, dump_bytes, dump_path, dump_path_filtered, nar_hash_path};
 pub use parse::{NarSink, NullSink, parse};
 pub use restore::{RestoreSink, restore};
+pub use writer::NarWriter;
 
 /// The magic string every NAR starts with.
 pub const NAR_MAGIC: &str = "nix-archive-1";
