@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The evaluator allocates many small, short-lived objects; mimalloc serves them faster than
+// glibc's allocator (about 10% of evaluation time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Automatic Nix flake dev-shell environments on `cd`.
 #[derive(Parser)]
 #[command(name = "envy", version, about)]

@@ -260,10 +260,21 @@ impl EvalIO for MemoryIO {
 /// How a path was looked at.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FileAccess {
-    /// Its contents were read; the SHA-256 of what was read.
-    Contents([u8; 32]),
+    /// Its contents were read: their length and a fast 64-bit hash of them (`content_hash`),
+    /// to tell whether the file still holds exactly what the evaluation saw.
+    Contents { len: u64, hash: u64 },
     /// Only its type or existence was checked; what was seen (`None`: did not exist).
     Type(Option<FileType>),
+}
+
+/// The hash `FileAccess::Contents` records (FxHash over the bytes, then the length):
+/// fast, and enough to notice a changed file.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.write_usize(bytes.len());
+    h.finish()
 }
 
 /// Everything an evaluation read from outside: the caller's cache is valid exactly as long
@@ -281,12 +292,14 @@ pub struct ReadRecord {
 impl ReadRecord {
     /// Note a content read.
     pub fn file(&mut self, path: &Path, contents: &[u8]) {
-        use sha2::Digest;
-        let hash: [u8; 32] = sha2::Sha256::digest(contents).into();
+        let access = FileAccess::Contents {
+            len: contents.len() as u64,
+            hash: content_hash(contents),
+        };
         self.files
             .entry(path.to_path_buf())
             .or_default()
-            .insert(FileAccess::Contents(hash));
+            .insert(access);
     }
 
     /// Note a type or existence check.

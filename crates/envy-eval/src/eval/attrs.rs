@@ -154,11 +154,14 @@ impl Evaluator {
         env: &Rc<Env>,
     ) -> EvalResult<Value> {
         let mut v = self.eval(expr, env)?;
-        for name in path.iter() {
+        for (i, name) in path.iter().enumerate() {
             let sym = self.attr_sym(name, env)?;
             match &v {
                 Value::Attrs(a) => match a.get_attr(sym) {
                     Some(attr) => {
+                        if i + 1 == path.len() {
+                            return Ok(Value::Bool(true));
+                        }
                         let next = attr.value.clone();
                         v = self.force(&next, attr.pos)?;
                     }

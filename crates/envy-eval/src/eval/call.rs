@@ -13,7 +13,13 @@ use crate::value::*;
 impl Evaluator {
     /// Apply `f` to `args` (unforced).
     pub fn call_value(&mut self, f: &Value, args: &[Value], pos: Pos) -> EvalResult<Value> {
-        let mut f = self.force(f, pos)?;
+        let f = self.force(f, pos)?;
+        self.call_forced(f, args, pos)
+    }
+
+    /// Apply the forced `f` to `args`.
+    pub(crate) fn call_forced(&mut self, f: Value, args: &[Value], pos: Pos) -> EvalResult<Value> {
+        let mut f = f;
         let mut args = args;
         loop {
             if args.is_empty() {
@@ -21,8 +27,7 @@ impl Evaluator {
             }
             match &f {
                 Value::Lambda(c) => {
-                    let c = c.clone();
-                    let r = self.call_lambda(&c, args[0].clone(), pos)?;
+                    let r = self.call_lambda(c, args[0].clone(), pos)?;
                     args = &args[1..];
                     f = r;
                 }
@@ -106,7 +111,7 @@ impl Evaluator {
             return Err(e);
         }
         let env = match &def.formals {
-            None => Rc::new(Env::with_values(Some(c.env.clone()), [arg])),
+            None => Rc::new(Env::one(c.env.clone(), arg)),
             Some(formals) => {
                 let attrs = match self.force(&arg, pos)? {
                     Value::Attrs(a) => a,

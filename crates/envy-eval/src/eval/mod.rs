@@ -341,7 +341,9 @@ impl Evaluator {
         let result = match &state {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call_value(f, std::slice::from_ref(a), pos),
-            ThunkState::Apply2(f, a, b) => self.call_value(f, &[a.clone(), b.clone()], pos),
+            ThunkState::Apply2(fab) => {
+                self.call_value(&fab.0, &[fab.1.clone(), fab.2.clone()], pos)
+            }
             ThunkState::Blackhole => {
                 let mut e = EvalError::new(
                     ErrorKind::InfiniteRecursion,
@@ -454,18 +456,121 @@ impl Evaluator {
         }
     }
 
-    /// Evaluate `e` in `env` to weak head normal form.
-    pub(crate) fn eval(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+    /// `eval` with the cheapest expressions (constants, variables) handled inline.
+    #[inline(always)]
+    pub(crate) fn eval_fast(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
         match e {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Var(v) => {
-                let val = Self::env_at(env, v.level).get(v.slot as usize);
-                self.force(&val, v.pos)
+                let env = Self::env_at(env, v.level);
+                match env.get_ref(v.slot as usize) {
+                    // The slot is not replaced while its thunk is forced (see `Env::get_ref`).
+                    Value::Thunk(t) => self.force_thunk(t, v.pos),
+                    other => Ok(other.clone()),
+                }
             }
-            Expr::Global(v) => {
-                let val = self.base_env.get(v.slot as usize);
-                self.force(&val, v.pos)
+            _ => self.eval(e, env),
+        }
+    }
+
+    /// Evaluate `e` in `env` to weak head normal form.
+    pub(crate) fn eval(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+        // Tail positions (`if`, `let`, `with`, `assert`) loop instead of recursing.
+        let mut e = e;
+        let mut holder: Option<Rc<Env>> = None;
+        loop {
+            let env: &Rc<Env> = match &holder {
+                Some(h) => h,
+                None => env,
+            };
+            match e {
+                Expr::Const(v) => return Ok(v.clone()),
+                Expr::Var(v) => {
+                    return match Self::env_at(env, v.level).get_ref(v.slot as usize) {
+                        Value::Thunk(t) => self.force_thunk(t, v.pos),
+                        other => Ok(other.clone()),
+                    };
+                }
+                Expr::Global(v) => {
+                    let val = self.base_env.get(v.slot as usize);
+                    return self.force(&val, v.pos);
+                }
+                Expr::Call { pos, func, args } => return self.eval_call(func, args, *pos, env),
+                Expr::If {
+                    pos,
+                    cond,
+                    then,
+                    else_,
+                } => {
+                    let c = match self.eval_fast(cond, env)? {
+                        Value::Bool(b) => b,
+                        other => {
+                            return Err(self.bool_error(
+                                &other,
+                                *pos,
+                                "while evaluating a branch condition",
+                            ));
+                        }
+                    };
+                    e = if c { then } else { else_ };
+                }
+                Expr::Arith { pos, op, lhs, rhs } => {
+                    let a = self.eval_fast(lhs, env)?;
+                    let b = self.eval_fast(rhs, env)?;
+                    return self.arith(*op, &a, &b, *pos);
+                }
+                Expr::Select(s) => return self.eval_select(s, env),
+                Expr::Let(l) => {
+                    let new_env = self.let_env(l, env);
+                    e = l.body;
+                    holder = Some(new_env);
+                }
+                Expr::With {
+                    namespace, body, ..
+                } => {
+                    let ns = self.lazy(namespace, env);
+                    let new_env = Rc::new(Env::with_values(Some(env.clone()), [ns]));
+                    e = body;
+                    holder = Some(new_env);
+                }
+                Expr::Assert { pos, cond, body } => {
+                    let c = self.eval_bool(
+                        cond,
+                        env,
+                        *pos,
+                        "while evaluating the condition of the assertion",
+                    )?;
+                    if !c {
+                        return Err(self.assertion_failed(cond, env, *pos));
+                    }
+                    e = body;
+                }
+                _ => return self.eval_other(e, env),
             }
+        }
+    }
+
+    #[inline(never)]
+    fn eval_call(
+        &mut self,
+        func: ExprRef,
+        args: &'static [ExprRef],
+        pos: Pos,
+        env: &Rc<Env>,
+    ) -> EvalResult<Value> {
+        let f = self.eval_fast(func, env)?;
+        if args.len() == 1 {
+            let a = self.lazy(args[0], env);
+            return self.call_forced(f, std::slice::from_ref(&a), pos);
+        }
+        let argv: smallvec::SmallVec<[Value; 4]> = args.iter().map(|a| self.lazy(a, env)).collect();
+        self.call_forced(f, &argv, pos)
+    }
+
+    /// The less common expressions, out of `eval`'s way.
+    #[inline(never)]
+    fn eval_other(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+        match e {
             Expr::WithVar(w) => {
                 let val = self.lookup_with(w, env)?;
                 self.force(&val, w.pos)
@@ -474,7 +579,6 @@ impl Evaluator {
                 let val = Self::env_at(env, *level).get(*slot as usize);
                 self.force(&val, *pos)
             }
-            Expr::Select(s) => self.eval_select(s, env),
             Expr::HasAttr { expr, path, .. } => self.eval_has_attr(expr, path, env),
             Expr::Attrs(a) => self.eval_attrs(a, env),
             Expr::List(items) => {
@@ -488,64 +592,23 @@ impl Evaluator {
                 def,
                 env: env.clone(),
             }))),
-            Expr::Call { pos, func, args } => {
-                let f = self.eval(func, env)?;
-                let argv: smallvec::SmallVec<[Value; 4]> =
-                    args.iter().map(|a| self.lazy(a, env)).collect();
-                self.call_value(&f, &argv, *pos)
-            }
-            Expr::Let(l) => {
-                let new_env = self.let_env(l, env);
-                self.eval(l.body, &new_env)
-            }
-            Expr::With {
-                namespace, body, ..
-            } => {
-                let ns = self.lazy(namespace, env);
-                let new_env = Rc::new(Env::with_values(Some(env.clone()), [ns]));
-                self.eval(body, &new_env)
-            }
-            Expr::If {
-                pos,
-                cond,
-                then,
-                else_,
-            } => {
-                let c = self.eval_bool(cond, env, *pos, "while evaluating a branch condition")?;
-                self.eval(if c { then } else { else_ }, env)
-            }
-            Expr::Assert { pos, cond, body } => {
-                let c = self.eval_bool(
-                    cond,
-                    env,
-                    *pos,
-                    "while evaluating the condition of the assertion",
-                )?;
-                if !c {
-                    return Err(self.assertion_failed(cond, env, *pos));
-                }
-                self.eval(body, env)
-            }
             Expr::Not { expr, .. } => {
                 let b =
                     self.eval_bool(expr, env, Pos::NONE, "in the argument of the not operator")?;
                 Ok(Value::Bool(!b))
             }
             Expr::BinOp { pos, op, lhs, rhs } => self.eval_binop(*op, *pos, lhs, rhs, env),
-            Expr::Arith { pos, op, lhs, rhs } => {
-                let a = self.eval(lhs, env)?;
-                let b = self.eval(rhs, env)?;
-                self.arith(*op, &a, &b, *pos)
-            }
             Expr::ConcatStrings {
                 pos,
                 force_string,
                 parts,
             } => self.eval_concat_strings(*pos, *force_string, parts, env),
             Expr::CurPos(pos) => Ok(self.pos_to_attrs(*pos)),
+            _ => self.eval(e, env),
         }
     }
 
+    #[inline]
     pub(crate) fn eval_bool(
         &mut self,
         e: ExprRef,
@@ -553,10 +616,16 @@ impl Evaluator {
         pos: Pos,
         ctx: &str,
     ) -> EvalResult<bool> {
-        match self.eval(e, env)? {
+        match self.eval_fast(e, env)? {
             Value::Bool(b) => Ok(b),
-            other => Err(self.type_error("a Boolean", &other).at(pos).frame(pos, ctx)),
+            other => Err(self.bool_error(&other, pos, ctx)),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bool_error(&mut self, v: &Value, pos: Pos, ctx: &str) -> Box<EvalError> {
+        self.type_error("a Boolean", v).at(pos).frame(pos, ctx)
     }
 
     fn lookup_with(&mut self, w: &WithVarRef, env: &Rc<Env>) -> EvalResult<Value> {

@@ -13,6 +13,13 @@ use crate::source::Pos;
 use crate::symbol::Sym;
 use crate::value::*;
 
+#[derive(Clone, Copy)]
+enum Arith {
+    Sub,
+    Mul,
+    Div,
+}
+
 /// Whether two (possibly unforced) values are the very same heap object.
 pub(crate) fn ptr_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -288,6 +295,9 @@ impl Evaluator {
 
     /// `a < b` exactly as Nix's `lessThan` decides it (NaN compares false).
     pub fn less_than(&mut self, a: &Value, b: &Value, pos: Pos) -> EvalResult<bool> {
+        if let (Value::Int(x), Value::Int(y)) = (a, b) {
+            return Ok(x < y);
+        }
         let fa = self.force(a, pos)?;
         let fb = self.force(b, pos)?;
         match (&fa, &fb) {
@@ -299,6 +309,7 @@ impl Evaluator {
     }
 
     /// `-`, `*`, `/`, `<` on forced operands.
+    #[inline]
     pub(crate) fn arith(
         &mut self,
         op: ArithOp,
@@ -306,31 +317,34 @@ impl Evaluator {
         b: &Value,
         pos: Pos,
     ) -> EvalResult<Value> {
+        if let (Value::Int(x), Value::Int(y)) = (a, b) {
+            let r = match op {
+                ArithOp::Sub => x.checked_sub(*y),
+                ArithOp::Mul => x.checked_mul(*y),
+                ArithOp::Less => return Ok(Value::Bool(x < y)),
+                ArithOp::LessEq => return Ok(Value::Bool(x <= y)),
+                ArithOp::Div => {
+                    if *y == 0 {
+                        return Err(self.error("division by zero", pos));
+                    }
+                    x.checked_div(*y)
+                }
+            };
+            if let Some(r) = r {
+                return Ok(Value::Int(r));
+            }
+        }
+        self.arith_slow(op, a, b, pos)
+    }
+
+    fn arith_slow(&mut self, op: ArithOp, a: &Value, b: &Value, pos: Pos) -> EvalResult<Value> {
         match op {
             ArithOp::Less | ArithOp::LessEq => {
                 let r = self.less_than(a, b, pos).map_err(|e| e.at(pos))?;
                 Ok(Value::Bool(if op == ArithOp::Less { r } else { !r }))
             }
-            ArithOp::Sub => self.arith_num(
-                a,
-                b,
-                pos,
-                "subtraction",
-                |x, y| x.checked_sub(y),
-                |x, y| x - y,
-                "subtracting",
-                "-",
-            ),
-            ArithOp::Mul => self.arith_num(
-                a,
-                b,
-                pos,
-                "multiplication",
-                |x, y| x.checked_mul(y),
-                |x, y| x * y,
-                "multiplying",
-                "*",
-            ),
+            ArithOp::Sub => self.arith_num(a, b, pos, Arith::Sub),
+            ArithOp::Mul => self.arith_num(a, b, pos, Arith::Mul),
             ArithOp::Div => {
                 let d = self.force_float(
                     b,
@@ -340,58 +354,51 @@ impl Evaluator {
                 if d == 0.0 {
                     return Err(self.error("division by zero", pos));
                 }
-                self.arith_num(
-                    a,
-                    b,
-                    pos,
-                    "division",
-                    |x, y| x.checked_div(y),
-                    |x, y| x / y,
-                    "dividing",
-                    "/",
-                )
+                self.arith_num(a, b, pos, Arith::Div)
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn arith_num(
-        &mut self,
-        a: &Value,
-        b: &Value,
-        pos: Pos,
-        what: &str,
-        int_op: impl Fn(i64, i64) -> Option<i64>,
-        float_op: impl Fn(f64, f64) -> f64,
-        verb: &str,
-        sym: &str,
-    ) -> EvalResult<Value> {
+    fn arith_num(&mut self, a: &Value, b: &Value, pos: Pos, op: Arith) -> EvalResult<Value> {
+        let (first, second, verb, sym) = match op {
+            Arith::Sub => (
+                "while evaluating the first operand of the subtraction",
+                "while evaluating the second operand of the subtraction",
+                "subtracting",
+                "-",
+            ),
+            Arith::Mul => (
+                "while evaluating the first operand of the multiplication",
+                "while evaluating the second operand of the multiplication",
+                "multiplying",
+                "*",
+            ),
+            Arith::Div => (
+                "while evaluating the first operand of the division",
+                "while evaluating the second operand of the division",
+                "dividing",
+                "/",
+            ),
+        };
         let fa = self.force(a, pos)?;
         let fb = self.force(b, pos)?;
         if matches!(fa, Value::Float(_)) || matches!(fb, Value::Float(_)) {
-            let x = self.force_float(
-                &fa,
-                pos,
-                &format!("while evaluating the first operand of the {what}"),
-            )?;
-            let y = self.force_float(
-                &fb,
-                pos,
-                &format!("while evaluating the second operand of the {what}"),
-            )?;
-            return Ok(Value::Float(float_op(x, y)));
+            let x = self.force_float(&fa, pos, first)?;
+            let y = self.force_float(&fb, pos, second)?;
+            return Ok(Value::Float(match op {
+                Arith::Sub => x - y,
+                Arith::Mul => x * y,
+                Arith::Div => x / y,
+            }));
         }
-        let x = self.force_int(
-            &fa,
-            pos,
-            &format!("while evaluating the first operand of the {what}"),
-        )?;
-        let y = self.force_int(
-            &fb,
-            pos,
-            &format!("while evaluating the second operand of the {what}"),
-        )?;
-        match int_op(x, y) {
+        let x = self.force_int(&fa, pos, first)?;
+        let y = self.force_int(&fb, pos, second)?;
+        let r = match op {
+            Arith::Sub => x.checked_sub(y),
+            Arith::Mul => x.checked_mul(y),
+            Arith::Div => x.checked_div(y),
+        };
+        match r {
             Some(r) => Ok(Value::Int(r)),
             None => Err(self.error(format!("integer overflow in {verb} {x} {sym} {y}"), pos)),
         }
@@ -405,6 +412,46 @@ impl Evaluator {
         parts: &'static [(Pos, ExprRef)],
         env: &Rc<Env>,
     ) -> EvalResult<Value> {
+        if !force_string && parts.len() == 2 {
+            let a = self
+                .eval_fast(parts[0].1, env)
+                .map_err(|e| e.frame(pos, "in the left operand of the + operator"))?;
+            if let Value::Int(x) = a {
+                let b = self
+                    .eval_fast(parts[1].1, env)
+                    .map_err(|e| e.frame(pos, "in the right operand of the + operator"))?;
+                match b {
+                    Value::Int(y) => {
+                        return match x.checked_add(y) {
+                            Some(r) => Ok(Value::Int(r)),
+                            None => Err(self.error(
+                                format!("integer overflow in adding {x} + {y}"),
+                                parts[1].0,
+                            )),
+                        };
+                    }
+                    Value::Float(f) => return Ok(Value::Float(x as f64 + f)),
+                    other => {
+                        return Err(self.error(
+                            format!("cannot add {} to an integer", other.typ().showtype()),
+                            parts[1].0,
+                        ));
+                    }
+                }
+            }
+            return self.concat_from(pos, force_string, parts, env, Some(a));
+        }
+        self.concat_from(pos, force_string, parts, env, None)
+    }
+
+    fn concat_from(
+        &mut self,
+        pos: Pos,
+        force_string: bool,
+        parts: &'static [(Pos, ExprRef)],
+        env: &Rc<Env>,
+        first: Option<Value>,
+    ) -> EvalResult<Value> {
         #[derive(PartialEq, Clone, Copy)]
         enum First {
             Str,
@@ -412,13 +459,18 @@ impl Evaluator {
             Int,
             Float,
         }
+        let mut first = first;
         let mut first_type = First::Str;
         let mut n: i64 = 0;
         let mut nf: f64 = 0.0;
         let mut buf: Vec<u8> = Vec::new();
         let mut context = Context::new();
         for (idx, (ppos, e)) in parts.iter().enumerate() {
-            let v = self.eval(e, env).map_err(|err| {
+            let v = match first.take() {
+                Some(v) => Ok(v),
+                None => self.eval(e, env),
+            };
+            let v = v.map_err(|err| {
                 if force_string {
                     err
                 } else if idx == 0 {

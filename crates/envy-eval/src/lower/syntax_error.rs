@@ -81,6 +81,11 @@ fn significant(t: &SyntaxToken) -> bool {
 
 /// The first syntax error in `parse`, in Nix's words.
 pub fn first_error(parse: &rnix::Parse<Root>, text: &str) -> Option<SyntaxError> {
+    // rnix reports every token it could not place; without errors there is nothing to find
+    // (and walking all tokens of a large file is not free).
+    if parse.errors().is_empty() {
+        return None;
+    }
     let root = parse.syntax();
     let tokens: Vec<SyntaxToken> = root
         .descendants_with_tokens()

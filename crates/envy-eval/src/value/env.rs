@@ -5,13 +5,15 @@
 use std::cell::UnsafeCell;
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use crate::value::Value;
 
 /// An environment.
 pub struct Env {
     /// The enclosing environment.
     pub up: Option<Rc<Env>>,
-    slots: Box<[UnsafeCell<Value>]>,
+    slots: SmallVec<[UnsafeCell<Value>; 2]>,
 }
 
 impl Env {
@@ -20,6 +22,17 @@ impl Env {
         Env {
             up,
             slots: (0..n).map(|_| UnsafeCell::new(Value::Null)).collect(),
+        }
+    }
+
+    /// An environment with one slot (a function call's argument).
+    #[inline]
+    pub fn one(up: Rc<Env>, v: Value) -> Env {
+        let mut slots = SmallVec::new();
+        slots.push(UnsafeCell::new(v));
+        Env {
+            up: Some(up),
+            slots,
         }
     }
 
@@ -47,6 +60,18 @@ impl Env {
     pub fn get(&self, i: usize) -> Value {
         // SAFETY: see `set`; the reference lives only for the clone.
         unsafe { (*self.slots[i].get()).clone() }
+    }
+
+    /// A reference to slot `i`'s value. The evaluator forces thunks through it without
+    /// cloning: `set` only runs while an environment is being built (its slots are filled,
+    /// and `__overrides` replaces some right after forcing itself, before the set exists
+    /// anywhere else), never while a value read from a finished environment is in use.
+    #[inline]
+    pub fn get_ref(&self, i: usize) -> &Value {
+        // SAFETY: see above: no `set` on this environment can run while the returned
+        // reference is alive, because references are only taken from environments that are
+        // complete, and `set` is only called by the code that builds one.
+        unsafe { &*self.slots[i].get() }
     }
 
     /// Number of slots.

@@ -90,7 +90,7 @@ pub enum ThunkState {
     /// Apply `f` to `arg`.
     Apply(Value, Value),
     /// Apply `f` to two arguments.
-    Apply2(Value, Value, Value),
+    Apply2(Box<(Value, Value, Value)>),
     /// Being evaluated: forcing it again is infinite recursion.
     Blackhole,
     /// Evaluated.
@@ -113,7 +113,9 @@ impl Thunk {
 
     /// A thunk for `f a b`.
     pub fn apply2(f: Value, a: Value, b: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Apply2(f, a, b)))))
+        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Apply2(Box::new(
+            (f, a, b),
+        ))))))
     }
 
     /// The value, if already evaluated.
