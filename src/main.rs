@@ -1,5 +1,6 @@
 //! The `envy` command line.
 
+mod alloc;
 mod cli {
     pub mod eval;
 }
@@ -8,10 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// The evaluator allocates many small, short-lived objects; mimalloc serves them faster than
-// glibc's allocator (about 10% of evaluation time).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::MiMalloc = alloc::MiMalloc;
 
 /// Automatic Nix flake dev-shell environments on `cd`.
 #[derive(Parser)]

@@ -329,15 +329,12 @@ impl Evaluator {
     }
 
     fn force_thunk(&mut self, t: &Rc<Thunk>, pos: Pos) -> EvalResult<Value> {
-        let state = {
-            let mut b = t.0.borrow_mut();
-            match &*b {
-                ThunkState::Done(v) => return Ok(v.clone()),
-                ThunkState::Failed(e) => return Err(e.clone()),
-                _ => {}
-            }
-            std::mem::replace(&mut *b, ThunkState::Blackhole)
-        };
+        match t.peek() {
+            ThunkState::Done(v) => return Ok(v.clone()),
+            ThunkState::Failed(e) => return Err(e.clone()),
+            _ => {}
+        }
+        let state = t.replace(ThunkState::Blackhole);
         let result = match &state {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call_value(f, std::slice::from_ref(a), pos),
@@ -356,11 +353,11 @@ impl Evaluator {
         };
         match result {
             Ok(v) => {
-                *t.0.borrow_mut() = ThunkState::Done(v.clone());
+                t.replace(ThunkState::Done(v.clone()));
                 Ok(v)
             }
             Err(e) => {
-                *t.0.borrow_mut() = ThunkState::Failed(e.clone());
+                t.replace(ThunkState::Failed(e.clone()));
                 drop(state);
                 Err(e)
             }
@@ -475,14 +472,8 @@ impl Evaluator {
 
     /// Evaluate `e` in `env` to weak head normal form.
     pub(crate) fn eval(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
-        // Tail positions (`if`, `let`, `with`, `assert`) loop instead of recursing.
         let mut e = e;
-        let mut holder: Option<Rc<Env>> = None;
         loop {
-            let env: &Rc<Env> = match &holder {
-                Some(h) => h,
-                None => env,
-            };
             match e {
                 Expr::Const(v) => return Ok(v.clone()),
                 Expr::Var(v) => {
@@ -520,6 +511,26 @@ impl Evaluator {
                     return self.arith(*op, &a, &b, *pos);
                 }
                 Expr::Select(s) => return self.eval_select(s, env),
+                Expr::Let(_) | Expr::With { .. } | Expr::Assert { .. } => {
+                    return self.eval_scoped(e, env);
+                }
+                _ => return self.eval_other(e, env),
+            }
+        }
+    }
+
+    /// `let`, `with` and `assert`, whose bodies are evaluated in a loop rather than by
+    /// recursion (and may introduce environments).
+    #[inline(never)]
+    fn eval_scoped(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+        let mut e = e;
+        let mut holder: Option<Rc<Env>> = None;
+        loop {
+            let env: &Rc<Env> = match &holder {
+                Some(h) => h,
+                None => env,
+            };
+            match e {
                 Expr::Let(l) => {
                     let new_env = self.let_env(l, env);
                     e = l.body;
@@ -545,7 +556,7 @@ impl Evaluator {
                     }
                     e = body;
                 }
-                _ => return self.eval_other(e, env),
+                _ => return self.eval(e, env),
             }
         }
     }
