@@ -81,6 +81,19 @@ pub enum Diagnostic {
     Rendered(String),
 }
 
+/// A parser warning as a diagnostic.
+pub(crate) fn parse_warning(w: Warning) -> Diagnostic {
+    if w.plain {
+        Diagnostic::Rendered(format!("warning: {}", w.msg))
+    } else {
+        Diagnostic::Warning {
+            msg: w.msg,
+            pos: w.pos,
+            from_expr: false,
+        }
+    }
+}
+
 /// One `-I` / `NIX_PATH` entry: `prefix=path` or just `path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchPathEntry {
@@ -156,6 +169,10 @@ pub struct Evaluator {
     pub(crate) regex_cache: FxHashMap<Vec<u8>, Rc<regex::bytes::Regex>>,
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
+    pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
+    pub(crate) fetch_cache: FxHashMap<String, envy_store::StorePath>,
+    pub(crate) fetch_tree_cache: FxHashMap<String, (envy_store::StorePath, envy_store::Hash)>,
+    pub(crate) fetch_value_cache: FxHashMap<String, Value>,
 }
 
 /// Builder for an `Evaluator`.
@@ -164,10 +181,16 @@ pub struct EvaluatorBuilder {
     io: Box<dyn EvalIO>,
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
+    fetcher: Box<dyn crate::fetcher::Fetcher>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
+    /// Use this fetcher (default: `RealFetcher::new()`).
+    pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
+        self.fetcher = f;
+        self
+    }
     /// Use these settings.
     pub fn settings(mut self, s: EvalSettings) -> Self {
         self.settings = s;
@@ -205,6 +228,7 @@ impl EvaluatorBuilder {
             self.io,
             store,
             self.realiser,
+            self.fetcher,
             self.diagnostics,
         )
     }
@@ -226,6 +250,7 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
+            fetcher: Box::new(crate::fetcher::RealFetcher::new()),
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -235,6 +260,7 @@ impl Evaluator {
         io: Box<dyn EvalIO>,
         store: Box<dyn EvalStore>,
         realiser: Option<Box<dyn Realiser>>,
+        fetcher: Box<dyn crate::fetcher::Fetcher>,
         diagnostics: Box<dyn FnMut(Diagnostic)>,
     ) -> Evaluator {
         let mut ev = Evaluator {
@@ -253,6 +279,10 @@ impl Evaluator {
             regex_cache: FxHashMap::default(),
             path_cache: FxHashMap::default(),
             drv_hashes: envy_store::DrvHashes::new(),
+            fetcher,
+            fetch_cache: FxHashMap::default(),
+            fetch_tree_cache: FxHashMap::default(),
+            fetch_value_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -284,11 +314,7 @@ impl Evaluator {
 
     fn emit_parse_warnings(&mut self, warnings: Vec<Warning>) {
         for w in warnings {
-            self.emit(Diagnostic::Warning {
-                msg: w.msg,
-                pos: w.pos,
-                from_expr: false,
-            });
+            self.emit(crate::eval::parse_warning(w));
         }
     }
 
