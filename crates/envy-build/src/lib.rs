@@ -1,2 +1,11 @@
 //! Runs derivation builders with Nix's build-environment conventions, in a Linux sandbox
 //! (user, mount, PID, IPC, UTS and network namespaces) where the kernel allows it.
+//!
+//! Knows nothing of the Nix language or of terminals: progress goes through the `Progress` trait.
+
+pub mod env;
+pub mod error;
+pub mod sandbox;
+pub mod structured_attrs;
+
+pub use error::BuildError;
