@@ -5,7 +5,13 @@
 
 pub mod env;
 pub mod error;
+pub mod fetchurl;
+pub mod lock;
+pub mod log;
+pub mod progress;
 pub mod sandbox;
+pub mod schedule;
 pub mod structured_attrs;
 
 pub use error::BuildError;
+pub use progress::{BuildEvent, NoProgress, Progress};
