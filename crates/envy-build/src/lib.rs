@@ -6,9 +6,11 @@
 pub mod env;
 pub mod error;
 pub mod fetchurl;
+pub mod fsutil;
 pub mod lock;
 pub mod log;
 pub mod progress;
+pub mod refs;
 pub mod sandbox;
 pub mod schedule;
 pub mod structured_attrs;
