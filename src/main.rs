@@ -1,12 +1,39 @@
 //! The `envy` command line.
 
-use clap::Parser;
+mod cli {
+    pub mod build;
+    pub mod build_env_vars;
+    pub mod log;
+}
+
+use clap::{Parser, Subcommand};
 
 /// Automatic Nix flake dev-shell environments on `cd`.
 #[derive(Parser)]
 #[command(name = "envy", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    Build(cli::build::BuildArgs),
+    Log(cli::log::LogArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Build(args)) => args.run(),
+        Some(Command::Log(args)) => args.run(),
+        None => Ok(()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -32,12 +32,27 @@ pub enum BuildError {
         source: io::Error,
     },
 
-    #[error("builder for `{drv}` failed with exit code {code}{tail}")]
+    #[error("builder for `{drv}` failed with {status}{tail}")]
     BuilderFailed {
         drv: String,
-        code: i32,
+        status: String,
         tail: String,
     },
+
+    #[error(
+        "output path `{path}` of `{drv}` should be a non-executable regular file since recursive hashing is not enabled (`outputHashMode = \"flat\"`)"
+    )]
+    FlatOutputNotFile { drv: String, path: String },
+
+    #[error("a `{system}` is required to build `{drv}`, but this is a `{host}`")]
+    WrongSystem {
+        drv: String,
+        system: String,
+        host: String,
+    },
+
+    #[error("`{drv}` uses the unsupported builder `{builder}`")]
+    UnsupportedBuiltin { drv: String, builder: String },
 
     #[error("builder for `{drv}` failed to produce output path for output `{output}` at `{path}`")]
     MissingOutput {

@@ -3,6 +3,9 @@
 //!
 //! Knows nothing of the Nix language or of terminals: progress goes through the `Progress` trait.
 
+pub mod build_store;
+pub mod builder;
+pub mod capture;
 pub mod env;
 pub mod error;
 pub mod fetchurl;
@@ -11,9 +14,13 @@ pub mod lock;
 pub mod log;
 pub mod progress;
 pub mod refs;
+pub mod registry;
 pub mod sandbox;
 pub mod schedule;
 pub mod structured_attrs;
 
+pub use build_store::{BuildStore, OutputInfo, StoreError};
+pub use builder::{BuildConfig, BuildResults, Builder, SandboxMode};
+pub use capture::Captured;
 pub use error::BuildError;
 pub use progress::{BuildEvent, NoProgress, Progress};
