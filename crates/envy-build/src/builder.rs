@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use envy_store::content_address::{ContentAddressMethod, FileIngestionMethod};
 use envy_store::hash::{HashSink, Hasher};
+use envy_store::references::RefScanner;
 use envy_store::{ContentAddress, Derivation, DerivationOutput, HashAlgo, StoreDir, StorePath};
 
 use crate::build_store::{BuildStore, OutputInfo};
@@ -33,7 +34,6 @@ use crate::fsutil;
 use crate::lock::LockDir;
 use crate::log::{LogDir, LogWriter};
 use crate::progress::{BuildEvent, Progress};
-use crate::refs::{RefScanner, Tee};
 use crate::sandbox::{self, HostPath, SANDBOX_BUILD_DIR, Sandbox, SandboxSpec};
 use crate::schedule::{self, Outcome};
 
@@ -451,15 +451,8 @@ impl<'a> Builder<'a> {
             cleaned?;
         }
         let mut infos = Vec::new();
-        let mut candidates: BTreeMap<String, StorePath> = closure
-            .iter()
-            .map(|p| (p.hash_part().to_string(), p.clone()))
-            .collect();
-        candidates.extend(
-            outputs
-                .values()
-                .map(|p| (p.hash_part().to_string(), p.clone())),
-        );
+        let candidates: BTreeSet<StorePath> =
+            closure.iter().chain(outputs.values()).cloned().collect();
         for (name, path) in outputs {
             let real = self.store_dir().full_path(path);
             if std::fs::symlink_metadata(&real).is_err() {
@@ -475,7 +468,7 @@ impl<'a> Builder<'a> {
             };
             fsutil::canonicalise(&real)?;
             let mut sink = HashSink::new(HashAlgo::Sha256);
-            let mut scanner = RefScanner::new(candidates.keys().map(String::as_str));
+            let mut scanner = RefScanner::new(candidates.iter());
             envy_store::nar::dump_path(&real, &mut Tee(&mut sink, &mut scanner)).map_err(|e| {
                 BuildError::Io {
                     path: real.clone(),
@@ -483,11 +476,7 @@ impl<'a> Builder<'a> {
                 }
             })?;
             let (nar_hash, nar_size) = sink.finish();
-            let references = scanner
-                .found()
-                .iter()
-                .map(|h| candidates[h].clone())
-                .collect();
+            let references = scanner.into_found();
             infos.push(OutputInfo {
                 path: path.clone(),
                 nar_hash,
@@ -860,5 +849,21 @@ fn clean_stale_build_dirs(root: &Path) {
         if pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = fsutil::delete_path(&entry.path());
         }
+    }
+}
+
+/// Writes everything to two writers (the NAR hash and the reference scanner in one pass).
+struct Tee<'a, A, B>(&'a mut A, &'a mut B);
+
+impl<A: std::io::Write, B: std::io::Write> std::io::Write for Tee<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
     }
 }

@@ -65,7 +65,10 @@ pub fn build_env(inputs: &EnvInputs<'_>) -> Result<BuildEnv, BuildError> {
             .unwrap_or_default();
         for (name, value) in inputs.drv_env {
             if pass_as_file.contains(name.as_str()) {
-                let file = format!(".attr-{}", nix32(&Sha256::digest(name.as_bytes())));
+                let file = format!(
+                    ".attr-{}",
+                    envy_store::nix32::encode(&Sha256::digest(name.as_bytes()))
+                );
                 vars.insert(
                     format!("{name}Path"),
                     format!("{}/{file}", inputs.build_dir),
@@ -145,27 +148,6 @@ fn impure_env_vars(
                 .collect()
         })
         .unwrap_or_default())
-}
-
-/// Nix's base-32 (alphabet without e, o, u, t; least significant digit last).
-// TODO(store): use envy_store's nix32 once it lands in main.
-fn nix32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
-    let len = (bytes.len() * 8).div_ceil(5);
-    (0..len)
-        .rev()
-        .map(|n| {
-            let b = n * 5;
-            let (i, j) = (b / 8, b % 8);
-            let low = u16::from(bytes[i]) >> j;
-            let high = if i + 1 < bytes.len() {
-                u16::from(bytes[i + 1]) << (8 - j)
-            } else {
-                0
-            };
-            ALPHABET[usize::from((low | high) & 0x1f)] as char
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ pub mod fsutil;
 pub mod lock;
 pub mod log;
 pub mod progress;
-pub mod refs;
 pub mod registry;
 pub mod sandbox;
 pub mod schedule;

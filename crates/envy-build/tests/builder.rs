@@ -215,7 +215,10 @@ fn stale_output_is_replaced_and_failures_show_the_log_tail() {
         None,
     );
     let builder = Builder::new(&fx.store, &fx.config, &NoProgress);
-    let err = builder.build(std::slice::from_ref(&bad)).unwrap_err().to_string();
+    let err = builder
+        .build(std::slice::from_ref(&bad))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("failed with exit code 3"), "{err}");
     assert!(err.contains("> line one\n> oops"), "{err}");
     let log = String::from_utf8(fx.config.logs.read(bad.base_name()).unwrap()).unwrap();
@@ -238,13 +241,7 @@ fn fixed_output_hash_is_checked() {
         let info = fx.store.valid.lock().unwrap()[&results[&d]["out"]].clone();
         assert_eq!(info.ca, Some(ca(good)));
 
-        let wrong = fx.drv(
-            "fod2",
-            "echo other > $out",
-            &[],
-            &[],
-            Some(ca(good)),
-        );
+        let wrong = fx.drv("fod2", "echo other > $out", &[], &[], Some(ca(good)));
         let builder = Builder::new(&fx.store, &fx.config, &NoProgress);
         let err = builder.build(std::slice::from_ref(&wrong)).unwrap_err();
         let got = Hash::of(HashAlgo::Sha256, b"other\n");
