@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build a trivial derivation with envy and with real Nix 2.8 (`nix-build`), each sandboxed,
 # in a private store of the same kind (same store dir, its own state), in one hyperfine run;
-# prints the ratio. Every timed run really builds: the output is deleted before each one.
+# prints the ratio. Both build the same .drv (no evaluation timed); every timed run really
+# builds: the output is deleted before each one.
 #
 #   bench/build.sh            # uses target/release/envy (builds it if missing)
 #
@@ -38,7 +39,7 @@ hyperfine --warmup 3 --runs 30 -N --export-json "$T/result.json" \
   --prepare "sh -c 'chmod -R u+w $T/store/$BASE 2>/dev/null; rm -rf $T/store/$BASE $T/state/valid-v0/$BASE'" \
   -n envy "$ENVY build --no-out-link $DRV_FILE" \
   --prepare "nix-store --store $NIXSTORE --delete $OUT" \
-  -n nix-build "nix-build --store $NIXSTORE $T/triv.nix --no-out-link"
+  -n nix-build "nix-build --store $NIXSTORE $DRV --no-out-link"
 
 python3 - "$T/result.json" <<'PY'
 import json, sys
