@@ -137,19 +137,24 @@ impl BackendError {
         self
     }
 
-    /// The short form the hook prints: the `error:` line and the location line after it.
+    /// The short form the hook prints: the `error:` line and the location (or build log)
+    /// lines after it, each trimmed.
     pub fn summary(&self) -> String {
-        let mut lines = self.message.lines().filter(|l| !l.trim().is_empty());
+        let mut lines = self
+            .message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
         let mut out = lines.next().unwrap_or("error: unknown failure").to_string();
         for line in lines {
-            let t = line.trim_start();
-            if t.starts_with("at ") || t.starts_with("last ") || t.starts_with('>') {
+            if let Some(location) = line.strip_prefix("at ") {
+                out.push_str("\nat ");
+                out.push_str(location.trim_end_matches(':'));
+                break;
+            } else if line.starts_with("last ") || line.starts_with('>') {
                 out.push('\n');
                 out.push_str(line);
-                if t.starts_with("at ") {
-                    break;
-                }
-            } else if !t.starts_with("(use") && !t.starts_with("For full logs") {
+            } else if !line.starts_with("(use") && !line.starts_with("For full logs") {
                 break;
             }
         }
@@ -229,7 +234,7 @@ mod tests {
         );
         assert_eq!(
             e.summary(),
-            "error: syntax error, unexpected ';'\n       at /p/flake.nix:3:41:"
+            "error: syntax error, unexpected ';'\nat /p/flake.nix:3:41"
         );
         let e = BackendError::new(
             ErrorKind::Eval,
