@@ -226,6 +226,156 @@ mod tests {
         );
     }
 
+    /// Real Nix 2.8, offline, with its own store and config under `dir`.
+    fn nix(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+        let conf = dir.join("etc");
+        fs_err::create_dir_all(&conf).unwrap();
+        let registry = dir.join("registry.json");
+        fs_err::write(&registry, r#"{"flakes":[],"version":2}"#).unwrap();
+        let d = dir.display();
+        fs_err::write(
+            conf.join("nix.conf"),
+            format!(
+                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nbuild-users-group =\n\
+                 flake-registry = {}\nstore = local?store={d}/store&state={d}/state&log={d}/log\n",
+                registry.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .env("NIX_CONF_DIR", &conf)
+            .env("HOME", dir.join("home"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env_remove("NIX_REMOTE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn have_nix() -> bool {
+        if which::which("nix").is_ok() {
+            return true;
+        }
+        assert!(
+            std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_none(),
+            "`nix` is required (ENVY_TEST_REQUIRE_TOOLS is set)"
+        );
+        eprintln!("skipping: `nix` is not installed (scripts/test installs it)");
+        false
+    }
+
+    /// The oracle: for the same dev shell, the capture (built by Nix with `capture.sh` as the
+    /// builder script, as the embedded backend will) equals `nix print-dev-env --json`, except
+    /// for what names the capturing derivation itself or the moment of capture.
+    #[test]
+    fn capture_matches_nix_print_dev_env() {
+        if !have_nix() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let tools = crate::toolchain::HostTools {
+            system: "x86_64-linux".into(),
+            tools: vec![],
+        };
+        let pkgs = crate::pkgs::materialize(&dir.path().join("envy-cache"), &tools).unwrap();
+        fs_err::write(dir.path().join("capture.sh"), SCRIPT).unwrap();
+        let expr = dir.path().join("shell.nix");
+        fs_err::write(
+            &expr,
+            format!(
+                r#"let
+  pkgs = import {pkgs} {{ }};
+  hooked = pkgs.runCommand "hooked" {{ }} ''
+    mkdir -p $out/bin $out/include $out/nix-support
+    cat > $out/nix-support/setup-hook <<'EOF'
+    declare -A hookedTable=([first]="1" ["two words"]="x\"y")
+    hookedList=("a b" c)
+    hookedGreet() {{ echo "hi $1"; }}
+    hookedSeen() {{ HOOKED_DEPS+=" $1"; }}
+    addEnvHooks "$hostOffset" hookedSeen
+    export HOOKED_MULTI=$'line one\nline\ttwo \\ end'
+    EOF
+  '';
+  shell = pkgs.mkShellNoCC {{
+    packages = [ hooked ];
+    FOO = "bar";
+    listy = [ "x" "y" ];
+    shellHook = "echo entering";
+  }};
+in {{
+  inherit shell;
+  env = derivation (shell.drvAttrs // {{ args = [ ./capture.sh ]; }});
+}}
+"#,
+                pkgs = pkgs.display()
+            ),
+        )
+        .unwrap();
+        let expr = expr.to_str().unwrap();
+        let oracle = nix(
+            dir.path(),
+            &["nix", "print-dev-env", "--json", "-f", expr, "shell"],
+        );
+        let mut oracle = DevEnv::from_json(&oracle).unwrap();
+        let built = nix(
+            dir.path(),
+            &["nix-build", "--no-out-link", expr, "-A", "env"],
+        );
+        let built = String::from_utf8(built).unwrap();
+        let mut captured = parse(&fs_err::read(built.trim()).unwrap()).unwrap();
+
+        for env in [&mut oracle, &mut captured] {
+            // The capturing derivation's own output and build directory (named after the
+            // derivation outside a sandbox), the line the script was at, the clock.
+            for volatile in [
+                "out",
+                "prefix",
+                "NIX_BUILD_TOP",
+                "TMP",
+                "TMPDIR",
+                "TEMP",
+                "TEMPDIR",
+                "LINENO",
+                "EPOCHREALTIME",
+                "EPOCHSECONDS",
+            ] {
+                env.variables.remove(volatile);
+            }
+        }
+        assert_eq!(captured.bash_functions, oracle.bash_functions);
+        let names = |e: &DevEnv| e.variables.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&captured), names(&oracle));
+        for (name, value) in &oracle.variables {
+            assert_eq!(
+                captured.variables.get(name),
+                Some(value),
+                "variable `{name}`"
+            );
+        }
+        // And the environment is the one the package set promises.
+        assert_eq!(captured.get("FOO"), Some("bar"));
+        assert_eq!(
+            captured.get("HOOKED_MULTI"),
+            Some("line one\nline\ttwo \\ end")
+        );
+        assert!(captured.get("HOOKED_DEPS").unwrap().contains("-hooked"));
+        assert!(captured.get("PATH").unwrap().contains("-hooked/bin"));
+        assert_eq!(
+            captured.variables["hookedList"],
+            Variable::Array(vec!["a b".into(), "c".into()])
+        );
+        assert!(
+            captured.bash_functions.contains_key("hookedGreet")
+                && captured.bash_functions.contains_key("genericBuild")
+        );
+    }
+
     #[test]
     fn rewrite_refuses_non_bash_builders_and_drops_checks() {
         let drv = EnvDerivation {

@@ -80,7 +80,7 @@ pub fn exec_command(entry: &ShellEntry, dir: &Path, argv: &[String]) -> std::io:
             .exec();
     }
     // The hook is bash: run it, then the command, in one bash.
-    let rc = match ensure_file(&dir.join("bash-command.rc"), || bash_rc(&entry.env, false)) {
+    let rc = match ensure_file(dir, "bash-command", ".rc", &bash_rc(&entry.env, false)) {
         Ok(rc) => rc,
         Err(e) => return e,
     };
@@ -101,7 +101,7 @@ pub fn exec_command(entry: &ShellEntry, dir: &Path, argv: &[String]) -> std::io:
 pub fn exec_shell(entry: &ShellEntry, dir: &Path, shell: &UserShell) -> std::io::Error {
     match shell {
         UserShell::Bash(bash) => {
-            let rc = match ensure_file(&dir.join("bash.rc"), || bash_rc(&entry.env, true)) {
+            let rc = match ensure_file(dir, "bash", ".rc", &bash_rc(&entry.env, true)) {
                 Ok(rc) => rc,
                 Err(e) => return e,
             };
@@ -116,12 +116,11 @@ pub fn exec_shell(entry: &ShellEntry, dir: &Path, shell: &UserShell) -> std::io:
                 Ok(env) => env,
                 Err(e) => return e,
             };
-            let zdotdir = dir.join("zsh");
-            if let Err(e) = ensure_file(&zdotdir.join(".zshenv"), || ZSHENV.to_owned())
-                .and_then(|_| ensure_file(&zdotdir.join(".zshrc"), || zshrc(&env)))
-            {
-                return e;
-            }
+            // zsh wants its startup files under fixed names: one directory per content.
+            let zdotdir = match ensure_zdotdir(dir, &zshrc(&env)) {
+                Ok(d) => d,
+                Err(e) => return e,
+            };
             let mut cmd = command_in(entry, &env, zsh);
             if let Some(orig) = std::env::var_os(env_vars::ZDOTDIR) {
                 cmd.env(env_vars::ENVY_ORIG_ZDOTDIR, orig);
@@ -133,7 +132,7 @@ pub fn exec_shell(entry: &ShellEntry, dir: &Path, shell: &UserShell) -> std::io:
                 Ok(env) => env,
                 Err(e) => return e,
             };
-            let config = match ensure_file(&dir.join("envy.fish"), || fish_config(&env)) {
+            let config = match ensure_file(dir, "envy", ".fish", &fish_config(&env)) {
                 Ok(c) => c,
                 Err(e) => return e,
             };
@@ -152,7 +151,7 @@ fn env_after_hook(entry: &ShellEntry, dir: &Path) -> std::io::Result<DevEnv> {
     if hook.trim().is_empty() {
         return Ok(entry.env.clone());
     }
-    let rc = ensure_file(&dir.join("bash-command.rc"), || bash_rc(&entry.env, false))?;
+    let rc = ensure_file(dir, "bash-command", ".rc", &bash_rc(&entry.env, false))?;
     let output = command_in(entry, &entry.env, "bash")
         .args([
             "--norc",
@@ -188,13 +187,28 @@ fn env_after_hook(entry: &ShellEntry, dir: &Path) -> std::io::Result<DevEnv> {
     Ok(env)
 }
 
-/// Write `path` with `contents()` unless it exists (its content only depends on the entry it
-/// sits next to, which never changes).
-fn ensure_file(path: &Path, contents: impl FnOnce() -> String) -> std::io::Result<PathBuf> {
+/// `dir/<stem>-<hash of contents><ext>`, written unless it exists: the name follows the content,
+/// so a newer envy that writes different startup files never reuses an older one's.
+fn ensure_file(dir: &Path, stem: &str, ext: &str, contents: &str) -> std::io::Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let hash = super::hex(&Sha256::digest(contents.as_bytes()));
+    let path = dir.join(format!("{stem}-{}{ext}", &hash[..16]));
     if !path.exists() {
-        super::write_atomically(path, contents().as_bytes())?;
+        super::write_atomically(&path, contents.as_bytes())?;
     }
-    Ok(path.to_owned())
+    Ok(path)
+}
+
+/// `dir/zsh-<hash>/` holding envy's `.zshenv` and this `.zshrc`.
+fn ensure_zdotdir(dir: &Path, zshrc: &str) -> std::io::Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let hash = super::hex(&Sha256::digest(format!("{ZSHENV}\0{zshrc}").as_bytes()));
+    let zdotdir = dir.join(format!("zsh-{}", &hash[..16]));
+    if !zdotdir.join(".zshrc").exists() {
+        super::write_atomically(&zdotdir.join(".zshenv"), ZSHENV.as_bytes())?;
+        super::write_atomically(&zdotdir.join(".zshrc"), zshrc.as_bytes())?;
+    }
+    Ok(zdotdir)
 }
 
 /// A bash single-quoted word.
@@ -300,7 +314,7 @@ fn fish_config(env: &DevEnv) -> String {
     }
     rc.push_str(&format!(
         "if functions -q fish_prompt\n    functions -c fish_prompt __envy_user_fish_prompt\nelse\n    function __envy_user_fish_prompt; echo -n '> '; end\nend\n\
-         function fish_prompt\n    printf '%%s' {}\n    __envy_user_fish_prompt\nend\n",
+         function fish_prompt\n    printf '%s' {}\n    __envy_user_fish_prompt\nend\n",
         fish_quote(PROMPT_MARKER)
     ));
     rc

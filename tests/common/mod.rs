@@ -26,7 +26,9 @@ pub fn have_tool(name: &str) -> bool {
         return true;
     }
     if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
-        panic!("`{name}` is required for this test (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to install it");
+        panic!(
+            "`{name}` is required for this test (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to install it"
+        );
     }
     eprintln!("skipping: `{name}` is not installed (scripts/test installs it)");
     false
