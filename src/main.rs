@@ -1,13 +1,14 @@
 //! The `envy` command line.
 
 mod cli {
+    pub mod build;
+    pub mod build_env_vars;
+    pub mod log;
     pub mod shell;
 }
 mod env_vars;
 mod pkgs;
 mod toolchain;
-
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -16,24 +17,29 @@ use clap::{Parser, Subcommand};
 #[command(name = "envy", version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    Build(cli::build::BuildArgs),
+    Log(cli::log::LogArgs),
     Shell(cli::shell::ShellArgs),
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Shell(args) => args.run(),
+        Some(Command::Build(args)) => args.run(),
+        Some(Command::Log(args)) => args.run(),
+        Some(Command::Shell(args)) => args.run(),
+        None => Ok(()),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -1,34 +1,19 @@
 //! Environment capture for the embedded backend: what `nix print-dev-env` does, for envy's
-//! builder. A dev-shell derivation is rewritten into its "-env" twin (same environment and
-//! inputs, builder script replaced by `capture.sh`, reference checks dropped); building that
-//! twin writes the environment, NUL-framed, to its output; [`parse`] turns it into a
-//! [`DevEnv`] equal to what `nix print-dev-env --json` reports for the same derivation.
-//!
-//! This module only knows the rewrite rules and the format; storing the script, hashing and
-//! building the rewritten derivation belong to the store and the builder.
+//! builder. envy-build's `Builder::capture` runs [`SCRIPT`] in place of a dev-shell
+//! derivation's builder arguments, in that derivation's exact build environment; the script
+//! writes the environment, NUL-framed, to the first output; [`parse`] turns it into a
+//! [`DevEnv`] equal to what `nix print-dev-env --json` reports for the same derivation (the
+//! unit tests check that against real Nix).
 
 use std::collections::BTreeMap;
 
 use super::dev_env::{DevEnv, Variable};
 
-/// The builder script of the "-env" derivation (a file of that content goes in the store, as
-/// text, under [`SCRIPT_NAME`], and is the derivation's only argument).
+/// The script run in the dev-shell derivation's environment.
 pub const SCRIPT: &str = include_str!("capture.sh");
-
-/// The store name of the capture script.
-pub const SCRIPT_NAME: &str = "envy-get-env.sh";
 
 /// The first field of a capture, naming the format.
 const MAGIC: &[u8] = b"envy-dev-env-v1";
-
-/// The environment entries Nix removes from the derivation before capturing: a dev shell is
-/// not the build, so the build's reference checks do not apply.
-pub const DROPPED_CHECKS: &[&str] = &[
-    "allowedReferences",
-    "allowedRequisites",
-    "disallowedReferences",
-    "disallowedRequisites",
-];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CaptureError {
@@ -44,37 +29,6 @@ pub enum CaptureError {
     UnknownKind { kind: String },
     #[error("the environment capture has an invalid count `{count}`")]
     BadCount { count: String },
-}
-
-/// The parts of a derivation the rewrite touches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvDerivation {
-    pub name: String,
-    pub builder: String,
-    pub args: Vec<String>,
-    pub env: BTreeMap<String, String>,
-}
-
-impl EnvDerivation {
-    /// Turn a dev-shell derivation into its capturing "-env" twin, as `nix print-dev-env`
-    /// does: the builder must be bash; its arguments become the capture script's store path;
-    /// the reference checks go; the name gets `-env` (the `name` variable stays, as in Nix
-    /// 2.8). The caller adds the script to the derivation's input sources and recomputes the
-    /// output paths (their variables then hold the new paths).
-    pub fn rewrite_for_capture(mut self, script_store_path: &str) -> Result<Self, CaptureError> {
-        let base = self.builder.rsplit('/').next().unwrap_or_default();
-        if base != "bash" {
-            return Err(CaptureError::NotBash {
-                builder: self.builder,
-            });
-        }
-        self.args = vec![script_store_path.to_owned()];
-        for check in DROPPED_CHECKS {
-            self.env.remove(*check);
-        }
-        self.name.push_str("-env");
-        Ok(self)
-    }
 }
 
 /// Read what `capture.sh` wrote.
@@ -373,36 +327,6 @@ in {{
         assert!(
             captured.bash_functions.contains_key("hookedGreet")
                 && captured.bash_functions.contains_key("genericBuild")
-        );
-    }
-
-    #[test]
-    fn rewrite_refuses_non_bash_builders_and_drops_checks() {
-        let drv = EnvDerivation {
-            name: "shell".into(),
-            builder: "/bin/bash".into(),
-            args: vec!["-e".into(), "/store/x-builder.sh".into()],
-            env: BTreeMap::from([
-                ("allowedReferences".to_owned(), String::new()),
-                ("name".to_owned(), "shell".to_owned()),
-            ]),
-        };
-        let rewritten = drv
-            .clone()
-            .rewrite_for_capture("/store/y-envy-get-env.sh")
-            .unwrap();
-        assert_eq!(rewritten.name, "shell-env");
-        assert_eq!(rewritten.args, ["/store/y-envy-get-env.sh"]);
-        assert_eq!(rewritten.env.keys().collect::<Vec<_>>(), ["name"]);
-        let sh = EnvDerivation {
-            builder: "/bin/sh".into(),
-            ..drv
-        };
-        assert_eq!(
-            sh.rewrite_for_capture("/x").unwrap_err(),
-            CaptureError::NotBash {
-                builder: "/bin/sh".into()
-            }
         );
     }
 
