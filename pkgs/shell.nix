@@ -1,6 +1,6 @@
 # The environment `envy shell` enters: a `mkShell` with the compiler for `target` and the
-# packages named by `-p` (attribute paths into the set for that target, like "musl" or
-# "hello").
+# packages named by `-p` (attribute paths into the set for that target, like "musl",
+# "hello" or "buildPackages.hello").
 #
 #   import ./shell.nix { target = "aarch64-unknown-linux-musl"; packages = [ "hello" ]; … }
 { target ? null, packages ? [ ], ... }@args:
@@ -17,8 +17,13 @@ let
     else throw "envy shell: unknown target `${target}' (known: ${lib.concatMapStringsSep ", " (s: s.hostPlatform.config) sets})";
   lookup = attrPath:
     lib.attrByPath (lib.splitString "." attrPath) (throw "envy shell: the package set has no `${attrPath}'") pkgs;
+  # Without nixpkgs' splicing, the slot follows the name: `buildPackages.*` are tools for the
+  # build machine (native inputs); everything else is built for the target (build inputs:
+  # its headers and libraries reach the compiler; in a native shell its programs are on PATH).
+  isTool = p: lib.hasPrefix "buildPackages." p;
 in
 pkgs.mkShell {
   name = "envy-shell-${pkgs.hostPlatform.config}";
-  packages = map lookup packages;
+  nativeBuildInputs = map lookup (builtins.filter isTool packages);
+  buildInputs = map lookup (builtins.filter (p: !isTool p) packages);
 }

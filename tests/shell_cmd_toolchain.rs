@@ -262,6 +262,34 @@ fn packages_from_the_set_join_the_environment() {
 }
 
 #[test]
+fn cross_packages_are_target_libraries_and_build_packages_are_tools() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl", "-p", "musl", "-p", "buildPackages.hello"],
+        r#"echo "flags=$NIX_CFLAGS_COMPILE $NIX_LDFLAGS"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")"; hello"#,
+    );
+    let flags = out.lines().find_map(|l| l.strip_prefix("flags=")).unwrap();
+    let libc = out.lines().find_map(|l| l.strip_prefix("libc=")).unwrap();
+    // The aarch64 musl (the wrapper's own libc) is a build input: its headers and libraries
+    // join the flags, and nothing of the build machine's does.
+    let words: Vec<_> = flags.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            "-isystem",
+            &format!("{libc}/include"),
+            &format!("-L{libc}/lib")
+        ],
+        "{out}"
+    );
+    // The build machine's hello runs natively.
+    assert!(out.contains("Hello, world!"), "{out}");
+}
+
+#[test]
 fn a_missing_host_clang_names_the_debian_packages() {
     if !common::have_tool("bash") {
         return;
