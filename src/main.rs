@@ -17,9 +17,11 @@ mod gc;
 mod hook;
 mod humanize;
 mod progress;
+mod pkgs;
 mod project;
 mod settings;
 mod shell;
+mod toolchain;
 mod trust;
 
 use std::process::ExitCode;

@@ -13,6 +13,7 @@ mod hook;
 mod log;
 mod print_dev_env;
 mod reload;
+mod shell;
 mod rollback;
 mod status;
 mod use_shell;
@@ -64,6 +65,7 @@ enum Command {
     Completions(completions::Completions),
     Build(build::BuildArgs),
     Log(log::LogArgs),
+    Shell(shell::ShellArgs),
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -84,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Completions(c) => c.run(),
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
