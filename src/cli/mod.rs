@@ -3,12 +3,15 @@
 //! this is built.
 
 mod allow;
+pub mod build;
+pub mod build_env_vars;
 mod completions;
 mod deny;
 mod export;
 mod gc;
 mod generations;
 mod hook;
+pub mod log;
 mod print_dev_env;
 mod reload;
 mod rollback;
@@ -59,6 +62,8 @@ enum Command {
     Generations(generations::Generations),
     Rollback(rollback::Rollback),
     Gc(gc::Gc),
+    Build(build::BuildArgs),
+    Log(log::LogArgs),
     Completions(completions::Completions),
 }
 
@@ -77,6 +82,8 @@ pub fn main() -> ExitCode {
         Command::Generations(c) => c.run(),
         Command::Rollback(c) => c.run(),
         Command::Gc(c) => c.run(),
+        Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Completions(c) => c.run(),
     };
     match result {

@@ -31,10 +31,11 @@ use crate::trust::{Trust, TrustStore};
 /// Run the slow path and print the code for `shell` on stdout.
 pub fn export(shell: Shell) -> Result<()> {
     let dirs = Dirs::from_env()?;
-    let backend = backend::from_env()?;
+    // A bad `ENVY_BACKEND` only matters where something must be built.
+    let backend = backend::from_env();
     let hook = Hook {
         dirs: &dirs,
-        backend: backend.as_ref(),
+        backend: backend.as_deref().map_err(|e| e.to_string()),
         env: process_env(),
         pwd: project::current_dir()?,
         pid: shell_pid(),
@@ -77,7 +78,7 @@ fn shell_pid() -> u32 {
 
 struct Hook<'a> {
     dirs: &'a Dirs,
-    backend: &'a dyn Backend,
+    backend: Result<&'a dyn Backend, String>,
     env: BTreeMap<String, String>,
     pwd: PathBuf,
     pid: u32,
@@ -180,11 +181,22 @@ impl Hook<'_> {
                 })
             }
             Trust::Allowed => {
+                let backend = match self.backend.as_ref() {
+                    Ok(b) => *b,
+                    Err(e) => {
+                        eprintln!("envy: error: {}", e.replace('\n', "\n      "));
+                        return Ok(Plan {
+                            keep: same,
+                            load: None,
+                            status: Some((Status::Failed, project.clone(), trust_inputs)),
+                        });
+                    }
+                };
                 let selection = settings::selection(self.dirs, project)?;
                 let base = env_diff::base_env(&self.env, current.map(|c| &c.restore));
                 let envs = Environments {
                     dirs: self.dirs,
-                    backend: self.backend,
+                    backend,
                     env: &base,
                     system: backend::current_system(),
                     progress: progress::Mode::from_env(),
@@ -193,6 +205,9 @@ impl Hook<'_> {
                     Ok(resolved) => {
                         let mut inputs = watch_entries(project, &resolved.record);
                         inputs.push(Entry::Path(cache.stamp_path()));
+                        // Choosing another backend or system is a change worth a rebuild.
+                        inputs.push(Entry::Env(env_vars::ENVY_BACKEND.to_string()));
+                        inputs.push(Entry::Env(env_vars::ENVY_SYSTEM.to_string()));
                         let unchanged = same
                             && current.is_some_and(|c| c.loaded.generation == resolved.number)
                             && self.previous.as_ref().is_some_and(|s| s.pid == self.pid);

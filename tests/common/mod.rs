@@ -2,6 +2,8 @@
 //! sibling module (`tests/common/<area>.rs`); only what every area needs lives here.
 #![allow(dead_code)]
 
+pub mod build;
+
 use std::path::PathBuf;
 
 /// The envy binary built for this test run.

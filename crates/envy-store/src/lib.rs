@@ -1,4 +1,30 @@
 //! Nix's store formats and envy's local store: nix-base32, hashes, store paths, `.drv`
 //! ATerm, NAR, the store database, GC roots and gc, and Nix binary caches.
 //!
-//! Knows nothing of how builders run (that is `envy-build`) nor of the Nix language.
+//! Knows nothing of how builders run (that is `envy-build`) nor of the Nix language, and never
+//! prints: every failure is a typed error naming the path or store path involved.
+//!
+//! The pure layer (no I/O besides reading the tree a NAR is made from):
+//! - [`nix32`], [`hash`]: encodings and digests as Nix writes them;
+//! - [`store_path`], [`store_dir`]: store paths and every way Nix computes one;
+//! - [`content_address`]: `text:`/`fixed:` content addresses;
+//! - [`derivation`]: `.drv` ATerm, hash modulo, output paths;
+//! - [`nar`]: writing, reading and hashing Nix archives;
+//! - [`references`]: finding store path hash parts in a tree.
+
+pub mod content_address;
+pub mod derivation;
+pub mod hash;
+pub mod nar;
+pub mod nix32;
+pub mod references;
+pub mod store_dir;
+pub mod store_path;
+
+pub use content_address::{ContentAddress, ContentAddressMethod, FileIngestionMethod};
+pub use derivation::{
+    Derivation, DerivationError, DerivationOutput, DrvHash, DrvHashes, OutputSet,
+};
+pub use hash::{Hash, HashAlgo, HashFormat};
+pub use store_dir::{StoreDir, downstream_placeholder, hash_placeholder, output_path_name};
+pub use store_path::{StorePath, StorePathError};

@@ -1,0 +1,186 @@
+//! Writing a NAR from the file system (Nix's `dumpPath`): directories with their entries sorted
+//! by name bytes, regular files with an `executable` marker when the owner may execute them,
+//! and symlinks with their target. Ownership, times and other permission bits are not recorded.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::{NAR_MAGIC, NarError, padding, write_str};
+use crate::hash::{Hash, HashAlgo, HashSink};
+
+/// Read files in chunks this large.
+const CHUNK: usize = 1 << 20;
+
+/// Decides whether an entry below the root goes into the archive (`builtins.path`'s
+/// `filter`); gets the entry's path and its `lstat` metadata.
+pub type PathFilter<'f> = dyn FnMut(&Path, &std::fs::Metadata) -> bool + 'f;
+
+struct Dumper<'w, 'f, W: Write> {
+    out: &'w mut W,
+    buf: Vec<u8>,
+    filter: Option<&'w mut PathFilter<'f>>,
+}
+
+impl<W: Write> Dumper<'_, '_, W> {
+    fn tag(&mut self, s: &str) -> Result<(), NarError> {
+        write_str(self.out, s.as_bytes()).map_err(NarError::Write)
+    }
+
+    fn node(&mut self, path: &Path) -> Result<(), NarError> {
+        let read_err = |source| NarError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = std::fs::symlink_metadata(path).map_err(read_err)?;
+        self.tag("(")?;
+        let ty = meta.file_type();
+        if ty.is_file() {
+            self.tag("type")?;
+            self.tag("regular")?;
+            if meta.permissions().mode() & 0o100 != 0 {
+                self.tag("executable")?;
+                self.tag("")?;
+            }
+            self.tag("contents")?;
+            self.contents(path, meta.len())?;
+        } else if ty.is_dir() {
+            self.tag("type")?;
+            self.tag("directory")?;
+            let mut names: Vec<OsString> = std::fs::read_dir(path)
+                .map_err(read_err)?
+                .map(|entry| entry.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()
+                .map_err(read_err)?;
+            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            for name in names {
+                let child = path.join(&name);
+                if let Some(filter) = self.filter.as_mut() {
+                    let meta =
+                        std::fs::symlink_metadata(&child).map_err(|source| NarError::Read {
+                            path: child.clone(),
+                            source,
+                        })?;
+                    if !filter(&child, &meta) {
+                        continue;
+                    }
+                }
+                self.tag("entry")?;
+                self.tag("(")?;
+                self.tag("name")?;
+                write_str(self.out, name.as_bytes()).map_err(NarError::Write)?;
+                self.tag("node")?;
+                self.node(&child)?;
+                self.tag(")")?;
+            }
+        } else if ty.is_symlink() {
+            self.tag("type")?;
+            self.tag("symlink")?;
+            self.tag("target")?;
+            let target = std::fs::read_link(path).map_err(read_err)?;
+            write_str(self.out, target.as_os_str().as_bytes()).map_err(NarError::Write)?;
+        } else {
+            return Err(NarError::UnsupportedType {
+                path: path.to_owned(),
+            });
+        }
+        self.tag(")")
+    }
+
+    // `NarError::Read` names the path, so plain `std::fs` is enough here.
+    #[allow(clippy::disallowed_methods)]
+    fn contents(&mut self, path: &Path, len: u64) -> Result<(), NarError> {
+        let read_err = |source| NarError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        self.out
+            .write_all(&len.to_le_bytes())
+            .map_err(NarError::Write)?;
+        let mut file = std::fs::File::open(path).map_err(read_err)?;
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK).max(4096))];
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = self
+                .buf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match file.read(&mut self.buf[..want]) {
+                Ok(0) => {
+                    return Err(NarError::FileChanged {
+                        path: path.to_owned(),
+                    });
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(e)),
+            };
+            self.out
+                .write_all(&self.buf[..n])
+                .map_err(NarError::Write)?;
+            left -= n as u64;
+        }
+        // A file that grew while we read it would give a NAR that does not match the tree.
+        if file.read(&mut [0u8; 1]).map_err(read_err)? != 0 {
+            return Err(NarError::FileChanged {
+                path: path.to_owned(),
+            });
+        }
+        self.out
+            .write_all(&[0u8; 8][..padding(len)])
+            .map_err(NarError::Write)
+    }
+}
+
+/// Write the NAR of `path` (file, directory or symlink; not followed) to `out`.
+pub fn dump_path(path: &Path, out: &mut impl Write) -> Result<(), NarError> {
+    write_str(out, NAR_MAGIC.as_bytes()).map_err(NarError::Write)?;
+    Dumper {
+        out,
+        buf: Vec::new(),
+        filter: None,
+    }
+    .node(path)
+}
+
+/// Like `dump_path`, leaving out every entry below the root for which `filter` says no (and
+/// everything under it).
+pub fn dump_path_filtered(
+    path: &Path,
+    out: &mut impl Write,
+    filter: &mut PathFilter<'_>,
+) -> Result<(), NarError> {
+    write_str(out, NAR_MAGIC.as_bytes()).map_err(NarError::Write)?;
+    Dumper {
+        out,
+        buf: Vec::new(),
+        filter: Some(filter),
+    }
+    .node(path)
+}
+
+/// The NAR of a single regular file with these contents.
+pub fn dump_bytes(contents: &[u8], executable: bool, out: &mut impl Write) -> Result<(), NarError> {
+    let w = |r: io::Result<()>| r.map_err(NarError::Write);
+    for tag in [NAR_MAGIC, "(", "type", "regular"] {
+        w(write_str(out, tag.as_bytes()))?;
+    }
+    if executable {
+        w(write_str(out, b"executable"))?;
+        w(write_str(out, b""))?;
+    }
+    w(write_str(out, b"contents"))?;
+    w(write_str(out, contents))?;
+    w(write_str(out, b")"))
+}
+
+/// The sha256 NAR hash and NAR size of `path`, without keeping the NAR.
+pub fn nar_hash_path(path: &Path) -> Result<(Hash, u64), NarError> {
+    let mut sink = HashSink::new(HashAlgo::Sha256);
+    dump_path(path, &mut sink)?;
+    Ok(sink.finish())
+}
