@@ -3,15 +3,14 @@
 //! this is built.
 
 mod allow;
-pub mod build;
-pub mod build_env_vars;
+mod build;
 mod completions;
 mod deny;
 mod export;
 mod gc;
 mod generations;
 mod hook;
-pub mod log;
+mod log;
 mod print_dev_env;
 mod reload;
 mod rollback;
@@ -62,9 +61,9 @@ enum Command {
     Generations(generations::Generations),
     Rollback(rollback::Rollback),
     Gc(gc::Gc),
+    Completions(completions::Completions),
     Build(build::BuildArgs),
     Log(log::LogArgs),
-    Completions(completions::Completions),
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -82,9 +81,9 @@ pub fn main() -> ExitCode {
         Command::Generations(c) => c.run(),
         Command::Rollback(c) => c.run(),
         Command::Gc(c) => c.run(),
+        Command::Completions(c) => c.run(),
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
-        Command::Completions(c) => c.run(),
     };
     match result {
         Ok(code) => code,
