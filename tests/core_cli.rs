@@ -551,6 +551,16 @@ fn use_another_flakes_devshell() {
     );
     let (changes, stderr) = export(&sb, &project, None, 1);
     assert_eq!(changes["FOO"], "from-tools", "{stderr}");
+    // What Nix read of the other flake is watched where it lives, not in this project.
+    let status = json(&sb.envy_ok(&project, &["status", "--json"]));
+    let watch: Vec<&str> = status["project"]["generation"]["watch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let tools_flake = sb.work.join("tools/flake.nix").display().to_string();
+    assert!(watch.contains(&tools_flake.as_str()), "{watch:?}");
     sb.envy_ok(&project, &["use", "default"]);
     let (changes, _) = export(&sb, &project, None, 1);
     assert_eq!(changes["FOO"], "own");

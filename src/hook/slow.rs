@@ -292,7 +292,11 @@ impl Hook<'_> {
             _ => Lease::remove(self.dirs, self.pid)?,
         }
 
-        self.report(current.as_ref(), &plan.load, plan.keep, &diff.changes);
+        let loaded_at = plan
+            .load
+            .as_ref()
+            .zip(state.as_ref().map(|s| s.root.as_path()));
+        self.report(current.as_ref(), loaded_at, plan.keep, &diff.changes);
         let encoded = state.as_ref().map(State::encode);
         let script = Script {
             unload,
@@ -321,16 +325,16 @@ impl Hook<'_> {
     fn report(
         &self,
         current: Option<&Current>,
-        load: &Option<Generation>,
+        load: Option<(&Generation, &Path)>,
         keep: bool,
         changes: &[env_diff::Change],
     ) {
         let quiet = std::env::var_os(env_vars::ENVY_QUIET).is_some_and(|v| !v.is_empty());
-        if let Some(generation) = load {
+        if let Some((generation, root)) = load {
             if !quiet {
                 eprintln!(
                     "envy: loaded {} (generation {}){}",
-                    self.pwd_project_root().display(),
+                    root.display(),
                     generation.number,
                     summarize(changes, &self.env)
                 );
@@ -345,12 +349,6 @@ impl Hook<'_> {
         {
             eprintln!("envy: unloaded {}", c.root.display());
         }
-    }
-
-    fn pwd_project_root(&self) -> PathBuf {
-        Project::find(&self.pwd)
-            .map(|p| p.root().to_path_buf())
-            .unwrap_or_default()
     }
 }
 
