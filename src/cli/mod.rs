@@ -41,7 +41,7 @@ Set-up (one line in your shell's rc file):
 
 Then:
   cd ~/src/project      # envy: `~/src/project/flake.nix` is not allowed: run `envy allow` …
-  envy allow            # trust this flake.nix + flake.lock; the environment loads at the next prompt
+  envy allow            # trust its flake.nix + flake.lock; it loads at the next prompt
   envy status           # what is loaded, from which generation, and what envy watches"
 )]
 pub struct Cli {
