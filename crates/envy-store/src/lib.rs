@@ -15,8 +15,10 @@
 //! The store itself:
 //! - [`local`]: envy's local store (database, locks, adding and importing paths, gc roots,
 //!   garbage collection, verification);
-//! - [`path_info`]: what the store records per valid path.
+//! - [`path_info`]: what the store records per valid path;
+//! - [`cache`]: Nix binary caches (substitution, upload, signatures, configuration).
 
+pub mod cache;
 pub mod content_address;
 pub mod derivation;
 pub mod env_vars;
