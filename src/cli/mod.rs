@@ -16,6 +16,7 @@ mod reload;
 mod shell;
 mod rollback;
 mod status;
+mod store;
 mod use_shell;
 
 use std::process::ExitCode;
@@ -66,6 +67,7 @@ enum Command {
     Build(build::BuildArgs),
     Log(log::LogArgs),
     Shell(shell::ShellArgs),
+    Store(store::Store),
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -87,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Store(c) => c.run(),
     };
     match result {
         Ok(code) => code,
