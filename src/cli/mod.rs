@@ -6,6 +6,7 @@ mod allow;
 mod build;
 mod completions;
 mod deny;
+mod eval;
 mod export;
 mod gc;
 mod generations;
@@ -68,6 +69,7 @@ enum Command {
     Log(log::LogArgs),
     Shell(shell::ShellArgs),
     Store(store::Store),
+    Eval(eval::EvalArgs),
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Store(c) => c.run(),
+        Command::Eval(c) => c.run(),
     };
     match result {
         Ok(code) => code,
