@@ -1,0 +1,1 @@
+//! Flakes for envy (work in progress).
