@@ -235,3 +235,83 @@ pub fn examples() -> &'static Path {
         root
     })
 }
+
+/// A `flake.nix` reader for tests that runs on real Nix (`nix-instantiate --eval`), so the
+/// lock logic can be compared with Nix's independently of envy's evaluator.
+pub struct NixFlakeReader {
+    pub env: Vec<(String, String)>,
+}
+
+impl envy_flake::FlakeNixReader for NixFlakeReader {
+    fn read_parts(
+        &self,
+        tree: &envy_fetch::SourceTree,
+        subdir: &str,
+        display: &Path,
+    ) -> Result<envy_flake::FlakeNixParts, envy_flake::FlakeError> {
+        let file = tree
+            .resolve(&Path::new(subdir).join("flake.nix"))
+            .expect("flake.nix is part of the tree");
+        let expr = format!(
+            r#"let f = import {}; o = f.outputs or null; in {{
+                names = builtins.attrNames f;
+                description = if f ? description then [ f.description ] else [];
+                inputs = if f ? inputs then [ f.inputs ] else [];
+                isFn = if f ? outputs then [ (builtins.isFunction o) ] else [];
+                formals = if builtins.isFunction o then builtins.attrNames (builtins.functionArgs o) else [];
+                nixConfig = if f ? nixConfig then [ f.nixConfig ] else [];
+            }}"#,
+            file.display()
+        );
+        let out = Command::new("nix-instantiate")
+            .args(["--eval", "--json", "--strict", "-E", &expr])
+            .env_clear()
+            .envs(self.env.clone())
+            .output()
+            .expect("run nix-instantiate");
+        if !out.status.success() {
+            return Err(envy_flake::FlakeError::Eval {
+                message: format!(
+                    "{}: {}",
+                    display.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            });
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let first = |k: &str| v[k].as_array().and_then(|a| a.first().cloned());
+        Ok(envy_flake::FlakeNixParts {
+            attr_names: v["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
+            description: first("description"),
+            inputs: first("inputs"),
+            outputs_is_function: first("isFn").and_then(|b| b.as_bool()),
+            output_formals: v["formals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
+            nix_config: first("nixConfig"),
+        })
+    }
+}
+
+/// Copy a directory tree (with `.git`) as `cp -a` does.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cp -a: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

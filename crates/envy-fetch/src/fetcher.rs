@@ -98,6 +98,27 @@ impl Fetcher {
         Git::new(&self.settings.git)
     }
 
+    /// Drop what this fetcher remembers of `input` (its tree changed: a lock file was
+    /// written into it).
+    pub fn forget(&self, input: &Input) {
+        self.memo.lock().expect("memo lock").remove(input);
+    }
+
+    /// `git add --intent-to-add` a file Nix would make visible in a work tree (a new
+    /// `flake.lock`), so that the next fetch of the work tree includes it.
+    pub fn git_add_intent_to_add(
+        &self,
+        work_tree: &std::path::Path,
+        rel: &str,
+    ) -> Result<(), FetchError> {
+        self.git()
+            .run(
+                Some(work_tree),
+                &["add", "--force", "--intent-to-add", "--", rel],
+            )
+            .map(|_| ())
+    }
+
     /// Fetch a direct input with an absolute location.
     pub fn fetch(&self, input: &Input) -> Result<Fetched, FetchError> {
         self.fetch_in(input, None)
