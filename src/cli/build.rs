@@ -11,7 +11,7 @@ use envy_build::sandbox::HostPath;
 use envy_build::{BuildConfig, BuildEvent, BuildStore, Builder, Progress, SandboxMode};
 use envy_store::{Derivation, StoreDir, StorePath};
 
-use super::build_env_vars as vars;
+use crate::env_vars as vars;
 
 /// Build a derivation and print its output paths.
 ///
