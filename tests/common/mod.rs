@@ -2,6 +2,9 @@
 //! sibling module (`tests/common/<area>.rs`); only what every area needs lives here.
 #![allow(dead_code)]
 
+pub mod build;
+pub mod flake;
+
 use std::path::PathBuf;
 
 /// The envy binary built for this test run.

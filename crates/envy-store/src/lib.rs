@@ -11,12 +11,22 @@
 //! - [`derivation`]: `.drv` ATerm, hash modulo, output paths;
 //! - [`nar`]: writing, reading and hashing Nix archives;
 //! - [`references`]: finding store path hash parts in a tree.
+//!
+//! The store itself:
+//! - [`local`]: envy's local store (database, locks, adding and importing paths, gc roots,
+//!   garbage collection, verification);
+//! - [`path_info`]: what the store records per valid path;
+//! - [`cache`]: Nix binary caches (substitution, upload, signatures, configuration).
 
+pub mod cache;
 pub mod content_address;
 pub mod derivation;
+pub mod env_vars;
 pub mod hash;
+pub mod local;
 pub mod nar;
 pub mod nix32;
+pub mod path_info;
 pub mod references;
 pub mod store_dir;
 pub mod store_path;
@@ -26,5 +36,7 @@ pub use derivation::{
     Derivation, DerivationError, DerivationOutput, DrvHash, DrvHashes, OutputSet,
 };
 pub use hash::{Hash, HashAlgo, HashFormat};
+pub use local::{LocalStore, StoreConfig, StoreError};
+pub use path_info::ValidPathInfo;
 pub use store_dir::{StoreDir, downstream_placeholder, hash_placeholder, output_path_name};
 pub use store_path::{StorePath, StorePathError};

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{NAR_MAGIC, NarError, padding, write_str};
@@ -24,12 +25,19 @@ struct Dumper<'w, 'f, W: Write> {
     filter: Option<&'w mut PathFilter<'f>>,
 }
 
+fn create_err(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
+    move |source| NarError::Create {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 impl<W: Write> Dumper<'_, '_, W> {
     fn tag(&mut self, s: &str) -> Result<(), NarError> {
         write_str(self.out, s.as_bytes()).map_err(NarError::Write)
     }
 
-    fn node(&mut self, path: &Path) -> Result<(), NarError> {
+    fn node(&mut self, path: &Path, copy: Option<&Path>) -> Result<(), NarError> {
         let read_err = |source| NarError::Read {
             path: path.to_owned(),
             source,
@@ -40,15 +48,37 @@ impl<W: Write> Dumper<'_, '_, W> {
         if ty.is_file() {
             self.tag("type")?;
             self.tag("regular")?;
-            if meta.permissions().mode() & 0o100 != 0 {
+            let executable = meta.permissions().mode() & 0o100 != 0;
+            if executable {
                 self.tag("executable")?;
                 self.tag("")?;
             }
             self.tag("contents")?;
-            self.contents(path, meta.len())?;
+            let mut dest = match copy {
+                Some(dest) => Some(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(if executable { 0o755 } else { 0o644 })
+                        .open(dest)
+                        .map_err(create_err(dest))?,
+                ),
+                None => None,
+            };
+            self.contents(
+                path,
+                meta.len(),
+                dest.as_mut().map(|f| (copy.unwrap_or(path), f)),
+            )?;
         } else if ty.is_dir() {
             self.tag("type")?;
             self.tag("directory")?;
+            if let Some(dest) = copy {
+                std::fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(dest)
+                    .map_err(create_err(dest))?;
+            }
             let mut names: Vec<OsString> = std::fs::read_dir(path)
                 .map_err(read_err)?
                 .map(|entry| entry.map(|e| e.file_name()))
@@ -72,7 +102,8 @@ impl<W: Write> Dumper<'_, '_, W> {
                 self.tag("name")?;
                 write_str(self.out, name.as_bytes()).map_err(NarError::Write)?;
                 self.tag("node")?;
-                self.node(&child)?;
+                let child_copy = copy.map(|c| c.join(&name));
+                self.node(&child, child_copy.as_deref())?;
                 self.tag(")")?;
             }
         } else if ty.is_symlink() {
@@ -81,6 +112,9 @@ impl<W: Write> Dumper<'_, '_, W> {
             self.tag("target")?;
             let target = std::fs::read_link(path).map_err(read_err)?;
             write_str(self.out, target.as_os_str().as_bytes()).map_err(NarError::Write)?;
+            if let Some(dest) = copy {
+                std::os::unix::fs::symlink(&target, dest).map_err(create_err(dest))?;
+            }
         } else {
             return Err(NarError::UnsupportedType {
                 path: path.to_owned(),
@@ -91,7 +125,12 @@ impl<W: Write> Dumper<'_, '_, W> {
 
     // `NarError::Read` names the path, so plain `std::fs` is enough here.
     #[allow(clippy::disallowed_methods)]
-    fn contents(&mut self, path: &Path, len: u64) -> Result<(), NarError> {
+    fn contents(
+        &mut self,
+        path: &Path,
+        len: u64,
+        mut copy: Option<(&Path, &mut std::fs::File)>,
+    ) -> Result<(), NarError> {
         let read_err = |source| NarError::Read {
             path: path.to_owned(),
             source,
@@ -100,8 +139,10 @@ impl<W: Write> Dumper<'_, '_, W> {
             .write_all(&len.to_le_bytes())
             .map_err(NarError::Write)?;
         let mut file = std::fs::File::open(path).map_err(read_err)?;
-        if self.buf.is_empty() {
-            self.buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK).max(4096))];
+        // Grow the buffer to the largest file seen so far, up to one chunk.
+        let size = CHUNK.min(usize::try_from(len).unwrap_or(CHUNK).max(4096));
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
         }
         let mut left = len;
         while left > 0 {
@@ -122,6 +163,9 @@ impl<W: Write> Dumper<'_, '_, W> {
             self.out
                 .write_all(&self.buf[..n])
                 .map_err(NarError::Write)?;
+            if let Some((dest, file)) = copy.as_mut() {
+                file.write_all(&self.buf[..n]).map_err(create_err(dest))?;
+            }
             left -= n as u64;
         }
         // A file that grew while we read it would give a NAR that does not match the tree.
@@ -144,7 +188,7 @@ pub fn dump_path(path: &Path, out: &mut impl Write) -> Result<(), NarError> {
         buf: Vec::new(),
         filter: None,
     }
-    .node(path)
+    .node(path, None)
 }
 
 /// Like `dump_path`, leaving out every entry below the root for which `filter` says no (and
@@ -160,7 +204,25 @@ pub fn dump_path_filtered(
         buf: Vec::new(),
         filter: Some(filter),
     }
-    .node(path)
+    .node(path, None)
+}
+
+/// Archive `path` into `out` and, in the same pass, recreate it at `dest` (which must not
+/// exist): one read of the source both hashes and copies it. Entries `filter` rejects are
+/// neither archived nor copied.
+pub fn dump_and_copy(
+    path: &Path,
+    dest: &Path,
+    out: &mut impl Write,
+    filter: Option<&mut PathFilter<'_>>,
+) -> Result<(), NarError> {
+    write_str(out, NAR_MAGIC.as_bytes()).map_err(NarError::Write)?;
+    Dumper {
+        out,
+        buf: Vec::new(),
+        filter,
+    }
+    .node(path, Some(dest))
 }
 
 /// The NAR of a single regular file with these contents.

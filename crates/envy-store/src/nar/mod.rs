@@ -14,7 +14,9 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-pub use dump::{PathFilter, dump_bytes, dump_path, dump_path_filtered, nar_hash_path};
+pub use dump::{
+    PathFilter, dump_and_copy, dump_bytes, dump_path, dump_path_filtered, nar_hash_path,
+};
 pub use parse::{NarSink, NullSink, parse};
 pub use restore::{RestoreSink, restore};
 pub use writer::NarWriter;

@@ -1,0 +1,15 @@
+//! Environment variables the store reads (through `StoreConfig::from_env` and
+//! `cache::CacheConfig::from_env`); the binary documents them to users.
+
+/// The store directory (default `$XDG_DATA_HOME/envy/store`). Store paths embed it: machines
+/// that share a binary cache must use the same one.
+pub const ENVY_STORE_DIR: &str = "ENVY_STORE_DIR";
+
+/// The store's state directory: database, gc roots, locks (default `$XDG_DATA_HOME/envy/state`).
+pub const ENVY_STATE_DIR: &str = "ENVY_STATE_DIR";
+
+/// Space-separated binary cache URLs to substitute from (`file://…`, `http(s)://…`).
+pub const ENVY_SUBSTITUTERS: &str = "ENVY_SUBSTITUTERS";
+
+/// Space-separated `name:base64` public keys whose signatures are trusted.
+pub const ENVY_TRUSTED_PUBLIC_KEYS: &str = "ENVY_TRUSTED_PUBLIC_KEYS";
