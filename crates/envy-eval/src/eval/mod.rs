@@ -170,9 +170,7 @@ pub struct Evaluator {
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
     pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
-    pub(crate) fetch_cache: FxHashMap<String, envy_store::StorePath>,
-    pub(crate) fetch_tree_cache: FxHashMap<String, (envy_store::StorePath, envy_store::Hash)>,
-    pub(crate) fetch_value_cache: FxHashMap<String, Value>,
+    pub(crate) fetch_cache: FxHashMap<String, envy_fetch::Fetched>,
 }
 
 /// Builder for an `Evaluator`.
@@ -186,7 +184,7 @@ pub struct EvaluatorBuilder {
 }
 
 impl EvaluatorBuilder {
-    /// Use this fetcher (default: `RealFetcher::new()`).
+    /// Use this fetcher (default: none, every fetch fails).
     pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
         self.fetcher = f;
         self
@@ -250,7 +248,7 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
-            fetcher: Box::new(crate::fetcher::RealFetcher::new()),
+            fetcher: Box::new(crate::fetcher::NoFetcher),
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -281,8 +279,6 @@ impl Evaluator {
             drv_hashes: envy_store::DrvHashes::new(),
             fetcher,
             fetch_cache: FxHashMap::default(),
-            fetch_tree_cache: FxHashMap::default(),
-            fetch_value_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
