@@ -434,7 +434,7 @@ fn prim_find_file(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
     if let Some(rest) = name.strip_prefix("nix/") {
         let p = format!("{}/{rest}", super::COREPKGS);
         if super::corepkg(&p).is_some() {
-            return Ok(Value::Path(Rc::from(p.as_str())));
+            return Ok(Value::path(p.as_str()));
         }
     }
     for entry in search.iter() {
@@ -488,7 +488,7 @@ fn prim_find_file(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
             .file_type_recorded(Path::new(&candidate), false)
             .is_some()
         {
-            return Ok(Value::Path(Rc::from(candidate.as_str())));
+            return Ok(Value::path(candidate.as_str()));
         }
     }
     let mut e = crate::error::EvalError::new(

@@ -303,9 +303,7 @@ fn prim_dir_of(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value
     let v = ev.force(&args[0], pos)?;
     if let Value::Path(p) = &v {
         let parent = dir_of(p.as_bytes());
-        return Ok(Value::Path(Rc::from(
-            String::from_utf8_lossy(parent).as_ref(),
-        )));
+        return Ok(Value::path(String::from_utf8_lossy(parent).as_ref()));
     }
     let mut ctx = Context::new();
     let s = ev

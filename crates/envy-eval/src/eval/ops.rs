@@ -542,7 +542,7 @@ impl Evaluator {
                     ));
                 }
                 let s = String::from_utf8_lossy(&buf).into_owned();
-                Value::Path(Rc::from(crate::lower::strings::canon_path(&s)))
+                Value::path(&crate::lower::strings::canon_path(&s))
             }
             First::Str => Value::String(Rc::new(NixStr::with_context(buf, context))),
         })

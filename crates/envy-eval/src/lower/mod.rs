@@ -627,7 +627,7 @@ impl Lowerer<'_> {
                     if first {
                         let lit = t.text();
                         let resolved = self.first_path_segment(t.kind(), lit, ppos)?;
-                        parts.push((ppos, self.constant(Value::Path(Rc::from(resolved)))));
+                        parts.push((ppos, self.constant(Value::path(&resolved))));
                     } else {
                         parts.push((ppos, self.constant(Value::string(t.text()))));
                     }

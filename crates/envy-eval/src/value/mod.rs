@@ -35,8 +35,8 @@ pub enum Value {
     Float(f64),
     /// A byte string with its context.
     String(Rc<NixStr>),
-    /// An absolute, canonical path.
-    Path(Rc<str>),
+    /// An absolute, canonical path (behind a thin pointer, so that a `Value` is 16 bytes).
+    Path(Rc<Box<str>>),
     /// An attribute set.
     Attrs(Rc<Attrs>),
     /// A list.
@@ -227,6 +227,11 @@ impl Value {
         Value::String(Rc::new(s.into()))
     }
 
+    /// A path (absolute and canonical).
+    pub fn path(p: &str) -> Value {
+        Value::Path(Rc::new(Box::from(p)))
+    }
+
     /// An attribute set.
     pub fn attrs(a: Attrs) -> Value {
         Value::Attrs(Rc::new(a))
@@ -291,3 +296,6 @@ impl fmt::Debug for Value {
         }
     }
 }
+
+// Values are copied around everywhere: keep them at two words.
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
