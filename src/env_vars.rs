@@ -82,10 +82,30 @@ pub const ENVY_SANDBOX: &str = "ENVY_SANDBOX";
 pub const ENVY_SANDBOX_PATHS: &str = "ENVY_SANDBOX_PATHS";
 
 /// Space-separated base URLs of hashed mirrors (`BASE/sha256/<hex>`), like Nix's
-/// `hashed-mirrors`; also read as `ENVY_HASHED_MIRRORS = …` from `$XDG_CONFIG_HOME/envy/config`.
+/// `hashed-mirrors`; overrides `hashed-mirrors` in `$XDG_CONFIG_HOME/envy/config.toml`.
 pub const ENVY_HASHED_MIRRORS: &str = "ENVY_HASHED_MIRRORS";
 
 /// `NIX_BUILD_CORES` given to builders (default: the number of CPUs).
 pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
 
-pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+// --- `envy shell` ------------------------------------------------------------------------
+
+/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
+pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
+
+/// Which engine realises `envy shell` environments: `nix` (the installed Nix) or `embedded`.
+pub const ENVY_SHELL_BACKEND: &str = "ENVY_SHELL_BACKEND";
+
+/// Set inside an `envy shell` to the target triple of its toolchain (read by nothing; a marker
+/// for prompts and scripts, as `IN_NIX_SHELL` is for `nix develop`).
+pub const ENVY_SHELL: &str = "ENVY_SHELL";
+
+/// The user's shell, which `envy shell` starts (bash, zsh or fish; anything else gets bash).
+pub const SHELL: &str = "SHELL";
+
+/// zsh's startup-file directory; `envy shell` points it at its own rc files, which then load
+/// the user's from the original location.
+pub const ZDOTDIR: &str = "ZDOTDIR";
+
+/// The user's zsh startup directory, saved while `envy shell` starts zsh with its own.
+pub const ENVY_ORIG_ZDOTDIR: &str = "__ENVY_ORIG_ZDOTDIR";

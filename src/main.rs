@@ -17,12 +17,19 @@ mod gc;
 mod hook;
 mod humanize;
 mod progress;
+mod pkgs;
 mod project;
 mod settings;
 mod shell;
+mod toolchain;
 mod trust;
 
 use std::process::ExitCode;
+
+// The evaluator allocates many small, short-lived objects; mimalloc serves them faster than
+// glibc's allocator (about 10% of evaluation time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     if is_plain_export() && hook::fast::unchanged() {

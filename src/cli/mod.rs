@@ -6,6 +6,7 @@ mod allow;
 mod build;
 mod completions;
 mod deny;
+mod eval;
 mod export;
 mod gc;
 mod generations;
@@ -13,8 +14,10 @@ mod hook;
 mod log;
 mod print_dev_env;
 mod reload;
+mod shell;
 mod rollback;
 mod status;
+mod store;
 mod use_shell;
 
 use std::process::ExitCode;
@@ -64,6 +67,9 @@ enum Command {
     Completions(completions::Completions),
     Build(build::BuildArgs),
     Log(log::LogArgs),
+    Shell(shell::ShellArgs),
+    Store(store::Store),
+    Eval(eval::EvalArgs),
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -84,6 +90,9 @@ pub fn main() -> ExitCode {
         Command::Completions(c) => c.run(),
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Store(c) => c.run(),
+        Command::Eval(c) => c.run(),
     };
     match result {
         Ok(code) => code,
