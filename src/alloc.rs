@@ -1,0 +1,99 @@
+//! envy's global allocator: glibc's `malloc` until [`use_mimalloc`] is called, mimalloc after.
+//!
+//! The evaluator allocates many small, short-lived objects, and mimalloc serves them about
+//! 10% faster. But mimalloc's first allocation reserves a 1 GiB arena and faults in a huge
+//! page, ~0.3 ms — as much again as the whole start-up of the hook's fast path, which runs at
+//! every prompt. So the fast path allocates with glibc, and everything after it (the CLI,
+//! evaluation, builds) with mimalloc. Freeing asks mimalloc whether it owns the pointer, so
+//! memory from either allocator is returned to the one that gave it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mimalloc::MiMalloc;
+
+static MIMALLOC: AtomicBool = AtomicBool::new(false);
+
+/// Serve every allocation from now on with mimalloc.
+pub fn use_mimalloc() {
+    MIMALLOC.store(true, Ordering::Relaxed);
+}
+
+/// The dispatching allocator (see the module docs).
+pub struct EnvyAlloc;
+
+fn owned_by_mimalloc(ptr: *mut u8) -> bool {
+    // SAFETY: a pure lookup in mimalloc's segment map; any pointer value is allowed.
+    unsafe { libmimalloc_sys::mi_is_in_heap_region(ptr.cast()) }
+}
+
+// SAFETY: every method forwards to an allocator that upholds `GlobalAlloc`'s contract, and a
+// block is always freed or resized by the allocator that made it (`owned_by_mimalloc`).
+unsafe impl GlobalAlloc for EnvyAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe {
+            if MIMALLOC.load(Ordering::Relaxed) {
+                MiMalloc.alloc(layout)
+            } else {
+                System.alloc(layout)
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe {
+            if MIMALLOC.load(Ordering::Relaxed) {
+                MiMalloc.alloc_zeroed(layout)
+            } else {
+                System.alloc_zeroed(layout)
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from the allocator `owned_by_mimalloc` names.
+        unsafe {
+            if owned_by_mimalloc(ptr) {
+                MiMalloc.dealloc(ptr, layout)
+            } else {
+                System.dealloc(ptr, layout)
+            }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from the allocator `owned_by_mimalloc` names; the block stays
+        // with that allocator.
+        unsafe {
+            if owned_by_mimalloc(ptr) {
+                MiMalloc.realloc(ptr, layout, new_size)
+            } else {
+                System.realloc(ptr, layout, new_size)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_from_both_allocators_are_freed_by_their_owner() {
+        // Before the switch (tests run with the switch either way: make both kinds).
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        // SAFETY: matching alloc/dealloc pairs with a non-zero layout.
+        unsafe {
+            let from_glibc = System.alloc(layout);
+            assert!(!owned_by_mimalloc(from_glibc));
+            let from_mimalloc = MiMalloc.alloc(layout);
+            assert!(owned_by_mimalloc(from_mimalloc));
+            EnvyAlloc.dealloc(from_glibc, layout);
+            let grown = EnvyAlloc.realloc(from_mimalloc, layout, 4096);
+            assert!(owned_by_mimalloc(grown));
+            EnvyAlloc.dealloc(grown, Layout::from_size_align(4096, 8).unwrap());
+        }
+    }
+}
