@@ -3,8 +3,9 @@
 //! The evaluator allocates many small, short-lived objects, and mimalloc serves them about
 //! 10% faster. But mimalloc's first allocation reserves a 1 GiB arena and faults in a huge
 //! page, ~0.3 ms — as much again as the whole start-up of the hook's fast path, which runs at
-//! every prompt. So the fast path allocates with glibc, and everything after it (the CLI,
-//! evaluation, builds) with mimalloc. Freeing asks mimalloc whether it owns the pointer, so
+//! every prompt. So the hook (`envy export`, fast and slow path) allocates with glibc, and
+//! every other command with mimalloc; a backend that evaluates in-process calls
+//! [`use_mimalloc`] before it starts. Freeing asks mimalloc whether it owns the pointer, so
 //! memory from either allocator is returned to the one that gave it.
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -7,7 +7,7 @@ mod build;
 mod completions;
 mod deny;
 mod eval;
-mod export;
+pub mod export;
 mod gc;
 mod generations;
 mod hook;
