@@ -2,6 +2,9 @@
 //! sibling module (`tests/common/<area>.rs`); only what every area needs lives here.
 #![allow(dead_code)]
 
+pub mod build;
+pub mod flake;
+
 use std::path::PathBuf;
 
 /// The envy binary built for this test run.
@@ -26,7 +29,9 @@ pub fn have_tool(name: &str) -> bool {
         return true;
     }
     if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
-        panic!("`{name}` is required for this test (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to install it");
+        panic!(
+            "`{name}` is required for this test (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to install it"
+        );
     }
     eprintln!("skipping: `{name}` is not installed (scripts/test installs it)");
     false

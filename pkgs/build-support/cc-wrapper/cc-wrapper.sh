@@ -1,0 +1,59 @@
+#!/bin/bash
+# envy's @lang@ compiler driver for @triple@: the host's clang at the musl @libcVersion@ sysroot
+# in the store, linking statically with lld and compiler-rt's builtins.
+set -eu -o pipefail
+
+# Clang's own headers stay; the host's system headers and libraries never come in: musl's
+# headers are searched last (after the dependencies' `-isystem` directories).
+clangArgs=(--target=@triple@ -nostdlibinc -idirafter @libc@/include)
+if [[ @lang@ == C++ ]]; then
+    # No C++ standard library for musl: freestanding-style C++ (see the package set's README).
+    clangArgs=(--driver-mode=g++ "${clangArgs[@]}" -nostdinc++ -fno-exceptions -fno-rtti -fno-threadsafe-statics)
+fi
+
+link=1 startFiles=1 defaultLibs=1 haveInput=
+expectValue=
+for arg in "$@"; do
+    if [[ -n $expectValue ]]; then
+        expectValue=
+        continue
+    fi
+    case $arg in
+        -c | -S | -E | -M | -MM | -fsyntax-only | -print-* | --print-* | -dump*) link= ;;
+        -shared)
+            echo "@targetPrefix@cc: envy's musl toolchain links statically; \`-shared' is not supported" >&2
+            exit 1
+            ;;
+        -nostdlib) startFiles= defaultLibs= ;;
+        -nostartfiles) startFiles= ;;
+        -nodefaultlibs) defaultLibs= ;;
+        -o | -x | -I | -L | -D | -U | -include | -imacros | -isystem | -iquote | -idirafter | \
+            -MF | -MT | -MQ | -Xlinker | -Xclang | -Xassembler | -Xpreprocessor | -target | \
+            --target | -u | -z | -T | -e | --sysroot | -isysroot | -B | -l | --param)
+            expectValue=1
+            ;;
+        -) haveInput=1 ;;
+        -l* | -Wl,*) haveInput=1 ;;
+        -*) ;;
+        *) haveInput=1 ;;
+    esac
+done
+
+# Flags of the environment's dependencies (the setup hook collects them), nixpkgs-style.
+# shellcheck disable=SC2206
+clangArgs+=(${NIX_CFLAGS_COMPILE:-})
+
+before=() after=()
+if [[ -n $link && -n $haveInput ]]; then
+    clangArgs+=(-static -nostdlib -fuse-ld=lld --ld-path=@lld@ -L@libc@/lib)
+    # shellcheck disable=SC2206
+    clangArgs+=(${NIX_CFLAGS_LINK:-} ${NIX_LDFLAGS:-})
+    if [[ -n $startFiles ]]; then before=(@libc@/lib/crt1.o @libc@/lib/crti.o); fi
+    if [[ -n $defaultLibs ]]; then
+        if [[ @lang@ == C++ ]]; then after+=(@out@/lib/libenvy-c++-minimal.a); fi
+        after+=(-lc @out@/lib/libclang_rt.builtins-@rtArch@.a)
+    fi
+    if [[ -n $startFiles ]]; then after+=(@libc@/lib/crtn.o); fi
+fi
+
+exec @clang@ "${clangArgs[@]}" "${before[@]}" "$@" "${after[@]}"

@@ -1,0 +1,53 @@
+# One package set: everything built for `hostPlatform` on the build machine (`system`,
+# `buildPlatform`). The top level (default.nix) makes the native set and the `pkgsCross`
+# sets from this file.
+{ lib, system, hostTools, buildPlatform, hostPlatform, nativeSet ? null, pkgsCross }:
+let
+  isCross = buildPlatform.config != hostPlatform.config;
+  makeStdenv = import ./stdenv { inherit lib system buildPlatform hostPlatform; };
+in
+lib.fix (self: {
+  inherit lib hostTools buildPlatform hostPlatform pkgsCross system;
+  targetPlatform = self.hostPlatform;
+  # Every set here is static musl already.
+  pkgsStatic = self;
+  buildPackages = if isCross then nativeSet else self;
+
+  runtimeShell = "/bin/bash";
+  fetchurl = import ./build-support/fetchurl.nix;
+
+  # Builds without a compiler (the musl source build, the trivial builders) share one stdenv
+  # across all sets: the derivation does not depend on the target.
+  stdenvNoCC =
+    if isCross then nativeSet.stdenvNoCC
+    else makeStdenv { name = "stdenv-linux"; };
+
+  musl = import ./development/musl {
+    inherit lib hostTools hostPlatform;
+    inherit (self) stdenvNoCC fetchurl;
+  };
+
+  # The compiler wrapper; nixpkgs calls the clang one `clang` and the stdenv's `stdenv.cc`.
+  clang = import ./build-support/cc-wrapper {
+    inherit lib hostTools buildPlatform isCross;
+    inherit (self) stdenvNoCC;
+    libc = self.musl;
+    targetPlatform = self.hostPlatform;
+  };
+
+  stdenv = makeStdenv { name = "stdenv-linux"; cc = self.clang; };
+  clangStdenv = self.stdenv;
+
+  mkShell = import ./build-support/mk-shell.nix { inherit lib; inherit (self) stdenv; };
+  mkShellNoCC = import ./build-support/mk-shell.nix { inherit lib; stdenv = self.stdenvNoCC; };
+
+  inherit (import ./build-support/trivial-builders.nix {
+    inherit lib;
+    inherit (self) stdenv stdenvNoCC runtimeShell;
+  })
+    runCommand runCommandCC runCommandNoCC runCommandWith writeTextFile writeText writeScript
+    writeScriptBin writeShellScript writeShellScriptBin symlinkJoin;
+
+  # A small C program built with the set's stdenv (nixpkgs has GNU hello under this name).
+  hello = import ./development/hello { inherit (self) stdenv; };
+})

@@ -1,0 +1,495 @@
+//! The environment cache: per project, built environments ("generations") and the cache keys
+//! that select them, so re-entering an unchanged project costs no evaluation.
+//!
+//! The tree (see `dirs.rs` for the whole of envy's):
+//!
+//! ```text
+//! env-v1/<project-key>/
+//!   root  stamp  lock
+//!   current              Pointer (postcard): the generation in use + the key it is valid for
+//!   builds/<key-hex>     Pointer: every key ever built → its generation
+//!   generations/<n>.env  Generation (postcard), immutable
+//!   roots/               the backend's GC roots
+//! ```
+//!
+//! A cache key is a sha256 over the watched inputs: each watched file's bytes, each watched
+//! directory's listing, each watched environment variable's value, plus the backend, system
+//! and devShell selection. Every rebuild that changes the environment adds a generation;
+//! `rollback` points `current` at an older one. Writers hold `lock`; every file is written
+//! atomically.
+
+pub mod generation;
+pub mod live;
+pub mod restore;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+pub use generation::{Generation, Pointer};
+
+use crate::backend::{GcRoot, ShellSelection};
+use crate::dirs::Dirs;
+use crate::env_record::{EnvRecord, WatchList};
+use crate::fsutil::{self, FileLock};
+use crate::project::Project;
+
+/// What a cache key covers besides the watched inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyContext<'a> {
+    /// The backend's name.
+    pub backend: &'a str,
+    /// The Nix system.
+    pub system: &'a str,
+    /// The devShell selection.
+    pub selection: &'a ShellSelection,
+    /// The environment evaluation sees (for watched variables).
+    pub env: &'a BTreeMap<String, String>,
+}
+
+/// sha256 over everything `watch` names, as it is now, plus `ctx`.
+pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
+    use std::os::unix::ffi::OsStrExt;
+    let mut h = Sha256::new();
+    let mut field = |bytes: Option<&[u8]>| match bytes {
+        Some(b) => {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        None => h.update(u64::MAX.to_le_bytes()),
+    };
+    field(Some(b"envy-env-v1"));
+    field(Some(ctx.backend.as_bytes()));
+    field(Some(ctx.system.as_bytes()));
+    field(Some(ctx.selection.display().as_bytes()));
+    for file in &watch.files {
+        field(Some(file.as_os_str().as_bytes()));
+        field(fs_err::read(file).ok().as_deref());
+    }
+    for dir in &watch.dirs {
+        field(Some(dir.as_os_str().as_bytes()));
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+                names.sort();
+                field(Some(&(names.len() as u64).to_le_bytes()));
+                for n in names {
+                    field(Some(n.as_bytes()));
+                }
+            }
+            Err(_) => field(None),
+        }
+    }
+    for name in &watch.env {
+        field(Some(name.as_bytes()));
+        field(ctx.env.get(name).map(String::as_bytes));
+    }
+    h.finalize().into()
+}
+
+/// One project's cache directory.
+#[derive(Debug, Clone)]
+pub struct ProjectCache {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+/// A generation as `envy generations` lists it.
+#[derive(Debug, Clone)]
+pub struct GenerationInfo {
+    /// The generation.
+    pub generation: Generation,
+    /// Size of its file in bytes.
+    pub size: u64,
+}
+
+impl ProjectCache {
+    /// The cache of `project` (nothing is created until written).
+    pub fn new(dirs: &Dirs, project: &Project) -> Self {
+        Self {
+            dir: dirs.env_dir().join(project.key()),
+            root: project.root().to_path_buf(),
+        }
+    }
+
+    /// A cache directory found on disk (by `gc`), with the root recorded in it.
+    pub fn from_dir(dir: PathBuf) -> Option<Self> {
+        let root = fs_err::read_to_string(dir.join("root")).ok()?;
+        Some(Self {
+            dir,
+            root: PathBuf::from(root.trim_end_matches('\n')),
+        })
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The project root this cache belongs to.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The stamp file the hook watches (touched by allow/deny/use/reload/rollback).
+    pub fn stamp_path(&self) -> PathBuf {
+        self.dir.join("stamp")
+    }
+
+    /// Where the backend keeps GC roots for this project.
+    pub fn roots_dir(&self) -> PathBuf {
+        self.dir.join("roots")
+    }
+
+    /// Create the directory and its `root` file (idempotent).
+    pub fn ensure(&self, dirs: &Dirs) -> Result<()> {
+        dirs.ensure_cache_root()?;
+        let root_file = self.dir.join("root");
+        if !root_file.exists() {
+            fsutil::write_atomic(&root_file, format!("{}\n", self.root.display()).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Take the project's lock (one writer at a time).
+    pub fn lock(&self) -> Result<FileLock> {
+        FileLock::acquire(&self.dir.join("lock"))
+    }
+
+    /// Touch the stamp so every shell in this project re-decides at its next prompt.
+    pub fn touch_stamp(&self, dirs: &Dirs) -> Result<()> {
+        self.ensure(dirs)?;
+        fsutil::touch(&self.stamp_path())
+    }
+
+    /// The pointer in `current`, if any.
+    pub fn current(&self) -> Result<Option<Pointer>> {
+        read_postcard(&self.dir.join("current"))
+    }
+
+    /// Make `pointer` current.
+    pub fn set_current(&self, pointer: &Pointer) -> Result<()> {
+        fsutil::write_atomic(&self.dir.join("current"), &postcard::to_stdvec(pointer)?)
+    }
+
+    /// Find the generation for the inputs as they are now: `current` if its key still holds,
+    /// else any earlier build with a matching key (which becomes current).
+    pub fn lookup(&self, ctx: &KeyContext<'_>) -> Result<Option<Pointer>> {
+        if let Some(current) = self.current()?
+            && cache_key(&current.watch, ctx) == current.key
+            && self.generation_path(current.generation).exists()
+        {
+            return Ok(Some(current));
+        }
+        let mut memo: Vec<(&WatchList, [u8; 32])> = Vec::new();
+        let builds = self.builds()?;
+        for pointer in &builds {
+            let key = match memo.iter().find(|(w, _)| **w == pointer.watch) {
+                Some((_, k)) => *k,
+                None => {
+                    let k = cache_key(&pointer.watch, ctx);
+                    memo.push((&pointer.watch, k));
+                    k
+                }
+            };
+            if key == pointer.key && self.generation_path(pointer.generation).exists() {
+                self.set_current(pointer)?;
+                return Ok(Some(pointer.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every `builds/` pointer, newest generation first.
+    pub fn builds(&self) -> Result<Vec<Pointer>> {
+        let mut out = Vec::new();
+        for path in fsutil::list_dir(&self.dir.join("builds")) {
+            if let Some(p) = read_postcard::<Pointer>(&path)? {
+                out.push(p);
+            }
+        }
+        out.sort_by_key(|p| std::cmp::Reverse(p.generation));
+        Ok(out)
+    }
+
+    /// Drop the `builds/` pointers for `generation` (gc).
+    pub fn remove_builds_for(&self, generation: u64) -> Result<()> {
+        for path in fsutil::list_dir(&self.dir.join("builds")) {
+            if read_postcard::<Pointer>(&path)?.is_some_and(|p| p.generation == generation) {
+                fs_err::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Store a fresh build. A record whose environment equals the current generation's
+    /// reuses that generation (and its new roots are released); anything else becomes a new
+    /// generation. Either way the key now points at it and it is current.
+    pub fn add_build(
+        &self,
+        dirs: &Dirs,
+        key: [u8; 32],
+        selection: &ShellSelection,
+        backend: &dyn crate::backend::Backend,
+        record: EnvRecord,
+        roots: Vec<GcRoot>,
+    ) -> Result<Pointer> {
+        self.ensure(dirs)?;
+        let watch = record.watch.clone();
+        let reuse = match self.current()? {
+            Some(cur) => self
+                .load_generation(cur.generation)
+                .ok()
+                .filter(|g| g.record.env_hash() == record.env_hash() && g.selection == *selection),
+            None => None,
+        };
+        let number = match reuse {
+            Some(existing) => {
+                for root in roots.iter().filter(|r| !existing.roots.contains(r)) {
+                    let _ = backend.release_root(root);
+                }
+                existing.number
+            }
+            None => {
+                let number = self.generation_numbers().last().copied().unwrap_or(0) + 1;
+                let generation = Generation {
+                    number,
+                    created: now_unix(),
+                    backend: backend.name().to_string(),
+                    selection: selection.clone(),
+                    record,
+                    roots,
+                };
+                fsutil::write_atomic(
+                    &self.generation_path(number),
+                    &postcard::to_stdvec(&generation)?,
+                )?;
+                number
+            }
+        };
+        let pointer = Pointer {
+            generation: number,
+            key,
+            watch,
+        };
+        fsutil::write_atomic(
+            &self.dir.join("builds").join(fsutil::hex(&key)),
+            &postcard::to_stdvec(&pointer)?,
+        )?;
+        self.set_current(&pointer)?;
+        Ok(pointer)
+    }
+
+    /// `generations/<n>.env`.
+    pub fn generation_path(&self, number: u64) -> PathBuf {
+        self.dir.join("generations").join(format!("{number}.env"))
+    }
+
+    /// Read generation `number`.
+    pub fn load_generation(&self, number: u64) -> Result<Generation> {
+        read_postcard(&self.generation_path(number))?.with_context(|| {
+            format!(
+                "generation {number} of `{}` does not exist",
+                self.root.display()
+            )
+        })
+    }
+
+    /// The numbers of every generation on disk, ascending.
+    pub fn generation_numbers(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = fsutil::list_dir(&self.dir.join("generations"))
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".env")?.parse().ok())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Every generation with its size, ascending.
+    pub fn generations(&self) -> Result<Vec<GenerationInfo>> {
+        let mut out = Vec::new();
+        for n in self.generation_numbers() {
+            let path = self.generation_path(n);
+            let size = fs_err::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            out.push(GenerationInfo {
+                generation: self.load_generation(n)?,
+                size,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Read a postcard file; `None` when it does not exist.
+fn read_postcard<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let bytes = match fs_err::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    postcard::from_bytes(&bytes).map(Some).with_context(|| {
+        format!(
+            "corrupt cache file `{}`\nhint: delete it; envy rebuilds what it needs",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{BackendError, BuildOutput, BuildRequest};
+    use crate::env_record::Variable;
+    use crate::progress::ProgressSink;
+
+    struct Fake;
+    impl crate::backend::Backend for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn build(
+            &self,
+            _: &BuildRequest<'_>,
+            _: &dyn ProgressSink,
+        ) -> Result<BuildOutput, BackendError> {
+            unreachable!()
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Dirs, Project, ProjectCache) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(tmp.path().join("c"), tmp.path().join("d"));
+        let root = tmp.path().join("p");
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::write(root.join("flake.nix"), "one").unwrap();
+        let project = Project::at(root);
+        let cache = ProjectCache::new(&dirs, &project);
+        (tmp, dirs, project, cache)
+    }
+
+    fn record(project: &Project, foo: &str) -> EnvRecord {
+        let mut r = EnvRecord::default();
+        r.variables
+            .insert("FOO".into(), Variable::Exported(foo.into()));
+        r.watch.files = vec![project.flake_nix(), project.flake_lock()];
+        r
+    }
+
+    #[test]
+    fn lookup_follows_file_changes_and_reuses_earlier_builds() {
+        let (_tmp, dirs, project, cache) = setup();
+        let sel = ShellSelection::default_shell();
+        let env = BTreeMap::new();
+        let ctx = KeyContext {
+            backend: "fake",
+            system: "x",
+            selection: &sel,
+            env: &env,
+        };
+        assert_eq!(cache.lookup(&ctx).unwrap(), None);
+
+        let r1 = record(&project, "1");
+        let p1 = cache
+            .add_build(
+                &dirs,
+                cache_key(&r1.watch, &ctx),
+                &sel,
+                &Fake,
+                r1.clone(),
+                vec![],
+            )
+            .unwrap();
+        assert_eq!(p1.generation, 1);
+        assert_eq!(cache.lookup(&ctx).unwrap().unwrap().generation, 1);
+
+        fs_err::write(project.flake_nix(), "two").unwrap();
+        assert_eq!(
+            cache.lookup(&ctx).unwrap(),
+            None,
+            "edited flake.nix must miss"
+        );
+        let r2 = record(&project, "2");
+        let p2 = cache
+            .add_build(&dirs, cache_key(&r2.watch, &ctx), &sel, &Fake, r2, vec![])
+            .unwrap();
+        assert_eq!(p2.generation, 2);
+
+        fs_err::write(project.flake_nix(), "one").unwrap();
+        assert_eq!(
+            cache.lookup(&ctx).unwrap().unwrap().generation,
+            1,
+            "reverting finds the old build"
+        );
+        assert_eq!(cache.current().unwrap().unwrap().generation, 1);
+        assert_eq!(cache.generation_numbers(), [1, 2]);
+    }
+
+    #[test]
+    fn an_identical_environment_is_not_a_new_generation() {
+        let (_tmp, dirs, project, cache) = setup();
+        let sel = ShellSelection::default_shell();
+        let env = BTreeMap::new();
+        let ctx = KeyContext {
+            backend: "fake",
+            system: "x",
+            selection: &sel,
+            env: &env,
+        };
+        let r = record(&project, "same");
+        cache
+            .add_build(
+                &dirs,
+                cache_key(&r.watch, &ctx),
+                &sel,
+                &Fake,
+                r.clone(),
+                vec![],
+            )
+            .unwrap();
+        fs_err::write(project.flake_nix(), "comment only").unwrap();
+        let p = cache
+            .add_build(&dirs, cache_key(&r.watch, &ctx), &sel, &Fake, r, vec![])
+            .unwrap();
+        assert_eq!(p.generation, 1);
+        assert_eq!(cache.generation_numbers(), [1]);
+        assert_eq!(cache.builds().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn key_covers_selection_and_watched_env() {
+        let (_tmp, _dirs, project, _cache) = setup();
+        let a = ShellSelection::default_shell();
+        let b = ShellSelection {
+            flake_ref: None,
+            name: "ci".into(),
+        };
+        let mut env = BTreeMap::new();
+        let mut w = record(&project, "x").watch;
+        w.env = vec!["V".into()];
+        let k = |sel, env: &BTreeMap<String, String>| {
+            cache_key(
+                &w,
+                &KeyContext {
+                    backend: "nix",
+                    system: "s",
+                    selection: sel,
+                    env,
+                },
+            )
+        };
+        let base = k(&a, &env);
+        assert_ne!(base, k(&b, &env));
+        env.insert("V".into(), "1".into());
+        assert_ne!(base, k(&a, &env));
+    }
+}

@@ -1,0 +1,51 @@
+//! `envy reload [DIR]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::cache::ProjectCache;
+use crate::trust::{Trust, TrustStore};
+
+/// Rebuild the project's environment now, even if nothing it watches changed.
+///
+/// Use it when the environment depends on something envy cannot see (a file outside the
+/// flake, a network input). Shows progress and Nix's full error on failure; on success the
+/// shells in the project load the result at their next prompt.
+#[derive(clap::Args)]
+pub struct Reload {
+    /// A directory in the project (default: the current directory).
+    dir: Option<PathBuf>,
+}
+
+impl Reload {
+    pub fn run(self) -> Result<ExitCode> {
+        let ctx = Context::new()?;
+        let project = ctx.project(self.dir.as_deref())?;
+        let trust = TrustStore::new(ctx.dirs.trust_dir()).check(&project)?;
+        if trust != Trust::Allowed {
+            anyhow::bail!(
+                "`{}` is {}\nhint: run `envy allow` to trust it",
+                project.flake_nix().display(),
+                trust.as_str()
+            );
+        }
+        let cache = ProjectCache::new(&ctx.dirs, &project);
+        let backend = crate::backend::from_env()?;
+        let env = ctx.user_env();
+        let selection = crate::settings::selection(&ctx.dirs, &project)?;
+        let resolved = ctx
+            .environments(backend.as_ref(), &env)
+            .resolve(&project, &selection, true)?;
+        let resolved = resolved.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        cache.touch_stamp(&ctx.dirs)?;
+        eprintln!(
+            "envy: rebuilt `{}`: generation {}",
+            project.root().display(),
+            resolved.number
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,111 @@
+//! Every environment variable envy reads or sets, in one place.
+//!
+//! `ENVY_*` are public settings a user may set; `__ENVY_*` are envy's own state, written by
+//! the hook into the shell and read back at the next prompt. Variables that belong to other
+//! programs but that envy reads (`PWD`, `PATH`, XDG directories) are listed too, so a reader
+//! can see at a glance what can change envy's behaviour.
+
+// --- Public settings ---------------------------------------------------------------------
+
+/// Which backend evaluates and builds a devShell: `nix` (the Nix CLI, the default) or
+/// `embedded` (envy's own evaluator, store and builder, once it lands).
+pub const ENVY_BACKEND: &str = "ENVY_BACKEND";
+
+/// Path of the `nix` executable the Nix backend runs; by default `nix` is looked up on `PATH`.
+pub const ENVY_NIX: &str = "ENVY_NIX";
+
+/// When set to a non-empty value, the hook prints no `envy: loaded …` / `envy: unloaded …`
+/// lines. Errors and the "run `envy allow`" notice still show.
+pub const ENVY_QUIET: &str = "ENVY_QUIET";
+
+/// The system a devShell is picked for (`devShells.<system>.<name>`); defaults to the
+/// machine's (`x86_64-linux`, `aarch64-linux`, …).
+pub const ENVY_SYSTEM: &str = "ENVY_SYSTEM";
+
+/// Where a build shows progress: `auto` (a spinner on a terminal, plain lines otherwise),
+/// `plain` (always lines) or `none`.
+pub const ENVY_PROGRESS: &str = "ENVY_PROGRESS";
+
+// --- Internal state, set by envy in the user's shell --------------------------------------
+
+/// The hook's compact state: the active project root, its generation, the restore file and
+/// the `stat` signature of every watched file. Decoded by the fast path at every prompt; see
+/// `src/hook/state.rs` for the format. Exported, so child shells know what is loaded.
+pub const __ENVY_STATE: &str = "__ENVY_STATE";
+
+/// The process id of the interactive shell running the hook (`$$`, `$fish_pid`), passed by
+/// the hook on each `envy export` call. Used to record which generation a live shell uses.
+pub const __ENVY_PID: &str = "__ENVY_PID";
+
+// --- Read from the environment, owned by others --------------------------------------------
+
+/// The shell's logical working directory; the hook decides from it, not from `getcwd`, so
+/// that a project reached through a symbolic link keeps the path the user typed.
+pub const PWD: &str = "PWD";
+
+/// Program search path: the devShell's entries are put in front of the user's own.
+pub const PATH: &str = "PATH";
+
+/// Data directories (desktop files, completions): prepended like `PATH`.
+pub const XDG_DATA_DIRS: &str = "XDG_DATA_DIRS";
+
+/// Cache base directory (`~/.cache` when unset): envy's environment cache lives under it.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+
+/// Data base directory (`~/.local/share` when unset): trust records and per-project settings.
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+
+/// Whether a variable envy sets is prepended to the user's value rather than replacing it.
+pub fn is_prepended(name: &str) -> bool {
+    name == PATH || name == XDG_DATA_DIRS
+}
+
+/// Whether `name` is one of envy's own variables, which never enter a diff or a restore file.
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with("__ENVY_")
+}
+
+// --- The store and the builder (`envy build`, `envy log`, `envy store`) -------------------
+
+/// envy's store directory (default `$XDG_DATA_HOME/envy/store`).
+pub const ENVY_STORE_DIR: &str = "ENVY_STORE_DIR";
+
+/// envy's state directory: store database, logs, locks, build dirs (default
+/// `$XDG_DATA_HOME/envy/state`).
+pub const ENVY_STATE_DIR: &str = "ENVY_STATE_DIR";
+
+/// Build sandbox: `true`, `false` or `auto` (default: sandbox when the kernel allows).
+pub const ENVY_SANDBOX: &str = "ENVY_SANDBOX";
+
+/// Host paths visible in the sandbox, space-separated, Nix's `sandbox-paths` syntax
+/// (default `/bin /usr /lib /lib64`).
+pub const ENVY_SANDBOX_PATHS: &str = "ENVY_SANDBOX_PATHS";
+
+/// Space-separated base URLs of hashed mirrors (`BASE/sha256/<hex>`), like Nix's
+/// `hashed-mirrors`; overrides `hashed-mirrors` in `$XDG_CONFIG_HOME/envy/config.toml`.
+pub const ENVY_HASHED_MIRRORS: &str = "ENVY_HASHED_MIRRORS";
+
+/// `NIX_BUILD_CORES` given to builders (default: the number of CPUs).
+pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
+
+// --- `envy shell` ------------------------------------------------------------------------
+
+/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
+pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
+
+/// Which engine realises `envy shell` environments: `nix` (the installed Nix) or `embedded`.
+pub const ENVY_SHELL_BACKEND: &str = "ENVY_SHELL_BACKEND";
+
+/// Set inside an `envy shell` to the target triple of its toolchain (read by nothing; a marker
+/// for prompts and scripts, as `IN_NIX_SHELL` is for `nix develop`).
+pub const ENVY_SHELL: &str = "ENVY_SHELL";
+
+/// The user's shell, which `envy shell` starts (bash, zsh or fish; anything else gets bash).
+pub const SHELL: &str = "SHELL";
+
+/// zsh's startup-file directory; `envy shell` points it at its own rc files, which then load
+/// the user's from the original location.
+pub const ZDOTDIR: &str = "ZDOTDIR";
+
+/// The user's zsh startup directory, saved while `envy shell` starts zsh with its own.
+pub const ENVY_ORIG_ZDOTDIR: &str = "__ENVY_ORIG_ZDOTDIR";

@@ -1,0 +1,452 @@
+//! The slow path of `envy export`: something changed (or the fast path could not tell), so
+//! find the project, check trust, get its environment, and print the shell code that moves
+//! the shell from what is loaded to what should be.
+//!
+//! Failures keep what works: a blocked, denied or failing project never loses the shell's
+//! prompt, and a project that fails to build keeps its last good environment.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::state::{self, Entry, Loaded, State, Status, Watch};
+use crate::backend::{self, Backend};
+use crate::cache::live::Lease;
+use crate::cache::restore::Restore;
+use crate::cache::{Generation, ProjectCache};
+use crate::dirs::Dirs;
+use crate::env_diff;
+use crate::env_record::EnvRecord;
+use crate::env_vars;
+use crate::environment::Environments;
+use crate::fsutil;
+use crate::progress;
+use crate::project::{self, Project};
+use crate::settings;
+use crate::shell::{Script, Shell};
+use crate::trust::{Trust, TrustStore};
+
+/// Run the slow path and print the code for `shell` on stdout.
+pub fn export(shell: Shell) -> Result<()> {
+    let dirs = Dirs::from_env()?;
+    // A bad `ENVY_BACKEND` only matters where something must be built.
+    let backend = backend::from_env();
+    let hook = Hook {
+        dirs: &dirs,
+        backend: backend.as_deref().map_err(|e| e.to_string()),
+        env: process_env(),
+        pwd: project::current_dir()?,
+        pid: shell_pid(),
+        previous: std::env::var(env_vars::__ENVY_STATE)
+            .ok()
+            .and_then(|s| State::decode(&s)),
+        shell,
+    };
+    let code = hook.run()?;
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (the shell went away) is not an error worth reporting.
+    let _ = stdout
+        .write_all(code.as_bytes())
+        .and_then(|()| stdout.flush());
+    Ok(())
+}
+
+/// The shell's exported environment as envy sees it, without envy's own variables.
+pub fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !env_vars::is_internal(k) && k != "_")
+        .collect()
+}
+
+/// The state this process inherited, when it names a loaded environment: `(state, loaded)`.
+pub fn loaded_state() -> Option<(State, Loaded)> {
+    let state = State::decode(&std::env::var(env_vars::__ENVY_STATE).ok()?)?;
+    let loaded = state.loaded.clone()?;
+    Some((state, loaded))
+}
+
+/// The interactive shell's pid: `__ENVY_PID` from the hook, else our parent.
+fn shell_pid() -> u32 {
+    std::env::var(env_vars::__ENVY_PID)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(std::os::unix::process::parent_id)
+}
+
+struct Hook<'a> {
+    dirs: &'a Dirs,
+    backend: Result<&'a dyn Backend, String>,
+    env: BTreeMap<String, String>,
+    pwd: PathBuf,
+    pid: u32,
+    previous: Option<State>,
+    shell: Shell,
+}
+
+/// The environment loaded in the shell now.
+struct Current {
+    root: PathBuf,
+    loaded: Loaded,
+    restore: Restore,
+}
+
+/// What the shell should end up with.
+struct Plan {
+    /// Keep the loaded environment as it is (same project, nothing to reload).
+    keep: bool,
+    /// A generation to load (replacing whatever is loaded).
+    load: Option<Generation>,
+    /// Status and watched inputs for the new state (`None`: no project, unset the state).
+    status: Option<(Status, Project, Vec<Entry>)>,
+}
+
+impl Hook<'_> {
+    fn run(&self) -> Result<String> {
+        let current = self.current();
+        let plan = match Project::find(&self.pwd) {
+            None => Plan {
+                keep: false,
+                load: None,
+                status: None,
+            },
+            Some(project) => self.plan(&project, current.as_ref())?,
+        };
+        self.finish(current, plan)
+    }
+
+    /// What is loaded, with its restore data (rebuilt from the generation if the restore file
+    /// is gone).
+    fn current(&self) -> Option<Current> {
+        let state = self.previous.as_ref()?;
+        let loaded = state.loaded.clone()?;
+        let restore = match Restore::load(self.dirs, &loaded.restore) {
+            Ok(r) => r,
+            Err(_) => {
+                let cache = ProjectCache::new(self.dirs, &Project::at(state.root.clone()));
+                let record = cache
+                    .load_generation(loaded.generation)
+                    .map(|g| g.record)
+                    .unwrap_or_default();
+                eprintln!(
+                    "envy: the restore file of `{}` is gone; restoring what can be inferred",
+                    state.root.display()
+                );
+                fallback_restore(&self.env, &record)
+            }
+        };
+        Some(Current {
+            root: state.root.clone(),
+            loaded,
+            restore,
+        })
+    }
+
+    fn plan(&self, project: &Project, current: Option<&Current>) -> Result<Plan> {
+        let same = current.is_some_and(|c| c.root == project.root());
+        let cache = ProjectCache::new(self.dirs, project);
+        let trust_inputs = vec![
+            Entry::Path(project::FLAKE_NIX.into()),
+            Entry::Path(project::FLAKE_LOCK.into()),
+            Entry::Path(cache.stamp_path()),
+        ];
+        match TrustStore::new(self.dirs.trust_dir()).check(project)? {
+            Trust::Denied => Ok(Plan {
+                keep: false,
+                load: None,
+                status: Some((Status::Denied, project.clone(), trust_inputs)),
+            }),
+            trust @ (Trust::NotAllowed | Trust::Changed) => {
+                let flake = project.flake_nix();
+                let what = if trust == Trust::Changed {
+                    "changed since it was allowed"
+                } else {
+                    "is not allowed"
+                };
+                let kept = if same {
+                    " (keeping the environment loaded before the change)"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "envy: `{}` {what}: run `envy allow` to trust it{kept}",
+                    flake.display()
+                );
+                Ok(Plan {
+                    keep: same,
+                    load: None,
+                    status: Some((Status::Blocked, project.clone(), trust_inputs)),
+                })
+            }
+            Trust::Allowed => {
+                let backend = match self.backend.as_ref() {
+                    Ok(b) => *b,
+                    Err(e) => {
+                        eprintln!("envy: error: {}", e.replace('\n', "\n      "));
+                        return Ok(Plan {
+                            keep: same,
+                            load: None,
+                            status: Some((Status::Failed, project.clone(), trust_inputs)),
+                        });
+                    }
+                };
+                let selection = settings::selection(self.dirs, project)?;
+                let base = env_diff::base_env(&self.env, current.map(|c| &c.restore));
+                let envs = Environments {
+                    dirs: self.dirs,
+                    backend,
+                    env: &base,
+                    system: backend::current_system(),
+                    progress: progress::Mode::from_env(),
+                };
+                match envs.resolve(project, &selection, false)? {
+                    Ok(resolved) => {
+                        let mut inputs = watch_entries(project, &resolved.record);
+                        inputs.push(Entry::Path(cache.stamp_path()));
+                        // Choosing another backend or system is a change worth a rebuild.
+                        inputs.push(Entry::Env(env_vars::ENVY_BACKEND.to_string()));
+                        inputs.push(Entry::Env(env_vars::ENVY_SYSTEM.to_string()));
+                        let unchanged = same
+                            && current.is_some_and(|c| c.loaded.generation == resolved.number)
+                            && self.previous.as_ref().is_some_and(|s| s.pid == self.pid);
+                        Ok(Plan {
+                            keep: unchanged,
+                            load: (!unchanged).then_some(resolved),
+                            status: Some((Status::Active, project.clone(), inputs)),
+                        })
+                    }
+                    Err(error) => {
+                        eprintln!("envy: {}", error.summary().replace('\n', "\n      "));
+                        if let (true, Some(c)) = (same, current) {
+                            eprintln!(
+                                "envy: keeping the last good environment (generation {})",
+                                c.loaded.generation
+                            );
+                        }
+                        let mut inputs = trust_inputs;
+                        for file in error.watch {
+                            let entry = relative_entry(project.root(), file);
+                            if !inputs.contains(&entry) {
+                                inputs.push(entry);
+                            }
+                        }
+                        Ok(Plan {
+                            keep: same,
+                            load: None,
+                            status: Some((Status::Failed, project.clone(), inputs)),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self, current: Option<Current>, plan: Plan) -> Result<String> {
+        let unload = current.as_ref().filter(|_| !plan.keep).map(|c| &c.restore);
+        let record = plan.load.as_ref().map(|g| &g.record);
+        let diff = env_diff::diff(&self.env, unload, record);
+
+        let loaded = match (&plan.load, &diff.restore) {
+            (Some(generation), Some(restore)) => Some(Loaded {
+                generation: generation.number,
+                restore: restore.save(self.dirs)?,
+            }),
+            _ if plan.keep => current.as_ref().map(|c| c.loaded.clone()),
+            _ => None,
+        };
+
+        let mut target = self.env.clone();
+        for (name, value) in &diff.changes {
+            match value {
+                Some(v) => target.insert(name.clone(), v.clone()),
+                None => target.remove(name),
+            };
+        }
+        let state = match plan.status {
+            None => None,
+            Some((status, project, entries)) => {
+                let digest = state::digest(project.root(), &entries, &|n| target.get(n).cloned());
+                let watch = self.store_watch(entries)?;
+                Some(State {
+                    status,
+                    pid: self.pid,
+                    loaded: loaded.clone(),
+                    root: project.root().to_path_buf(),
+                    digest,
+                    watch,
+                })
+            }
+        };
+
+        // Leases: gc must not free what a live shell uses.
+        match (&state, &loaded) {
+            (Some(s), Some(l)) => Lease {
+                pid: self.pid,
+                project_key: project::key_for_path(&s.root),
+                generation: l.generation,
+                restore: l.restore.clone(),
+            }
+            .write(self.dirs)?,
+            _ => Lease::remove(self.dirs, self.pid)?,
+        }
+
+        let loaded_at = plan
+            .load
+            .as_ref()
+            .zip(state.as_ref().map(|s| s.root.as_path()));
+        self.report(current.as_ref(), loaded_at, plan.keep, &diff.changes);
+        let encoded = state.as_ref().map(State::encode);
+        let script = Script {
+            unload,
+            changes: &diff.changes,
+            load: record,
+            state: encoded.as_deref(),
+        };
+        Ok(self.shell.render(&script))
+    }
+
+    /// Keep the watch list inline when short, else in a content-addressed file.
+    fn store_watch(&self, entries: Vec<Entry>) -> Result<Watch> {
+        let text = state::encode_entries(&entries);
+        if text.len() <= state::INLINE_WATCH_MAX {
+            return Ok(Watch::Inline(entries));
+        }
+        self.dirs.ensure_cache_root()?;
+        let path = self
+            .dirs
+            .watch_dir()
+            .join(&fsutil::sha256_hex(text.as_bytes())[..32]);
+        fsutil::write_immutable(&path, text.as_bytes())?;
+        Ok(Watch::File(path, entries))
+    }
+
+    fn report(
+        &self,
+        current: Option<&Current>,
+        load: Option<(&Generation, &Path)>,
+        keep: bool,
+        changes: &[env_diff::Change],
+    ) {
+        let quiet = std::env::var_os(env_vars::ENVY_QUIET).is_some_and(|v| !v.is_empty());
+        if let Some((generation, root)) = load {
+            if !quiet {
+                eprintln!(
+                    "envy: loaded {} (generation {}){}",
+                    root.display(),
+                    generation.number,
+                    summarize(changes, &self.env)
+                );
+            }
+            if self.shell == Shell::Fish && generation.record.has_bash_only_parts() {
+                eprintln!(
+                    "envy: this devShell has a shellHook or bash functions, which fish cannot run; fish gets its variables"
+                );
+            }
+        } else if let Some(c) = current.filter(|_| !keep)
+            && !quiet
+        {
+            eprintln!("envy: unloaded {}", c.root.display());
+        }
+    }
+}
+
+/// `+NEW ~CHANGED -REMOVED`, at most a dozen names.
+fn summarize(changes: &[env_diff::Change], before: &BTreeMap<String, String>) -> String {
+    let mut parts: Vec<String> = changes
+        .iter()
+        .map(|(name, value)| match (before.contains_key(name), value) {
+            (false, Some(_)) => format!("+{name}"),
+            (true, Some(_)) => format!("~{name}"),
+            (_, None) => format!("-{name}"),
+        })
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    if parts.len() > 12 {
+        let more = parts.len() - 12;
+        parts.truncate(12);
+        parts.push(format!("and {more} more"));
+    }
+    format!(": {}", parts.join(" "))
+}
+
+/// The watch list of `record` as state entries (paths under the root made relative).
+fn watch_entries(project: &Project, record: &EnvRecord) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for path in record.watch.files.iter().chain(&record.watch.dirs) {
+        let entry = relative_entry(project.root(), path.clone());
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+    }
+    entries.extend(record.watch.env.iter().cloned().map(Entry::Env));
+    entries
+}
+
+fn relative_entry(root: &Path, path: PathBuf) -> Entry {
+    match path.strip_prefix(root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => Entry::Path(rel.to_path_buf()),
+        _ => Entry::Path(path),
+    }
+}
+
+/// Restore data inferred from a generation when its restore file is gone: variables it set
+/// are unset, and its entries are taken back out of `PATH` and `XDG_DATA_DIRS`.
+fn fallback_restore(env: &BTreeMap<String, String>, record: &EnvRecord) -> Restore {
+    let mut restore = Restore::default();
+    for (name, value) in record.exported() {
+        let previous = if env_vars::is_prepended(name) {
+            env.get(name).map(|now| {
+                now.strip_prefix(value)
+                    .map(|r| r.trim_start_matches(':'))
+                    .unwrap_or(now)
+                    .to_string()
+            })
+        } else {
+            None
+        };
+        restore.vars.insert(name.to_string(), previous);
+    }
+    restore.locals = record.shell_locals().map(|(n, _)| n.to_string()).collect();
+    restore.functions = record.bash_functions.keys().cloned().collect();
+    restore.shell_hook = record.shell_hook().is_some();
+    restore
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env_record::Variable;
+
+    #[test]
+    fn fallback_takes_the_record_back_out_of_path() {
+        let mut r = EnvRecord::default();
+        r.variables
+            .insert("PATH".into(), Variable::Exported("/nix/a/bin".into()));
+        r.variables
+            .insert("FOO".into(), Variable::Exported("x".into()));
+        let env: BTreeMap<String, String> =
+            [("PATH".to_string(), "/nix/a/bin:/usr/bin".to_string())]
+                .into_iter()
+                .collect();
+        let restore = fallback_restore(&env, &r);
+        assert_eq!(restore.vars["PATH"].as_deref(), Some("/usr/bin"));
+        assert_eq!(restore.vars["FOO"], None);
+    }
+
+    #[test]
+    fn summary_marks_new_changed_and_removed() {
+        let before: BTreeMap<String, String> = [("PATH".to_string(), "/b".to_string())]
+            .into_iter()
+            .collect();
+        let changes = vec![
+            ("FOO".to_string(), Some("1".to_string())),
+            ("PATH".to_string(), Some("/a:/b".to_string())),
+            ("GONE".to_string(), None),
+        ];
+        assert_eq!(summarize(&changes, &before), ": +FOO ~PATH -GONE");
+    }
+}

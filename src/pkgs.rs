@@ -1,0 +1,187 @@
+//! envy's package set (`pkgs/` at the repository root), embedded in the binary: the file
+//! table, its content hash, and materialising it on disk as a directory Nix and envy's
+//! evaluator can import (and a flake envy's registry can point at).
+//!
+//! The set is written in Nix; see `pkgs/default.nix` for its interface. Materialised copies
+//! live under `<cache>/pkgs-v1/<hash>/`, one per (package set, host tools) pair, and are never
+//! modified once written (a new content gets a new directory).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+use crate::toolchain::HostTools;
+
+/// One file of the package set.
+pub struct PkgFile {
+    /// Path relative to `pkgs/`.
+    pub path: &'static str,
+    pub contents: &'static str,
+}
+
+macro_rules! pkg_files {
+    ($($path:literal,)*) => {
+        &[$(PkgFile {
+            path: $path,
+            contents: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/pkgs/", $path)),
+        },)*]
+    };
+}
+
+/// Every file of `pkgs/` (a unit test checks this list against the directory).
+pub const FILES: &[PkgFile] = pkg_files![
+    "build-support/cc-wrapper/builder.sh",
+    "build-support/cc-wrapper/cc-wrapper.sh",
+    "build-support/cc-wrapper/cxx-minimal.cc",
+    "build-support/cc-wrapper/default.nix",
+    "build-support/cc-wrapper/setup-hook.sh",
+    "build-support/fetchurl.nix",
+    "build-support/mk-shell.nix",
+    "build-support/trivial-builders.nix",
+    "default.nix",
+    "development/hello/default.nix",
+    "development/hello/src/Makefile",
+    "development/hello/src/hello.c",
+    "development/musl/default.nix",
+    "flake.nix",
+    "lib/default.nix",
+    "package-set.nix",
+    "platforms.nix",
+    "shell.nix",
+    "stdenv/default-builder.sh",
+    "stdenv/default.nix",
+    "stdenv/make-derivation.nix",
+    "stdenv/setup.sh",
+];
+
+/// The file written next to the set that describes the host's tools.
+pub const HOST_TOOLS_FILE: &str = "host-tools.nix";
+
+/// sha256 over every file's path and contents: changes exactly when the set does.
+pub fn content_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut hasher = Sha256::new();
+        for file in FILES {
+            hasher.update(file.path.as_bytes());
+            hasher.update([0]);
+            hasher.update((file.contents.len() as u64).to_le_bytes());
+            hasher.update(file.contents.as_bytes());
+        }
+        crate::toolchain::hex(&hasher.finalize())
+    })
+}
+
+/// Write the package set and `host-tools.nix` under `cache_dir/pkgs-v1/`, unless that exact
+/// content is there already (one `stat`), and return the directory.
+pub fn materialize(cache_dir: &Path, host_tools: &HostTools) -> std::io::Result<PathBuf> {
+    let host_nix = host_tools.to_nix();
+    let mut hasher = Sha256::new();
+    hasher.update(content_hash().as_bytes());
+    hasher.update(host_nix.as_bytes());
+    let key = crate::toolchain::hex(&hasher.finalize());
+    let root = cache_dir.join("pkgs-v1");
+    let dir = root.join(&key[..32]);
+    if dir.join(HOST_TOOLS_FILE).is_file() {
+        return Ok(dir);
+    }
+    fs_err::create_dir_all(&root)?;
+    let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root)?;
+    for file in FILES {
+        let path = tmp.path().join(file.path);
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        fs_err::write(&path, file.contents)?;
+    }
+    fs_err::write(tmp.path().join(HOST_TOOLS_FILE), host_nix)?;
+    let tmp = tmp.keep();
+    match fs_err::rename(&tmp, &dir) {
+        Ok(()) => Ok(dir),
+        // Another envy won the race with the same content.
+        Err(_) if dir.join(HOST_TOOLS_FILE).is_file() => {
+            let _ = fs_err::remove_dir_all(&tmp);
+            Ok(dir)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn pkgs_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pkgs")
+    }
+
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                out.push(
+                    path.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_lists_every_file_of_pkgs() {
+        let mut on_disk = Vec::new();
+        walk(&pkgs_dir(), &pkgs_dir(), &mut on_disk);
+        on_disk.retain(|p| p != HOST_TOOLS_FILE);
+        on_disk.sort();
+        let mut listed: Vec<String> = FILES.iter().map(|f| f.path.to_owned()).collect();
+        listed.sort();
+        assert_eq!(
+            listed, on_disk,
+            "update FILES in src/pkgs.rs to match pkgs/"
+        );
+    }
+
+    // Nix hashes a path literal's file mode; materialised copies are 0644, so the repository's
+    // files must not be executable or Nix and envy would compute different store paths.
+    #[test]
+    fn no_package_set_file_is_executable() {
+        for file in FILES {
+            let mode = fs_err::metadata(pkgs_dir().join(file.path))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o111, 0, "pkgs/{} must not be executable", file.path);
+        }
+    }
+
+    #[test]
+    fn materialising_twice_reuses_the_directory() {
+        let cache = tempfile::tempdir().unwrap();
+        let tools = HostTools {
+            system: "x86_64-linux".into(),
+            tools: vec![],
+        };
+        let a = materialize(cache.path(), &tools).unwrap();
+        let b = materialize(cache.path(), &tools).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            fs_err::read_to_string(a.join("default.nix")).unwrap(),
+            FILES
+                .iter()
+                .find(|f| f.path == "default.nix")
+                .unwrap()
+                .contents
+        );
+        assert!(
+            fs_err::read_to_string(a.join(HOST_TOOLS_FILE))
+                .unwrap()
+                .contains("x86_64-linux")
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! Quoting values for each shell, so any byte sequence (newlines, quotes, `$`) survives.
+
+/// A single-quoted word for bash and zsh: `'` becomes `'\''`.
+pub fn posix(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A single-quoted word for fish: `\` and `'` are backslash-escaped.
+pub fn fish(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posix_quotes_round_trip_through_bash() {
+        if crate::tests_support::skip_without("bash") {
+            return;
+        }
+        for value in ["", "plain", "it's", "a\nb", "$HOME `x` \\ \"q\"", "'''"] {
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("printf %s {}", posix(value)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn fish_quotes_round_trip_through_fish() {
+        if crate::tests_support::skip_without("fish") {
+            return;
+        }
+        for value in ["", "plain", "it's", "a\nb", "$HOME (x) \\ \"q\"", "\\'"] {
+            let out = std::process::Command::new("fish")
+                .arg("-N")
+                .arg("-c")
+                .arg(format!("printf %s {}", fish(value)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), value);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Helpers for the builder's integration tests: a private envy store and state, a private
+//! Nix store with the same store dir (real Nix 2.8 as the oracle), and `envy build` runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// One test's world: HOME, XDG dirs, envy's store/state, and Nix's state and real store.
+pub struct BuildEnv {
+    pub tmp: tempfile::TempDir,
+}
+
+impl BuildEnv {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        for dir in [
+            "home", "config", "data", "cache", "store", "state", "nix/conf", "work",
+        ] {
+            fs_err::create_dir_all(tmp.path().join(dir)).unwrap();
+        }
+        fs_err::write(
+            tmp.path().join("nix/conf/nix.conf"),
+            "experimental-features = nix-command flakes\nsandbox = true\n\
+             extra-sandbox-paths = /bin /usr /lib /lib64\nsubstituters =\nbuild-users-group =\n",
+        )
+        .unwrap();
+        Self { tmp }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// envy's store directory (also the store dir of the private Nix store).
+    pub fn store_dir(&self) -> PathBuf {
+        self.path("store")
+    }
+
+    /// The `--store` URI of a Nix store with envy's store dir but its own real location.
+    pub fn nix_store_uri(&self) -> String {
+        format!(
+            "local?store={}&real={}&state={}&log={}",
+            self.store_dir().display(),
+            self.path("nix/real").display(),
+            self.path("nix/state").display(),
+            self.path("nix/log").display()
+        )
+    }
+
+    fn nix_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("NIX_CONF_DIR", self.path("nix/conf"))
+            .env("HOME", self.path("home"))
+            .env("XDG_CACHE_HOME", self.path("nix/cache"))
+            .arg("--store")
+            .arg(self.nix_store_uri());
+        cmd
+    }
+
+    /// `nix-instantiate` a Nix expression (text); returns the `.drv` file in Nix's real store.
+    pub fn instantiate(&self, expr: &str, attr: &str) -> PathBuf {
+        let file = self.path("work/default.nix");
+        fs_err::write(&file, expr).unwrap();
+        let out = self
+            .nix_command("nix-instantiate")
+            .arg(&file)
+            .arg("-A")
+            .arg(attr)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nix-instantiate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = String::from_utf8(out.stdout).unwrap();
+        let drv = out.trim().split('!').next().unwrap().to_string();
+        let base = Path::new(&drv).file_name().unwrap();
+        self.path("nix/real").join(base)
+    }
+
+    /// `nix-build` the same attribute with real Nix; returns (output path, NAR hash) pairs.
+    pub fn nix_build(&self, attr: &str) -> Vec<(String, String)> {
+        let out = self
+            .nix_command("nix-build")
+            .arg(self.path("work/default.nix"))
+            .arg("-A")
+            .arg(attr)
+            .arg("--no-out-link")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nix-build: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|path| {
+                let q = self
+                    .nix_command("nix-store")
+                    .args(["-q", "--hash", path])
+                    .output()
+                    .unwrap();
+                (
+                    path.to_string(),
+                    String::from_utf8(q.stdout).unwrap().trim().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// `nix-build` an attribute that must fail; returns Nix's stderr.
+    pub fn nix_build_failure(&self, attr: &str) -> String {
+        let out = self
+            .nix_command("nix-build")
+            .arg(self.path("work/default.nix"))
+            .arg("-A")
+            .arg(attr)
+            .arg("--no-out-link")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "nix-build {attr} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// An `envy` command in this world.
+    pub fn envy(&self) -> Command {
+        let mut cmd = Command::new(super::envy_bin());
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("ENVY_STORE_DIR", self.store_dir())
+            .env("ENVY_STATE_DIR", self.path("state"))
+            .current_dir(self.path("work"));
+        cmd
+    }
+
+    /// `envy build --no-out-link FILE` (plus extra args); asserts success, returns stdout lines.
+    pub fn envy_build(&self, drv: &Path, extra: &[&str]) -> Vec<String> {
+        let out = self
+            .envy()
+            .arg("build")
+            .arg("--no-out-link")
+            .args(extra)
+            .arg(drv)
+            .output()
+            .unwrap();
+        assert_success(&out, "envy build");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// The NAR hash envy registered for a store path.
+    pub fn envy_nar_hash(&self, path: &str) -> String {
+        self.store()
+            .query_path_info(&store_path(path))
+            .unwrap()
+            .expect("valid in envy's store")
+            .nar_hash
+            .to_prefixed_nix32()
+    }
+
+    /// envy's store, opened in this process (as `envy store …` would open it).
+    pub fn store(&self) -> envy_store::LocalStore {
+        envy_store::LocalStore::open(&envy_store::StoreConfig::new(
+            self.store_dir(),
+            self.path("state"),
+        ))
+        .unwrap()
+    }
+
+    /// `envy store verify`: every valid path is on disk with its registered NAR hash.
+    pub fn verify(&self) {
+        let report = self.store().verify(true, &mut |_, _| {}).unwrap();
+        assert!(report.is_ok(), "the store is broken: {report:?}");
+    }
+}
+
+/// A printed store path (`/…/store/<hash>-<name>`) as a `StorePath`.
+pub fn store_path(path: &str) -> envy_store::StorePath {
+    envy_store::StorePath::from_base_name(Path::new(path).file_name().unwrap().to_str().unwrap())
+        .unwrap()
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether namespaces work here; otherwise the sandbox tests skip. `scripts/test` sets
+/// `ENVY_TEST_REQUIRE_SANDBOX` where `unshare -Ur` works (CI), and then a failure is fatal.
+pub fn have_sandbox() -> bool {
+    match envy_build::sandbox::probe() {
+        Ok(()) => true,
+        Err(e) => {
+            if std::env::var_os("ENVY_TEST_REQUIRE_SANDBOX").is_some() {
+                panic!("the build sandbox needs user namespaces: {e}");
+            }
+            eprintln!("skipping: user namespaces unavailable: {e}");
+            false
+        }
+    }
+}

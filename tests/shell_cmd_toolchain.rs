@@ -1,0 +1,481 @@
+//! `envy shell` end to end with real clang, lld, musl's source and qemu: static C (with
+//! pthreads) and freestanding-style C++ for the host and for aarch64, the toolchain's
+//! environment, the cache (a second shell runs no Nix at all), `-p`, the missing-clang error,
+//! and interactive bash, zsh and fish with the prompt marker.
+//!
+//! All tests share one Nix store (`common/toolchain.rs`), so musl is built once per run.
+
+mod common;
+#[path = "common/toolchain.rs"]
+mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use toolchain::{Sandbox, assert_success, have_toolchain_prerequisites};
+
+const HELLO_C: &str = r#"#include <stdio.h>
+int main(void) { printf("hello %.1Lf\n", (long double)1.5); return 0; }
+"#;
+
+const THREADS_C: &str = r#"#include <pthread.h>
+#include <stdio.h>
+static int counter;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *work(void *arg) {
+    for (int i = 0; i < 1000; i++) { pthread_mutex_lock(&lock); counter++; pthread_mutex_unlock(&lock); }
+    return arg;
+}
+int main(void) {
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], 0, work, 0);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
+    printf("counter=%d\n", counter);
+    return counter == 4000 ? 0 : 1;
+}
+"#;
+
+// Classes, virtual dispatch, new/delete and a global constructor: C++ without a standard library.
+const SHAPES_CC: &str = r#"#include <stdio.h>
+struct Shape { virtual ~Shape() {} virtual int area() const = 0; };
+struct Square : Shape { int s; explicit Square(int s) : s(s) {} int area() const override { return s * s; } };
+static Square global(3);
+int main() {
+    Shape *p = new Square(4);
+    int a = p->area();
+    delete p;
+    int *v = new int[8];
+    v[7] = a;
+    delete[] v;
+    printf("area=%d global=%d\n", a, global.area());
+    return 0;
+}
+"#;
+
+/// Compile the three programs with plain `cc`/`c++` inside `envy shell ARGS`, describe them
+/// with `file` and `ldd`, and run them (through `runner`, e.g. qemu, when given).
+fn build_and_run(shell_args: &[&str], runner: &str) -> String {
+    let sandbox = Sandbox::new();
+    sandbox.write("hello.c", HELLO_C);
+    sandbox.write("threads.c", THREADS_C);
+    sandbox.write("shapes.cc", SHAPES_CC);
+    let script = format!(
+        r#"set -e
+        cc hello.c -o hello
+        cc -pthread threads.c -o threads
+        c++ shapes.cc -o shapes
+        for p in hello threads shapes; do
+          echo "== $p"
+          file -b $p
+          ldd ./$p 2>&1 || true
+          {runner} ./$p
+        done"#
+    );
+    sandbox.shell_script(shell_args, &script)
+}
+
+fn assert_static_programs(out: &str, arch: &str) {
+    for (program, output) in [
+        ("hello", "hello 1.5"),
+        ("threads", "counter=4000"),
+        ("shapes", "area=16 global=9"),
+    ] {
+        let section = out
+            .split(&format!("== {program}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {program} in:\n{out}"));
+        let section = section.split("== ").next().unwrap();
+        assert!(
+            section.contains("statically linked"),
+            "{program}:\n{section}"
+        );
+        assert!(
+            section.contains(arch),
+            "{program} is not {arch}:\n{section}"
+        );
+        assert!(
+            section.contains("not a dynamic executable"),
+            "{program}:\n{section}"
+        );
+        assert!(
+            section.contains(output),
+            "{program} did not run:\n{section}"
+        );
+    }
+}
+
+#[test]
+fn host_programs_are_static_musl_binaries() {
+    if !have_toolchain_prerequisites(&["ldd"]) {
+        return;
+    }
+    let out = build_and_run(&[], "");
+    let arch = if cfg!(target_arch = "aarch64") {
+        "ARM aarch64"
+    } else {
+        "x86-64"
+    };
+    assert_static_programs(&out, arch);
+}
+
+#[test]
+fn aarch64_programs_are_static_and_run_under_qemu() {
+    if !have_toolchain_prerequisites(&["ldd", "qemu-aarch64-static"]) {
+        return;
+    }
+    let out = build_and_run(&["--target", "aarch64-linux-musl"], "qemu-aarch64-static");
+    assert_static_programs(&out, "ARM aarch64");
+}
+
+#[test]
+fn the_environment_is_set_the_way_nixpkgs_cc_wrapper_sets_it() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl"],
+        r#"printf '%s\n' "CC=$CC" "CXX=$CXX" "AR=$AR" "LD=$LD" "RANLIB=$RANLIB" "STRIP=$STRIP" "NM=$NM" \
+            "TARGET=${NIX_CC_WRAPPER_TARGET_HOST_aarch64_unknown_linux_musl-}" "ENVY_SHELL=$ENVY_SHELL" \
+            "HOME=$HOME" "cc=$(command -v cc)" "IN_NIX_SHELL=$IN_NIX_SHELL" "CFLAGS_SET=${NIX_CFLAGS_COMPILE+yes}""#,
+    );
+    let home = sandbox.home();
+    for line in [
+        "CC=aarch64-unknown-linux-musl-cc",
+        "CXX=aarch64-unknown-linux-musl-c++",
+        "AR=aarch64-unknown-linux-musl-ar",
+        "LD=aarch64-unknown-linux-musl-ld",
+        "RANLIB=aarch64-unknown-linux-musl-ranlib",
+        "STRIP=aarch64-unknown-linux-musl-strip",
+        "NM=aarch64-unknown-linux-musl-nm",
+        "TARGET=1",
+        "ENVY_SHELL=aarch64-unknown-linux-musl",
+        &format!("HOME={}", home.display()),
+        "IN_NIX_SHELL=impure",
+        "CFLAGS_SET=yes",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "missing `{line}` in:\n{out}"
+        );
+    }
+    let cc = out.lines().find_map(|l| l.strip_prefix("cc=")).unwrap();
+    assert!(
+        cc.contains("aarch64-unknown-linux-musl-clang-musl-wrapper-"),
+        "{cc}"
+    );
+}
+
+#[test]
+fn cxx_standard_library_headers_are_not_available() {
+    // Documented limitation: there is no C++ standard library for musl here.
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "vec.cc",
+        "#include <vector>\nint main() { std::vector<int> v; return (int)v.size(); }\n",
+    );
+    let out = sandbox
+        .envy(&["shell", "--", "c++", "vec.cc", "-o", "vec"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'vector' file not found"), "{stderr}");
+}
+
+/// A `nix` that counts its invocations in `counter`, then runs the real one.
+fn counting_nix(dir: &Path) -> (PathBuf, PathBuf) {
+    let counter = dir.join("nix-invocations");
+    let shim = dir.join("nix");
+    let real = which::which("nix").unwrap();
+    fs_err::write(
+        &shim,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            counter.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&shim).status().unwrap();
+    (shim, counter)
+}
+
+#[test]
+fn a_second_shell_runs_no_evaluation_and_no_build() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (shim, counter) = counting_nix(sandbox.dir.path());
+    let run = || {
+        let out = sandbox
+            .envy(&["shell", "--", "true"])
+            .env("ENVY_NIX", &shim)
+            .output()
+            .unwrap();
+        assert_success(&out, "envy shell -- true");
+    };
+    run();
+    let first = fs_err::read_to_string(&counter).unwrap_or_default();
+    assert_eq!(
+        first.lines().count(),
+        1,
+        "the first shell evaluates and builds with Nix once: {first}"
+    );
+    assert!(first.contains("print-dev-env"), "{first}");
+    run();
+    run();
+    let after = fs_err::read_to_string(&counter).unwrap_or_default();
+    assert_eq!(
+        after, first,
+        "a warm `envy shell` must not run Nix (no evaluation, no build)"
+    );
+}
+
+#[test]
+fn packages_from_the_set_join_the_environment() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .envy(&["shell", "-p", "hello", "--", "hello"])
+        .output()
+        .unwrap();
+    assert_success(&out, "envy shell -p hello -- hello");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, world!\n");
+
+    let bad = sandbox
+        .envy(&["shell", "-p", "no-such-package", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("the package set has no `no-such-package'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cross_packages_are_target_libraries_and_build_packages_are_tools() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl", "-p", "musl", "-p", "buildPackages.hello"],
+        r#"echo "flags=$NIX_CFLAGS_COMPILE $NIX_LDFLAGS"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")"; hello"#,
+    );
+    let flags = out.lines().find_map(|l| l.strip_prefix("flags=")).unwrap();
+    let libc = out.lines().find_map(|l| l.strip_prefix("libc=")).unwrap();
+    // The aarch64 musl (the wrapper's own libc) is a build input: its headers and libraries
+    // join the flags, and nothing of the build machine's does.
+    let words: Vec<_> = flags.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            "-isystem",
+            &format!("{libc}/include"),
+            &format!("-L{libc}/lib")
+        ],
+        "{out}"
+    );
+    // The build machine's hello runs natively.
+    assert!(out.contains("Hello, world!"), "{out}");
+}
+
+#[test]
+fn a_missing_host_clang_names_the_debian_packages() {
+    if !common::have_tool("bash") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let empty = sandbox.dir.path().join("empty-bin");
+    fs_err::create_dir_all(&empty).unwrap();
+    let out = sandbox
+        .envy(&["shell", "--", "true"])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`clang`"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "hint: install them with `apt-get install clang lld llvm libclang-rt-14-dev`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_materialised_package_set_gives_the_repositorys_derivations() {
+    // envy evaluates a copy of `pkgs/` written from the binary; Nix evaluating the repository
+    // with the same host tools must reach the same store paths.
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
+    assert_success(&out, "envy shell -- true");
+    let root = sandbox.cache().join("envy/pkgs-v1");
+    let copies: Vec<_> = fs_err::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let copy = &copies[0];
+    let drv = |args: &[&str]| {
+        let out = sandbox
+            .command("nix-instantiate")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_success(&out, &format!("nix-instantiate {args:?}"));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let from_copy = drv(&[copy.join("shell.nix").to_str().unwrap()]);
+    let host_tools = format!("import {}/host-tools.nix", copy.display());
+    let repo = toolchain::pkgs_dir().join("shell.nix");
+    let from_repo = drv(&[repo.to_str().unwrap(), "--arg", "hostTools", &host_tools]);
+    assert_eq!(from_copy, from_repo);
+}
+
+#[test]
+fn an_interactive_shell_shows_the_banner_and_the_prompt_marker() {
+    if !have_toolchain_prerequisites(&["qemu-aarch64-static"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    // An interactive bash reading its commands from a pipe prints its prompts on stderr.
+    let mut child = sandbox
+        .envy(&["shell", "--target", "aarch64-linux-musl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo \"cc=$CC\"\nexit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, "envy shell --target aarch64-linux-musl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("envy shell: aarch64-unknown-linux-musl"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("qemu-aarch64-static ./prog"), "{stderr}");
+    assert!(stderr.contains("(envy) "), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cc=aarch64-unknown-linux-musl-cc"));
+}
+
+/// Drive an interactive `envy shell` in a private tmux server with `shell` as `$SHELL`, run
+/// `command` in it, and return what it wrote to `out` (a file in the sandbox).
+fn in_tmux(sandbox: &Sandbox, shell: &str, command: &str) -> String {
+    let socket = format!(
+        "envy-test-{}-{}",
+        std::process::id(),
+        shell.rsplit('/').next().unwrap()
+    );
+    let out_file = sandbox.dir.path().join("out");
+    let envy = common::envy_bin();
+    let mut start = sandbox.command("tmux");
+    start
+        .args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "200",
+            "-y",
+            "50",
+        ])
+        .arg(format!("{} shell", envy.display()))
+        .env("SHELL", shell);
+    assert_success(&start.output().unwrap(), "tmux new-session");
+    let send = |text: &str| {
+        let out = sandbox
+            .command("tmux")
+            .args(["-L", &socket, "send-keys", "-t", "t", text, "Enter"])
+            .output()
+            .unwrap();
+        assert_success(&out, "tmux send-keys");
+    };
+    let channel = format!("done-{}", std::process::id());
+    send(&format!(
+        "{command} > {}; tmux -L {socket} wait-for -S {channel}",
+        out_file.display()
+    ));
+    let waited = sandbox
+        .command("timeout")
+        .args(["300", "tmux", "-L", &socket, "wait-for", &channel])
+        .output()
+        .unwrap();
+    let _ = sandbox
+        .command("tmux")
+        .args(["-L", &socket, "kill-server"])
+        .output();
+    assert_success(&waited, &format!("waiting for {shell} in tmux"));
+    fs_err::read_to_string(&out_file).unwrap()
+}
+
+fn assert_interactive_shell(shell: &str, print_prompt: &str) {
+    if !have_toolchain_prerequisites(&["tmux", shell]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    // Warm the cache first, so the interactive start does not wait for a build.
+    let warm = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
+    assert_success(&warm, "envy shell -- true");
+    let shell_path = which::which(shell).unwrap();
+    let body = format!("echo \"cc=$(command -v cc)\"; echo \"envy=$ENVY_SHELL\"; {print_prompt}");
+    let group = if shell == "fish" {
+        format!("begin; {body}; end")
+    } else {
+        format!("{{ {body}; }}")
+    };
+    let out = in_tmux(&sandbox, shell_path.to_str().unwrap(), &group);
+    assert!(out.contains("-clang-musl-wrapper-"), "{shell}: {out}");
+    assert!(
+        out.contains(&format!(
+            "envy={}-unknown-linux-musl",
+            std::env::consts::ARCH
+        )),
+        "{shell}: {out}"
+    );
+    assert!(
+        out.contains("(envy) "),
+        "{shell} prompt has no marker: {out}"
+    );
+}
+
+#[test]
+fn interactive_bash_has_the_environment_and_the_prompt_marker() {
+    assert_interactive_shell("bash", r#"echo "prompt=$PS1""#);
+}
+
+#[test]
+fn interactive_zsh_has_the_environment_and_the_prompt_marker() {
+    assert_interactive_shell("zsh", r#"echo "prompt=$PS1""#);
+}
+
+#[test]
+fn interactive_fish_has_the_environment_and_the_prompt_marker() {
+    assert_interactive_shell("fish", "echo prompt=(fish_prompt)");
+}

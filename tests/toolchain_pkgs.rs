@@ -1,0 +1,276 @@
+//! envy's package set (`pkgs/`), evaluated and built by real Nix 2.8 as the oracle: the
+//! nixpkgs-compatible names, host-tool identities in store paths, stdenv phases and hooks,
+//! `mkShell`, the trivial builders. None of these needs musl, so they are quick.
+
+mod common;
+#[path = "common/toolchain.rs"]
+mod toolchain;
+
+use toolchain::{Sandbox, assert_success, host_tools_nix, pkgs_dir};
+
+/// `nix-instantiate --eval --strict --json` of `expr`, where `pkgs` is the package set.
+fn eval_json(sandbox: &Sandbox, expr: &str, clang_version: &str) -> serde_json::Value {
+    let full = format!(
+        "let pkgs = import {} {{ hostTools = {}; }}; in {expr}",
+        pkgs_dir().display(),
+        host_tools_nix(clang_version)
+    );
+    let out = sandbox
+        .command("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "-E", &full])
+        .output()
+        .unwrap();
+    assert_success(&out, &format!("nix-instantiate --eval {expr}"));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Build `expr` (with `pkgs` in scope) and return the output path.
+fn build(sandbox: &Sandbox, expr: &str) -> std::path::PathBuf {
+    let file = sandbox.write(
+        "build.nix",
+        &format!(
+            "let pkgs = import {} {{ hostTools = {}; }}; in {expr}",
+            pkgs_dir().display(),
+            host_tools_nix("14.0.6")
+        ),
+    );
+    let out = sandbox
+        .command("nix-build")
+        .arg("--no-out-link")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_success(&out, &format!("nix-build {expr}"));
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn have_nix() -> bool {
+    common::have_tool("nix-instantiate") && common::have_tool("nix-build")
+}
+
+#[test]
+fn the_package_set_has_the_nixpkgs_names() {
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let got = eval_json(
+        &sandbox,
+        r#"let
+          aarch64 = pkgs.pkgsCross.aarch64-multiplatform-musl;
+          musl64 = pkgs.pkgsCross.musl64;
+        in {
+          lib = builtins.all (f: builtins.isFunction pkgs.lib.${f})
+            [ "optional" "optionals" "concatStringsSep" "makeBinPath" "makeSearchPath" "mapAttrs" "attrValues" "optionalString" "filterAttrs" ];
+          stdenv = pkgs.stdenv.type;
+          mkDerivation = builtins.isFunction pkgs.stdenv.mkDerivation;
+          clangStdenv = pkgs.clangStdenv.cc.isClang;
+          mkShell = builtins.isFunction pkgs.mkShell;
+          runCommand = builtins.isFunction pkgs.runCommand;
+          writeShellScriptBin = builtins.isFunction pkgs.writeShellScriptBin;
+          static = pkgs.pkgsStatic.stdenv.hostPlatform.isStatic;
+          musl = pkgs.musl.name;
+          musl64 = [ musl64.stdenv.hostPlatform.config musl64.musl.name (builtins.isFunction musl64.mkShell) ];
+          aarch64 = [ aarch64.stdenv.hostPlatform.config aarch64.stdenv.cc.targetPrefix aarch64.musl.name (builtins.isFunction aarch64.mkShell) ];
+          aarch64BuildsOn = aarch64.stdenv.buildPlatform.config;
+          libc = pkgs.stdenv.cc.libc.name;
+        }"#,
+        "14.0.6",
+    );
+    let host = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let expected = serde_json::json!({
+        "lib": true,
+        "stdenv": "derivation",
+        "mkDerivation": true,
+        "clangStdenv": true,
+        "mkShell": true,
+        "runCommand": true,
+        "writeShellScriptBin": true,
+        "static": true,
+        "musl": "musl-1.2.3",
+        "musl64": ["x86_64-unknown-linux-musl", "musl-1.2.3", true],
+        "aarch64": ["aarch64-unknown-linux-musl", if host.starts_with("aarch64") { "" } else { "aarch64-unknown-linux-musl-" }, "musl-1.2.3", true],
+        "aarch64BuildsOn": host,
+        "libc": "musl-1.2.3",
+    });
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_changed_host_compiler_gives_new_store_paths() {
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let expr = "[ pkgs.stdenv.cc.drvPath pkgs.musl.drvPath pkgs.stdenv.drvPath pkgs.musl.src.outPath pkgs.stdenvNoCC.drvPath ]";
+    let old = eval_json(&sandbox, expr, "14.0.6");
+    let new = eval_json(&sandbox, expr, "14.0.7");
+    assert_ne!(
+        old[0], new[0],
+        "the compiler wrapper records the host compiler"
+    );
+    assert_ne!(old[1], new[1], "musl is compiled by the host compiler");
+    assert_ne!(old[2], new[2], "the stdenv includes the compiler wrapper");
+    assert_eq!(
+        old[3], new[3],
+        "musl's source does not depend on the compiler"
+    );
+    assert_eq!(
+        old[4], new[4],
+        "the compiler-less stdenv does not depend on the compiler"
+    );
+}
+
+#[test]
+fn without_host_tools_the_set_says_what_to_install() {
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let expr = format!(
+        "(import {} {{ system = \"x86_64-linux\"; }}).stdenv.drvPath",
+        pkgs_dir().display()
+    );
+    let out = sandbox
+        .command("nix-instantiate")
+        .args(["--eval", "-E", &expr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("apt-get install clang lld llvm"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stdenv_runs_phases_hooks_and_propagates_inputs() {
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = build(
+        &sandbox,
+        r#"let
+          dep = pkgs.stdenvNoCC.mkDerivation {
+            name = "dep";
+            dontUnpack = true;
+            installPhase = ''
+              mkdir -p $out/bin $out/lib
+              printf '#!/bin/sh\necho from-dep\n' > $out/bin/dep-tool
+              chmod +x $out/bin/dep-tool
+            '';
+            setupHook = pkgs.writeText "dep-hook.sh" ''
+              depSeen() { DEP_SEEN+=" $(basename "$1")"; }
+              addEnvHooks "$hostOffset" depSeen
+              export DEP_HOOK_RAN=@out@
+            '';
+          };
+          carrier = pkgs.runCommand "carrier" { propagatedBuildInputs = [ dep ]; } ''
+            mkdir -p $out
+            fixupPhase
+          '';
+        in pkgs.stdenvNoCC.mkDerivation {
+          pname = "phases";
+          version = "1";
+          src = pkgs.runCommand "src" { } "mkdir -p $out; echo 'all:; echo built > made' > $out/Makefile";
+          buildInputs = [ carrier ];
+          preConfigure = "echo pre-configure >> $NIX_BUILD_TOP/log";
+          postBuild = "echo post-build >> $NIX_BUILD_TOP/log";
+          preInstallHooks = [ "echo pre-install-hook >> $NIX_BUILD_TOP/log" ];
+          installPhase = ''
+            runHook preInstall
+            mkdir -p $out
+            cp made $out/
+            cat $NIX_BUILD_TOP/log > $out/log
+            dep-tool > $out/tool-output
+            echo "$DEP_HOOK_RAN" > $out/hook
+            echo "$DEP_SEEN" > $out/seen
+            runHook postInstall
+          '';
+        }"#,
+    );
+    let read = |f: &str| fs_err::read_to_string(out.join(f)).unwrap();
+    assert_eq!(read("made"), "built\n");
+    assert_eq!(read("log"), "pre-configure\npost-build\npre-install-hook\n");
+    assert_eq!(
+        read("tool-output"),
+        "from-dep\n",
+        "a propagated input's bin/ is on PATH"
+    );
+    assert!(
+        read("hook").trim().ends_with("-dep"),
+        "the setup hook ran, with @out@ substituted"
+    );
+    let seen = read("seen");
+    assert!(
+        seen.contains("-dep") && seen.contains("-carrier"),
+        "env hooks see every input: {seen}"
+    );
+}
+
+#[test]
+fn trivial_builders_produce_what_nixpkgs_would() {
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = build(
+        &sandbox,
+        r#"pkgs.symlinkJoin {
+          name = "joined";
+          paths = [
+            (pkgs.writeShellScriptBin "greet" ''echo "hello $1"'')
+            (pkgs.writeTextFile { name = "data"; text = "payload"; destination = "/share/data.txt"; })
+            (pkgs.runCommand "made" { value = "from env"; } "mkdir -p $out/share; echo $value > $out/share/made.txt")
+          ];
+        }"#,
+    );
+    let greet = sandbox
+        .command(out.join("bin/greet"))
+        .arg("world")
+        .output()
+        .unwrap();
+    assert_success(&greet, "greet");
+    assert_eq!(String::from_utf8_lossy(&greet.stdout), "hello world\n");
+    assert_eq!(
+        fs_err::read_to_string(out.join("share/data.txt")).unwrap(),
+        "payload"
+    );
+    assert_eq!(
+        fs_err::read_to_string(out.join("share/made.txt")).unwrap(),
+        "from env\n"
+    );
+    let script = fs_err::read_to_string(out.join("bin/greet")).unwrap();
+    assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+}
+
+#[test]
+fn mk_shell_merges_inputs_from_other_derivations() {
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let got = eval_json(
+        &sandbox,
+        r#"let
+          a = pkgs.writeText "a" "a";
+          b = pkgs.writeText "b" "b";
+          c = pkgs.writeText "c" "c";
+          project = pkgs.stdenv.mkDerivation { name = "project"; buildInputs = [ a ]; nativeBuildInputs = [ b ]; shellHook = "first"; };
+          shell = pkgs.mkShell { inputsFrom = [ project ]; packages = [ c ]; shellHook = "second"; EXTRA = "x"; };
+        in {
+          native = map (d: d.name) shell.nativeBuildInputs;
+          build = map (d: d.name) shell.buildInputs;
+          hook = shell.shellHook;
+          extra = shell.EXTRA;
+          builder = shell.builder;
+        }"#,
+        "14.0.6",
+    );
+    assert_eq!(
+        got,
+        serde_json::json!({ "native": ["c", "b"], "build": ["a"], "hook": "first\nsecond", "extra": "x", "builder": "/bin/bash" })
+    );
+}
