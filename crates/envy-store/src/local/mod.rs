@@ -113,6 +113,12 @@ impl LocalStore {
         })
     }
 
+    /// Whether a store has been created at `config` (without creating one).
+    #[must_use]
+    pub fn exists(config: &StoreConfig) -> bool {
+        config.store_dir.join(MARKER).exists() && config.state_dir.join("db-v1.sqlite").exists()
+    }
+
     /// The store directory.
     #[must_use]
     pub fn store_dir(&self) -> &StoreDir {
