@@ -178,9 +178,18 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
     let dir = store.store_dir();
     let drv = Derivation::parse(dir, &text, &name)
         .with_context(|| format!("cannot parse `{}`", file.display()))?;
-    for input in drv.references() {
-        store.add_temp_root(&input)?;
-        if !store.is_valid(&input)? {
+    // Already there (the usual case on a rebuild): no database write at all.
+    let references = drv.references();
+    let path = dir
+        .text_path(&format!("{name}.drv"), &text, &references)
+        .with_context(|| format!("`{}` has an invalid name", file.display()))?;
+    store.add_temp_root(&path)?;
+    if store.is_valid(&path)? {
+        return Ok(path);
+    }
+    for input in &references {
+        store.add_temp_root(input)?;
+        if !store.is_valid(input)? {
             // An input derivation next to FILE (a Nix store with the same store dir).
             let sibling = file.with_file_name(input.base_name());
             if input.is_derivation() && sibling.is_file() {
@@ -189,7 +198,7 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
             }
             bail!(
                 "input `{}` of `{}` is not in envy's store\nhint: build or add it first",
-                dir.print(&input),
+                dir.print(input),
                 file.display()
             );
         }
@@ -199,7 +208,7 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
     let added = if drv.to_aterm(dir) == text {
         store.write_derivation(&drv)
     } else {
-        store.add_text(&format!("{name}.drv"), &text, &drv.references())
+        store.add_text(&format!("{name}.drv"), &text, &references)
     };
     let path = added.with_context(|| format!("cannot add `{}` to envy's store", file.display()))?;
     Ok(path)
