@@ -199,12 +199,13 @@ pub fn assert_success(out: &Output, what: &str) {
     );
 }
 
-/// Whether namespaces work here; otherwise the sandbox tests skip (or fail in CI).
+/// Whether namespaces work here; otherwise the sandbox tests skip. `scripts/test` sets
+/// `ENVY_TEST_REQUIRE_SANDBOX` where `unshare -Ur` works (CI), and then a failure is fatal.
 pub fn have_sandbox() -> bool {
     match envy_build::sandbox::probe() {
         Ok(()) => true,
         Err(e) => {
-            if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
+            if std::env::var_os("ENVY_TEST_REQUIRE_SANDBOX").is_some() {
                 panic!("the build sandbox needs user namespaces: {e}");
             }
             eprintln!("skipping: user namespaces unavailable: {e}");

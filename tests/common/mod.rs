@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod build;
+pub mod flake;
 
 use std::path::PathBuf;
 

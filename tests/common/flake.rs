@@ -1,0 +1,317 @@
+//! Helpers for the flake tests: a private world per test (HOME, XDG dirs, an offline Nix 2.8
+//! configuration whose store keeps `/nix/store` as its store dir but lives in the world, so
+//! store paths compare as they are), git repositories with fixed dates, and the reference
+//! flakes `../shared/tools/nix28-flake-examples.sh` makes Nix write.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The date every fixture commit gets unless a test says otherwise.
+pub const GIT_DATE: &str = "2024-01-01T00:00:00Z";
+
+/// One test's world.
+pub struct FlakeWorld {
+    pub tmp: tempfile::TempDir,
+}
+
+impl FlakeWorld {
+    pub fn new() -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("envy-flake-")
+            .tempdir()
+            .expect("tempdir");
+        let root = tmp.path();
+        for d in [
+            "home",
+            "cache",
+            "config",
+            "data",
+            "nix-conf",
+            "work",
+            "envy-cache",
+        ] {
+            fs_err::create_dir_all(root.join(d)).unwrap();
+        }
+        fs_err::write(
+            root.join("nix-conf/registry.json"),
+            r#"{"flakes":[],"version":2}"#,
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("nix-conf/nix.conf"),
+            format!(
+                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
+                 build-users-group =\nflake-registry = {}/nix-conf/registry.json\n\
+                 store = local?root={}/nixroot\n",
+                root.display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("home/.gitconfig"),
+            "[init]\n\tdefaultBranch = main\n[user]\n\tname = t\n\temail = t@t\n",
+        )
+        .unwrap();
+        Self { tmp }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// The environment of every process the test starts.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let p = |rel: &str| self.path(rel).display().to_string();
+        let mut env = vec![
+            ("HOME".into(), p("home")),
+            ("XDG_CACHE_HOME".into(), p("cache")),
+            ("XDG_CONFIG_HOME".into(), p("config")),
+            ("XDG_DATA_HOME".into(), p("data")),
+            ("NIX_CONF_DIR".into(), p("nix-conf")),
+            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+        ];
+        for k in ["GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"] {
+            env.push((k.into(), GIT_DATE.into()));
+        }
+        env
+    }
+
+    fn command(&self, program: &str, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(dir).env_clear().envs(self.env());
+        cmd
+    }
+
+    /// Run `nix`; the output, whatever the status.
+    pub fn nix(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command("nix", dir, args).output().expect("run nix")
+    }
+
+    /// Run `nix` and parse its stdout as JSON; panics unless it succeeds.
+    pub fn nix_json(&self, dir: &Path, args: &[&str]) -> Value {
+        let out = self.nix(dir, args);
+        assert!(
+            out.status.success(),
+            "nix {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("nix printed JSON")
+    }
+
+    /// `builtins.fetchTree ATTRS` as Nix 2.8 evaluates it (`outPath` as `path`).
+    pub fn nix_fetch_tree(&self, attrs: &str) -> Value {
+        let expr = format!(
+            "let t = builtins.fetchTree {attrs}; in builtins.removeAttrs t [\"outPath\"] // {{ path = t.outPath; }}"
+        );
+        self.nix_json(
+            self.root(),
+            &["eval", "--impure", "--json", "--expr", &expr],
+        )
+    }
+
+    /// Run git in `dir`; panics unless it succeeds.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.command("git", dir, args).output().expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Write `files` (relative path, contents) under `dir`.
+    pub fn write(&self, dir: &Path, files: &[(&str, &str)]) {
+        for (rel, text) in files {
+            let p = dir.join(rel);
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(p, text).unwrap();
+        }
+    }
+
+    /// A git repository at `rel` with `files` committed (at [`GIT_DATE`]).
+    pub fn git_repo(&self, rel: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.path(rel);
+        fs_err::create_dir_all(&dir).unwrap();
+        self.git(&dir, &["init", "-q"]);
+        self.write(&dir, files);
+        self.commit(&dir, "init");
+        dir
+    }
+
+    /// Commit everything in `dir`.
+    pub fn commit(&self, dir: &Path, msg: &str) {
+        self.git(dir, &["add", "-A"]);
+        self.git(dir, &["commit", "-qm", msg]);
+    }
+
+    /// Set every mtime under `dir` to `secs`.
+    pub fn fix_mtimes(&self, dir: &Path, secs: u64) {
+        let out = Command::new("find")
+            .arg(dir)
+            .args(["-exec", "touch", "-h", "-d", &format!("@{secs}"), "{}", "+"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+
+    /// Fetch settings for envy with Nix's store dir and this world's fetch cache.
+    pub fn fetch_settings(&self) -> envy_fetch::FetchSettings {
+        envy_fetch::FetchSettings::new(
+            envy_store::StoreDir::nix_default(),
+            self.path("envy-cache/fetch-v1"),
+        )
+    }
+
+    /// A command running the envy binary in `dir` with this world's environment.
+    pub fn envy(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(super::envy_bin());
+        cmd.args(args)
+            .current_dir(dir)
+            .env_clear()
+            .envs(self.env())
+            .env("PWD", dir);
+        cmd
+    }
+}
+
+/// The reference flakes and the lock files / metadata Nix 2.8 wrote for them, made once per
+/// test binary by the shared script, under `target/tmp/flake-examples/<pid>` (older runs'
+/// directories are removed).
+pub fn examples() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flake-examples");
+        let me = std::process::id().to_string();
+        if let Ok(entries) = fs_err::read_dir(&base) {
+            for e in entries.flatten() {
+                let alive = Path::new("/proc").join(e.file_name()).exists();
+                if e.file_name() != me.as_str() && !alive {
+                    let _ = fs_err::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = base.join(&me);
+        let conf = dir.join("nix-conf");
+        fs_err::create_dir_all(&conf).unwrap();
+        fs_err::write(conf.join("registry.json"), r#"{"flakes":[],"version":2}"#).unwrap();
+        fs_err::write(
+            conf.join("nix.conf"),
+            format!(
+                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
+                 build-users-group =\nflake-registry = {}/registry.json\nstore = local?root={}/nixroot\n",
+                conf.display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let root = dir.join("ex");
+        let script = super::shared_dir().join("tools/nix28-flake-examples.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&root)
+            .env_clear()
+            .env("NIX_CONF_DIR", &conf)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run nix28-flake-examples.sh");
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        root
+    })
+}
+
+/// A `flake.nix` reader for tests that runs on real Nix (`nix-instantiate --eval`), so the
+/// lock logic can be compared with Nix's independently of envy's evaluator.
+pub struct NixFlakeReader {
+    pub env: Vec<(String, String)>,
+}
+
+impl envy_flake::FlakeNixReader for NixFlakeReader {
+    fn read_parts(
+        &self,
+        tree: &envy_fetch::SourceTree,
+        subdir: &str,
+        display: &Path,
+    ) -> Result<envy_flake::FlakeNixParts, envy_flake::FlakeError> {
+        let file = tree
+            .resolve(&Path::new(subdir).join("flake.nix"))
+            .expect("flake.nix is part of the tree");
+        let expr = format!(
+            r#"let f = import {}; o = f.outputs or null; in {{
+                names = builtins.attrNames f;
+                description = if f ? description then [ f.description ] else [];
+                inputs = if f ? inputs then [ f.inputs ] else [];
+                isFn = if f ? outputs then [ (builtins.isFunction o) ] else [];
+                formals = if builtins.isFunction o then builtins.attrNames (builtins.functionArgs o) else [];
+                nixConfig = if f ? nixConfig then [ f.nixConfig ] else [];
+            }}"#,
+            file.display()
+        );
+        let out = Command::new("nix-instantiate")
+            .args(["--eval", "--json", "--strict", "-E", &expr])
+            .env_clear()
+            .envs(self.env.clone())
+            .output()
+            .expect("run nix-instantiate");
+        if !out.status.success() {
+            return Err(envy_flake::FlakeError::Eval {
+                message: format!(
+                    "{}: {}",
+                    display.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            });
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let first = |k: &str| v[k].as_array().and_then(|a| a.first().cloned());
+        Ok(envy_flake::FlakeNixParts {
+            attr_names: v["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
+            description: first("description"),
+            inputs: first("inputs"),
+            outputs_is_function: first("isFn").and_then(|b| b.as_bool()),
+            output_formals: v["formals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
+            nix_config: first("nixConfig"),
+        })
+    }
+}
+
+/// Copy a directory tree (with `.git`) as `cp -a` does.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cp -a: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
