@@ -13,8 +13,8 @@ mod hook;
 mod log;
 mod print_dev_env;
 mod reload;
-mod shell;
 mod rollback;
+mod shell;
 mod status;
 mod use_shell;
 

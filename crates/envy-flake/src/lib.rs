@@ -9,8 +9,8 @@ pub mod flake_nix;
 pub mod flakeref;
 pub mod lock;
 pub mod lockfile;
+pub mod metadata;
 pub mod registry;
-pub mod time;
 
 pub use error::FlakeError;
 pub use flake_nix::{FlakeInput, FlakeInputs, FlakeNix, FlakeNixParts};
