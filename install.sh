@@ -10,8 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=${ENVY_INSTALL_ROOT:-$HOME/.local}
 
+# glibc linked statically: the hook runs at every prompt, and a static binary starts ~0.4 ms
+# sooner (no dynamic loader). `--target` keeps the flag off build scripts and proc-macros.
+host=$(rustc -vV | sed -n 's/^host: //p')
+static=()
+case $host in
+  *-linux-gnu*) static=("CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C target-feature=+crt-static") ;;
+esac
 echo "==> building and installing envy into $root/bin" >&2
-cargo install --quiet --locked --force --path . --root "$root"
+env "${static[@]}" cargo install --quiet --locked --force --path . --root "$root" --target "$host"
 envy=$root/bin/envy
 "$envy" --version >&2
 

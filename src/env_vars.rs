@@ -82,13 +82,11 @@ pub const ENVY_SANDBOX: &str = "ENVY_SANDBOX";
 pub const ENVY_SANDBOX_PATHS: &str = "ENVY_SANDBOX_PATHS";
 
 /// Space-separated base URLs of hashed mirrors (`BASE/sha256/<hex>`), like Nix's
-/// `hashed-mirrors`; also read as `ENVY_HASHED_MIRRORS = …` from `$XDG_CONFIG_HOME/envy/config`.
+/// `hashed-mirrors`; overrides `hashed-mirrors` in `$XDG_CONFIG_HOME/envy/config.toml`.
 pub const ENVY_HASHED_MIRRORS: &str = "ENVY_HASHED_MIRRORS";
 
 /// `NIX_BUILD_CORES` given to builders (default: the number of CPUs).
 pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
-
-pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 
 // --- `envy shell` ------------------------------------------------------------------------
 

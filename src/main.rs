@@ -26,6 +26,11 @@ mod trust;
 
 use std::process::ExitCode;
 
+// The evaluator allocates many small, short-lived objects; mimalloc serves them faster than
+// glibc's allocator (about 10% of evaluation time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     if is_plain_export() && hook::fast::unchanged() {
         return ExitCode::SUCCESS;

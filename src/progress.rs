@@ -131,16 +131,8 @@ fn display(shared: &(Mutex<Shared>, Condvar), what: &str, mode: Mode) {
     if guard.done {
         return;
     }
-    let bar = (mode == Mode::Spinner).then(|| {
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} envy: {msg} ({elapsed})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut frame = 0;
     let mut shown_phase = String::new();
     loop {
         let phase = if guard.phase.is_empty() {
@@ -148,25 +140,34 @@ fn display(shared: &(Mutex<Shared>, Condvar), what: &str, mode: Mode) {
         } else {
             guard.phase.clone()
         };
-        match &bar {
-            Some(bar) => {
-                let mut msg = format!("{what}: {phase}");
-                if !guard.last_line.is_empty() {
-                    msg.push_str(&format!(" — {}", guard.last_line));
-                }
-                bar.set_message(msg);
-            }
-            None if phase != shown_phase => {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(
-                    err,
-                    "envy: {what}: {phase} ({:.1}s)",
-                    start.elapsed().as_secs_f64()
+        let elapsed = start.elapsed().as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        match mode {
+            Mode::Spinner => {
+                let mut line = format!(
+                    "{} envy: {what}: {phase} ({elapsed:.1}s)",
+                    FRAMES[frame % FRAMES.len()]
                 );
+                if !guard.last_line.is_empty() {
+                    line.push_str(" — ");
+                    line.push_str(&guard.last_line);
+                }
+                // One terminal line: clear it and redraw in place.
+                let line: String = line
+                    .chars()
+                    .take(terminal_width().saturating_sub(1))
+                    .collect();
+                let _ = write!(err, "\r\x1b[2K{line}");
+                let _ = err.flush();
+                frame += 1;
+            }
+            _ if phase != shown_phase => {
+                let _ = writeln!(err, "envy: {what}: {phase} ({elapsed:.1}s)");
                 shown_phase = phase;
             }
-            None => {}
+            _ => {}
         }
+        drop(err);
         guard = match cvar.wait_timeout(guard, Duration::from_millis(100)) {
             Ok((g, _)) => g,
             Err(_) => return,
@@ -175,7 +176,24 @@ fn display(shared: &(Mutex<Shared>, Condvar), what: &str, mode: Mode) {
             break;
         }
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if mode == Mode::Spinner {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+}
+
+/// Columns of the terminal on stderr (80 when unknown).
+fn terminal_width() -> usize {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the pointer we pass, nothing else.
+    let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
     }
 }

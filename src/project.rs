@@ -78,13 +78,20 @@ pub fn key_for_path(root: &Path) -> String {
 /// The directory the user is in: `$PWD` when it is absolute and names the current directory
 /// (the shell's logical path), else the process's current directory.
 pub fn current_dir() -> Result<PathBuf> {
-    if let Some(pwd) = std::env::var_os(crate::env_vars::PWD) {
-        let pwd = PathBuf::from(pwd);
-        if pwd.is_absolute() && same_file(&pwd, Path::new(".")) {
-            return Ok(pwd);
-        }
+    let pwd = std::env::var_os(crate::env_vars::PWD)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    if let Some(pwd) = &pwd
+        && same_file(pwd, Path::new("."))
+    {
+        return Ok(pwd.clone());
     }
-    std::env::current_dir().context("cannot read the current directory")
+    match (std::env::current_dir(), pwd) {
+        (Ok(cwd), _) => Ok(cwd),
+        // The directory was deleted under the shell: its path is still the best answer.
+        (Err(_), Some(pwd)) => Ok(pwd),
+        (Err(e), None) => Err(e).context("cannot read the current directory"),
+    }
 }
 
 /// Resolve a directory the user named on the command line (relative to [`current_dir`]),

@@ -1,29 +1,13 @@
 //! Crash safety: `kill -9` envy at random points of a build, again and again; after each kill
-//! every valid path still has exactly its registered contents, and a rebuild succeeds with a
-//! complete output (a present-but-invalid leftover is deleted and rebuilt).
+//! the store verifies (every valid path still has exactly its registered contents, as
+//! `envy store verify` checks), and a rebuild succeeds with a complete output (a
+//! present-but-invalid leftover is deleted and rebuilt).
 
 mod common;
 
 use std::time::Duration;
 
 use common::build::BuildEnv;
-
-/// Every valid path's NAR hash matches its record (what `envy store verify` checks).
-fn verify(env: &BuildEnv) {
-    let registry = env.registry();
-    for path in registry.all().unwrap() {
-        let info = registry.info(&path).unwrap().unwrap();
-        let real = env.store_dir().join(path.base_name());
-        let (hash, size) = envy_store::nar::nar_hash_path(&real)
-            .unwrap_or_else(|e| panic!("valid path `{}` is unreadable: {e}", real.display()));
-        assert_eq!(
-            (hash, size),
-            (info.nar_hash, info.nar_size),
-            "valid but broken: `{}`",
-            real.display()
-        );
-    }
-}
 
 #[test]
 fn kill_at_random_points_then_rebuild() {
@@ -59,7 +43,7 @@ fn kill_at_random_points_then_rebuild() {
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
-        verify(&env);
+        env.verify();
         let out = env.envy_build(&drv, &[]);
         let end = std::path::Path::new(&out[0]).join("end");
         assert_eq!(
@@ -68,6 +52,6 @@ fn kill_at_random_points_then_rebuild() {
             "rebuilt after a kill at {delay:?}"
         );
         assert_eq!(fs_err::read_dir(&out[0]).unwrap().count(), 61);
-        verify(&env);
+        env.verify();
     }
 }

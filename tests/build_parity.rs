@@ -90,3 +90,66 @@ fn show(path: &std::path::Path) -> String {
     }
     out
 }
+
+const REJECTED: &str = r#"
+let
+  sh = name: script: extra: derivation ({
+    inherit name;
+    system = "x86_64-linux";
+    builder = "/bin/bash";
+    args = [ "-c" ("export PATH=/usr/bin:/bin; " + script) ];
+  } // extra);
+  dep = sh "dep" "echo dep > $out" { };
+in {
+  refs = sh "refs" "echo ${dep} > $out" { allowedReferences = [ ]; };
+  requisites = sh "requisites" "echo ${dep} > $out" { disallowedRequisites = [ dep ]; };
+  spec = sh "spec" "echo ${dep} > $out" { allowedReferences = [ "nonsense" ]; };
+  size = sh "size" "source .attrs.sh; echo 0123456789 > \${outputs[out]}" {
+    __structuredAttrs = true; outputChecks.out.maxSize = 10;
+  };
+  closure = sh "closure" "source .attrs.sh; echo ${dep} > \${outputs[out]}" {
+    __structuredAttrs = true; outputChecks.out.maxClosureSize = 200;
+  };
+  fixed = sh "fixed" "echo other > $out" {
+    outputHashMode = "flat"; outputHashAlgo = "sha256";
+    outputHash = "sha256-DDBxQY5jVuYUiYyE7QZMqV6IVRvAgRtTS98ZUuza5TQ=";
+  };
+}
+"#;
+
+/// Outputs Nix rejects (reference and size checks, a wrong fixed-output hash) envy rejects
+/// with the same message: Nix's `error:` lines, with envy's backticks for Nix's quotes.
+#[test]
+fn envy_and_nix_reject_the_same_outputs_with_the_same_message() {
+    if !common::have_tool("nix-build") || !have_sandbox() {
+        return;
+    }
+    let env = BuildEnv::new();
+    let normalise = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                let l = l.trim();
+                l.strip_prefix("error: ").unwrap_or(l).replace('\'', "`")
+            })
+            .collect()
+    };
+    for attr in ["refs", "requisites", "spec", "size", "closure", "fixed"] {
+        let drv = env.instantiate(REJECTED, attr);
+        let nix = env.nix_build_failure(attr);
+        let nix: Vec<String> = normalise(&nix[nix.find("error: ").expect(&nix)..]);
+        let out = env
+            .envy()
+            .args(["build", "--no-out-link"])
+            .arg(&drv)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{attr}: envy built it");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ours = normalise(&stderr);
+        assert!(
+            ours.windows(nix.len()).any(|w| w == nix.as_slice()),
+            "{attr}: Nix says\n{}\nenvy says\n{stderr}",
+            nix.join("\n")
+        );
+    }
+}

@@ -89,6 +89,39 @@ fn blocked_project_says_so_once_and_loads_after_allow() {
 }
 
 #[test]
+fn a_lock_file_nix_writes_keeps_the_allow() {
+    if !tools() {
+        return;
+    }
+    // A flake with an input has no lock until Nix writes one during the first build; the
+    // lock follows from the allowed flake.nix, so the project must not turn blocked.
+    let sb = Sandbox::new();
+    sb.project(
+        "dep",
+        "{ outputs = { self }: { value = \"from-dep\"; }; }\n",
+    );
+    let text = corekit::flake(&[("default", "FOO = dep.value;")]).replace(
+        "outputs = { self }:",
+        &format!(
+            "inputs.dep.url = \"path:{}\";\n  outputs = {{ self, dep }}:",
+            sb.work.join("dep").display()
+        ),
+    );
+    let project = sb.project("proj", &text);
+    sb.envy_ok(&project, &["allow"]);
+    let (changes, stderr) = export(&sb, &project, None, 1);
+    assert_eq!(changes["FOO"], "from-dep", "{stderr}");
+    assert!(project.join("flake.lock").exists());
+    let (again, stderr) = export(&sb, &project, Some(&state_of(&changes)), 1);
+    assert!(
+        again.is_empty() && stderr.is_empty(),
+        "still allowed: {again:?} {stderr}"
+    );
+    let status = json(&sb.envy_ok(&project, &["status", "--json"]));
+    assert_eq!(status["project"]["trust"], "allowed");
+}
+
+#[test]
 fn denied_project_is_silent() {
     if !tools() {
         return;
@@ -518,6 +551,16 @@ fn use_another_flakes_devshell() {
     );
     let (changes, stderr) = export(&sb, &project, None, 1);
     assert_eq!(changes["FOO"], "from-tools", "{stderr}");
+    // What Nix read of the other flake is watched where it lives, not in this project.
+    let status = json(&sb.envy_ok(&project, &["status", "--json"]));
+    let watch: Vec<&str> = status["project"]["generation"]["watch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let tools_flake = sb.work.join("tools/flake.nix").display().to_string();
+    assert!(watch.contains(&tools_flake.as_str()), "{watch:?}");
     sb.envy_ok(&project, &["use", "default"]);
     let (changes, _) = export(&sb, &project, None, 1);
     assert_eq!(changes["FOO"], "own");

@@ -162,6 +162,7 @@ fn serve(dir: &Path) -> HttpServer {
         .local_addr()
         .unwrap()
         .port();
+    #[allow(clippy::zombie_processes)] // `HttpServer::drop` kills and waits for it
     let child = Command::new("python3")
         .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
         .arg(dir)
@@ -190,7 +191,7 @@ fn envy_substitutes_over_http() {
     let top = store.store_dir().parse(&nc.top).unwrap();
     let url = format!("http://127.0.0.1:{}", server.1);
     let subst = Substituter::new(
-        &[url.clone()],
+        std::slice::from_ref(&url),
         vec![PublicKey::parse(&nc.public_key).unwrap()],
     )
     .unwrap();
@@ -360,4 +361,60 @@ fn nix_reads_an_envy_written_cache() {
             assert_eq!(theirs, ours.to_string(), "{p}");
         }
     }
+}
+
+#[test]
+fn envy_store_copy_from_a_nix_cache_needs_the_key() {
+    if !common::have_tool("nix") {
+        return;
+    }
+    let nc = nix_cache();
+    let envy = store_common::EnvyEnv::with_store_dir(&nc.nix.store_dir);
+    let from = format!("file://{}", nc.cache.display());
+    let refused = envy
+        .command()
+        .args(["store", "copy", "--from", &from, &nc.top])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("no signature by a trusted key") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    assert!(!Path::new(&nc.top).exists());
+
+    // The key in envy's config file is enough.
+    let config = envy.root.path().join("config/envy/config.toml");
+    fs_err::create_dir_all(config.parent().unwrap()).unwrap();
+    fs_err::write(
+        &config,
+        format!("trusted-public-keys = [\"{}\"]\n", nc.public_key),
+    )
+    .unwrap();
+    let out = envy
+        .command()
+        .args(["store", "copy", "--from", &from, &nc.top])
+        .output()
+        .unwrap();
+    store_common::assert_success("envy store copy --from", &out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("copied 2 paths"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&envy.run(&["store", "path-info", "--json", "--recursive", &nc.top]))
+            .unwrap();
+    assert_eq!(info.as_array().unwrap().len(), 2);
+    // ENVY_TRUSTED_PUBLIC_KEYS, when set, replaces the file's keys.
+    envy_store::local::delete_path(&nc.nix.store_dir).unwrap();
+    envy_store::local::delete_path(&envy.state_dir).unwrap();
+    let out = envy
+        .command()
+        .args(["store", "copy", "--from", &from, &nc.top])
+        .env("ENVY_TRUSTED_PUBLIC_KEYS", "")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }

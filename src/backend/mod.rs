@@ -151,7 +151,10 @@ impl BackendError {
                 out.push_str("\nat ");
                 out.push_str(location.trim_end_matches(':'));
                 break;
-            } else if line.starts_with("last ") || line.starts_with('>') {
+            } else if line.starts_with("last ")
+                || line.starts_with('>')
+                || line.starts_with("hint:")
+            {
                 out.push('\n');
                 out.push_str(line);
             } else if !line.starts_with("(use") && !line.starts_with("For full logs") {
@@ -241,6 +244,8 @@ mod tests {
             "error: boom\n(use '--show-trace' to show detailed location information)",
         );
         assert_eq!(e.summary(), "error: boom");
+        let e = BackendError::new(ErrorKind::Setup, "cannot find `nix`\nhint: install Nix");
+        assert_eq!(e.summary(), "error: cannot find `nix`\nhint: install Nix");
         assert_eq!(
             BackendError::new(ErrorKind::Setup, "no nix").message,
             "error: no nix"

@@ -119,7 +119,21 @@ impl Backend for NixBackend {
             BackendError::new(ErrorKind::Setup, format!("cannot wait for `nix`: {e}"))
         })?;
         let stdout = reader.join().ok().and_then(Result::ok).unwrap_or_default();
-        let mapper = log.source_mapper(request.project_root);
+        // Paths Nix reports are in its store copy of the flake; map them back to the local
+        // checkout the flake came from (none for a remote flake reference).
+        let local_flake = match &request.selection.flake_ref {
+            None => Some(request.project_root.to_path_buf()),
+            Some(r) => {
+                let path = r.strip_prefix("path:").unwrap_or(r);
+                let path = path.split(['?', '#']).next().unwrap_or(path);
+                path.starts_with('/')
+                    .then(|| crate::project::normalize(Path::new(path)))
+            }
+        };
+        let mapper = match &local_flake {
+            Some(dir) => log.source_mapper(dir),
+            None => SourceMapper { mapping: None },
+        };
 
         if !status.success() {
             let text = if log.errors.is_empty() {
@@ -154,9 +168,10 @@ impl Backend for NixBackend {
             }
         }
         for dir in &log.copied_dirs {
-            if let Some(local) = mapper.map_path(dir)
-                && local.starts_with(request.project_root)
-                && local != request.project_root
+            // `./dir` below the flake; never the whole flake (`./.`), which is every file.
+            if let (Some(local), Some(flake_dir)) = (mapper.map_path(dir), &local_flake)
+                && local.starts_with(flake_dir)
+                && local != *flake_dir
             {
                 record.watch.add_dir(local.clone());
                 for file in files_below(&local, MAX_DIR_FILES) {

@@ -29,7 +29,12 @@ impl Lease {
             "{} {} {}\n",
             self.project_key, self.generation, self.restore
         );
-        fsutil::write_atomic(&dirs.live_dir().join(self.pid.to_string()), line.as_bytes())
+        let path = dirs.live_dir().join(self.pid.to_string());
+        // Re-entering a project usually rewrites the same lease: skip the write (and fsync).
+        if fs_err::read(&path).is_ok_and(|old| old == line.as_bytes()) {
+            return Ok(());
+        }
+        fsutil::write_atomic(&path, line.as_bytes())
     }
 
     /// Drop shell `pid`'s lease, if any.

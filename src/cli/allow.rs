@@ -9,7 +9,7 @@ use super::Context;
 use crate::cache::ProjectCache;
 use crate::trust::TrustStore;
 
-/// Trust a project's flake, so envy may evaluate it.
+/// Trust a project's flake, so envy may evaluate it
 ///
 /// The allow covers the project's path and the exact contents of its `flake.nix` and
 /// `flake.lock`: after any change envy blocks the project again until you run `envy allow`

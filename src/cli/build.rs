@@ -1,4 +1,5 @@
-//! `envy build`: realise a derivation (a `.drv` file) and its dependencies in envy's store.
+//! `envy build`: realise a derivation (a `.drv` file) and its dependencies in envy's store,
+//! substituting from binary caches first when they are configured.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -6,17 +7,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use envy_build::registry::Registry;
 use envy_build::sandbox::HostPath;
-use envy_build::{BuildConfig, BuildEvent, BuildStore, Builder, Progress, SandboxMode};
-use envy_store::{Derivation, StoreDir, StorePath};
+use envy_build::{BuildConfig, BuildEvent, Builder, Progress, SandboxMode};
+use envy_store::cache::{CacheConfig, Substituter};
+use envy_store::{Derivation, LocalStore, StoreConfig, StorePath};
 
 use crate::env_vars as vars;
 
 /// Build a derivation and print its output paths.
 ///
 /// FILE is a `.drv` file (in envy's store, or anywhere: it is then imported). Outputs of
-/// dependencies that are not valid yet are built first, up to `-j` at a time.
+/// dependencies that are not valid yet are substituted from the binary caches in
+/// `ENVY_SUBSTITUTERS` (signed by a key in `ENVY_TRUSTED_PUBLIC_KEYS`) or built, up to `-j`
+/// at a time. The `result` symlink is a gc root: `envy store gc` keeps what it points to.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// The derivation to build (`.drv`).
@@ -38,105 +41,79 @@ pub struct BuildArgs {
     pub keep_going: bool,
 }
 
-/// envy's store and state directories, from the environment.
-pub struct StoreLocation {
-    pub store_dir: PathBuf,
-    pub state_dir: PathBuf,
+/// envy's store, opened from the environment (`ENVY_STORE_DIR`, `ENVY_STATE_DIR`, else under
+/// `$XDG_DATA_HOME/envy`), with the builder's settings.
+pub struct BuildContext {
+    pub store: LocalStore,
+    pub config: BuildConfig,
 }
 
-impl StoreLocation {
+impl BuildContext {
     pub fn from_env() -> Result<Self> {
-        let data = match std::env::var_os(vars::XDG_DATA_HOME) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => dirs::home_dir()
-                .context("cannot find the home directory")?
-                .join(".local/share"),
-        };
-        let store_dir = std::env::var_os(vars::ENVY_STORE_DIR)
-            .filter(|d| !d.is_empty())
-            .map_or_else(|| data.join("envy/store"), PathBuf::from);
-        let state_dir = std::env::var_os(vars::ENVY_STATE_DIR)
-            .filter(|d| !d.is_empty())
-            .map_or_else(|| data.join("envy/state"), PathBuf::from);
-        Ok(Self {
-            store_dir,
-            state_dir,
-        })
-    }
-
-    pub fn open(&self) -> Result<Registry> {
-        let dir = StoreDir::new(&self.store_dir)
-            .with_context(|| format!("invalid store directory `{}`", self.store_dir.display()))?;
-        Registry::open(dir, &self.state_dir)
-            .map_err(|e| anyhow::anyhow!(e))
-            .context("cannot open envy's store")
-    }
-
-    /// The builder's settings: environment overrides on top of defaults.
-    pub fn config(&self) -> Result<BuildConfig> {
-        let mut config = BuildConfig::new(&self.state_dir);
-        if let Ok(mode) = std::env::var(vars::ENVY_SANDBOX) {
-            config.sandbox = SandboxMode::parse(&mode).with_context(|| {
-                format!(
-                    "invalid `{}` value `{mode}`\nhint: use `true`, `false` or `auto`",
-                    vars::ENVY_SANDBOX
-                )
-            })?;
-        }
-        if let Ok(paths) = std::env::var(vars::ENVY_SANDBOX_PATHS) {
-            config.sandbox_paths = HostPath::parse_list(&paths);
-        }
-        if let Ok(mirrors) = std::env::var(vars::ENVY_HASHED_MIRRORS) {
-            config.hashed_mirrors = mirrors.split_whitespace().map(String::from).collect();
-        } else if let Some(mirrors) = config_file_value(vars::ENVY_HASHED_MIRRORS)? {
-            config.hashed_mirrors = mirrors.split_whitespace().map(String::from).collect();
-        }
-        if let Ok(cores) = std::env::var(vars::ENVY_BUILD_CORES) {
-            config.cores = cores
-                .parse()
-                .with_context(|| format!("invalid `{}` value `{cores}`", vars::ENVY_BUILD_CORES))?;
-        }
-        Ok(config)
+        let location = StoreConfig::from_env(None).context(
+            "cannot tell where envy's store is: no data directory\n\
+             hint: set HOME, or ENVY_STORE_DIR and ENVY_STATE_DIR",
+        )?;
+        let store = LocalStore::open(&location).with_context(|| {
+            format!(
+                "cannot open envy's store at `{}`\nhint: envy needs a store directory of its own; set `{}` (and `{}`)",
+                location.store_dir.display(),
+                vars::ENVY_STORE_DIR,
+                vars::ENVY_STATE_DIR
+            )
+        })?;
+        let config = build_config(store.state_dir())?;
+        Ok(Self { store, config })
     }
 }
 
-/// A `KEY = VALUE` line of envy's config file (`$XDG_CONFIG_HOME/envy/config`).
-fn config_file_value(key: &str) -> Result<Option<String>> {
-    let dir = match std::env::var_os(vars::XDG_CONFIG_HOME) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => match dirs::home_dir() {
-            Some(home) => home.join(".config"),
-            None => return Ok(None),
-        },
-    };
-    let file = dir.join("envy/config");
-    let text = match fs_err::read_to_string(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            bail!("{}:{}: expected `KEY = VALUE`", file.display(), n + 1);
-        };
-        if k.trim() == key {
-            return Ok(Some(v.trim().to_string()));
-        }
+/// The binary cache settings (`$XDG_CONFIG_HOME/envy/config.toml`, then the environment).
+fn cache_config() -> Result<CacheConfig> {
+    let file = CacheConfig::default_file();
+    CacheConfig::load(file.as_deref()).with_context(|| {
+        format!(
+            "cannot read envy's cache settings{}",
+            file.map(|f| format!(" in `{}`", f.display()))
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// The builder's settings: environment overrides on top of defaults.
+fn build_config(state_dir: &Path) -> Result<BuildConfig> {
+    let mut config = BuildConfig::new(state_dir);
+    if let Ok(mode) = std::env::var(vars::ENVY_SANDBOX) {
+        config.sandbox = SandboxMode::parse(&mode).with_context(|| {
+            format!(
+                "invalid `{}` value `{mode}`\nhint: use `true`, `false` or `auto`",
+                vars::ENVY_SANDBOX
+            )
+        })?;
     }
-    Ok(None)
+    if let Ok(paths) = std::env::var(vars::ENVY_SANDBOX_PATHS) {
+        config.sandbox_paths = HostPath::parse_list(&paths);
+    }
+    config.hashed_mirrors = match std::env::var(vars::ENVY_HASHED_MIRRORS) {
+        Ok(mirrors) => mirrors.split_whitespace().map(String::from).collect(),
+        Err(_) => cache_config()?.hashed_mirrors,
+    };
+    if let Ok(cores) = std::env::var(vars::ENVY_BUILD_CORES) {
+        config.cores = cores
+            .parse()
+            .with_context(|| format!("invalid `{}` value `{cores}`", vars::ENVY_BUILD_CORES))?;
+    }
+    Ok(config)
+}
+
+/// The configured binary caches (possibly none).
+fn substituter() -> Result<Substituter> {
+    Substituter::from_config(&cache_config()?).context(
+        "invalid binary cache settings\nhint: check `substituters` and `trusted-public-keys` (or `ENVY_SUBSTITUTERS` and `ENVY_TRUSTED_PUBLIC_KEYS`)",
+    )
 }
 
 impl BuildArgs {
     pub fn run(self) -> Result<()> {
-        let location = StoreLocation::from_env()?;
-        let store = location.open()?;
-        let mut config = location.config()?;
-        config.jobs = self.jobs.max(1);
-        config.keep_going = self.keep_going;
         if self.file.extension().is_some_and(|e| e == "nix") {
             bail!(
                 "building `.nix` files needs envy's evaluator, which is not wired up yet: `{}`\nhint: build a `.drv` file (e.g. from `nix-instantiate`)",
@@ -146,9 +123,13 @@ impl BuildArgs {
         if self.attr.is_some() {
             bail!("`-A` only applies to `.nix` files\nhint: drop `-A` when building a `.drv` file");
         }
+        let BuildContext { store, mut config } = BuildContext::from_env()?;
+        config.jobs = self.jobs.max(1);
+        config.keep_going = self.keep_going;
+        let substituter = substituter()?;
         let drv_path = import_drv(&store, &self.file)?;
         let progress = Render::new();
-        let builder = Builder::new(&store, &config, &progress);
+        let builder = Builder::new(&store, &config, &progress).with_substituter(&substituter);
         let results = builder.build(std::slice::from_ref(&drv_path));
         progress.clear();
         let results = results.with_context(|| format!("cannot build `{}`", self.file.display()))?;
@@ -165,7 +146,9 @@ impl BuildArgs {
                 } else {
                     PathBuf::from(format!("{}-{name}", link.display()))
                 };
-                replace_symlink(&dir.full_path(path), &link)?;
+                store
+                    .add_root(&link, path)
+                    .with_context(|| format!("cannot create `{}`", link.display()))?;
             }
         }
         for path in outputs.values() {
@@ -178,7 +161,7 @@ impl BuildArgs {
 /// The derivation's store path; a `.drv` file outside the store (or not registered) is added
 /// to it first. Its inputs must be in the store, except input derivations found next to the
 /// file (as in another Nix store with the same store dir), which are imported too.
-pub fn import_drv(store: &Registry, file: &Path) -> Result<StorePath> {
+pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
     let text = fs_err::read(file)?;
     let base = file
         .file_name()
@@ -196,7 +179,8 @@ pub fn import_drv(store: &Registry, file: &Path) -> Result<StorePath> {
     let drv = Derivation::parse(dir, &text, &name)
         .with_context(|| format!("cannot parse `{}`", file.display()))?;
     for input in drv.references() {
-        if !store.is_valid(&input).map_err(|e| anyhow::anyhow!(e))? {
+        store.add_temp_root(&input)?;
+        if !store.is_valid(&input)? {
             // An input derivation next to FILE (a Nix store with the same store dir).
             let sibling = file.with_file_name(input.base_name());
             if input.is_derivation() && sibling.is_file() {
@@ -210,25 +194,15 @@ pub fn import_drv(store: &Registry, file: &Path) -> Result<StorePath> {
             );
         }
     }
-    let path = store
-        .add_text(&format!("{name}.drv"), &text, &drv.references())
-        .map_err(|e| anyhow::anyhow!(e))
-        .with_context(|| format!("cannot add `{}` to envy's store", file.display()))?;
+    // Nix's own files round-trip through envy's ATerm writer; anything else is added as the
+    // bytes it is, so its store path is the one Nix would give it.
+    let added = if drv.to_aterm(dir) == text {
+        store.write_derivation(&drv)
+    } else {
+        store.add_text(&format!("{name}.drv"), &text, &drv.references())
+    };
+    let path = added.with_context(|| format!("cannot add `{}` to envy's store", file.display()))?;
     Ok(path)
-}
-
-fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
-    let tmp = link.with_file_name(format!(
-        ".{}.tmp-{}",
-        link.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("result"),
-        std::process::id()
-    ));
-    let _ = fs_err::remove_file(&tmp);
-    fs_err::os::unix::fs::symlink(target, &tmp)?;
-    fs_err::rename(&tmp, link)?;
-    Ok(())
 }
 
 /// Draws build progress on stderr: a spinner with what is building, how many are left and
@@ -323,7 +297,12 @@ impl Progress for Render {
                     "waiting for another envy to finish building '{drv}'..."
                 ));
             }
-            BuildEvent::Substituted { .. } | BuildEvent::Log { .. } => {}
+            BuildEvent::Downloading { path, url } => {
+                self.line(&format!("copying path '{path}' from '{url}'..."));
+            }
+            BuildEvent::Substituted { .. }
+            | BuildEvent::AlreadyValid { .. }
+            | BuildEvent::Log { .. } => {}
             BuildEvent::Warning { message } => self.line(&format!("warning: {message}")),
         }
         self.redraw(&st);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-/// Print shell completions for envy.
+/// Print shell completions for envy
 ///
 /// Examples:
 ///   envy completions bash > ~/.local/share/bash-completion/completions/envy

@@ -9,7 +9,7 @@ use super::Context;
 use crate::cache::ProjectCache;
 use crate::trust::TrustStore;
 
-/// Refuse a project: envy never evaluates it and stops asking.
+/// Refuse a project: envy never evaluates it and stops asking
 ///
 /// Drops every allow the project had. Shells in the project unload its environment at their
 /// next prompt and say nothing more about it until you run `envy allow`.

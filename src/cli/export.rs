@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::shell::Shell;
 
-/// Print the shell code that brings this shell's environment up to date (the hook runs this).
+/// Print the shell code that brings this shell up to date (what the hook runs)
 ///
 /// Prints nothing when nothing changed: that decision takes a few `stat` calls. Otherwise it
 /// loads, reloads or unloads the project environment for the current directory. Messages go

@@ -9,7 +9,7 @@ use super::Context;
 use crate::gc::{self, Policy};
 use crate::humanize;
 
-/// Free old environment generations, their GC roots, and orphaned cache files.
+/// Free old environment generations, their GC roots, and orphaned cache files
 ///
 /// Keeps, per project: the current generation, the N newest (`--keep`, default 2: the
 /// current and one previous), and with `--older-than` every generation younger than that.
@@ -29,7 +29,7 @@ pub struct Gc {
     /// Generations to keep per project, newest first (the current one always stays).
     #[arg(long, value_name = "N", default_value_t = 2)]
     keep: usize,
-    /// Also keep generations younger than this (`30d`, `12h`, `2w`).
+    /// Only free generations older than this (`30d`, `12h`, `2w`).
     #[arg(long, value_name = "DURATION", value_parser = gc::parse_duration)]
     older_than: Option<Duration>,
 }

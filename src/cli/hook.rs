@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 
 use crate::shell::HookShell;
 
-/// Print the shell hook that runs `envy export` at every prompt.
+/// Print the shell hook that runs `envy export` at every prompt
 ///
 /// Add one line to your shell's start-up file:
 ///

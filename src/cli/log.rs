@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use envy_build::BuildStore;
 use envy_store::StorePath;
 
-use super::build::StoreLocation;
+use super::build::BuildContext;
 
 /// Print the build log of a store path: a `.drv`, or an output of one built by envy.
 #[derive(Args, Debug)]
@@ -19,9 +18,7 @@ pub struct LogArgs {
 
 impl LogArgs {
     pub fn run(self) -> Result<()> {
-        let location = StoreLocation::from_env()?;
-        let store = location.open()?;
-        let config = location.config()?;
+        let BuildContext { store, config } = BuildContext::from_env()?;
         let dir = store.store_dir();
         let resolved = match fs_err::symlink_metadata(&self.path) {
             Ok(meta) if meta.file_type().is_symlink() => fs_err::read_link(&self.path)?,
@@ -38,11 +35,7 @@ impl LogArgs {
         let drv = if path.is_derivation() {
             path
         } else {
-            match store
-                .info(&path)
-                .map_err(|e| anyhow::anyhow!(e))?
-                .and_then(|i| i.deriver)
-            {
+            match store.query_path_info(&path)?.and_then(|i| i.deriver) {
                 Some(drv) => drv,
                 None => bail!(
                     "`{}` was not built by envy, so it has no build log",

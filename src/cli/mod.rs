@@ -6,6 +6,7 @@ mod allow;
 mod build;
 mod completions;
 mod deny;
+mod eval;
 mod export;
 mod gc;
 mod generations;
@@ -16,6 +17,7 @@ mod reload;
 mod rollback;
 mod shell;
 mod status;
+mod store;
 mod use_shell;
 
 use std::process::ExitCode;
@@ -41,7 +43,7 @@ Set-up (one line in your shell's rc file):
 
 Then:
   cd ~/src/project      # envy: `~/src/project/flake.nix` is not allowed: run `envy allow` …
-  envy allow            # trust this flake.nix + flake.lock; the environment loads at the next prompt
+  envy allow            # trust its flake.nix + flake.lock; it loads at the next prompt
   envy status           # what is loaded, from which generation, and what envy watches"
 )]
 pub struct Cli {
@@ -66,6 +68,8 @@ enum Command {
     Build(build::BuildArgs),
     Log(log::LogArgs),
     Shell(shell::ShellArgs),
+    Store(store::Store),
+    Eval(eval::EvalArgs),
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -87,6 +91,8 @@ pub fn main() -> ExitCode {
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Store(c) => c.run(),
+        Command::Eval(c) => c.run(),
     };
     match result {
         Ok(code) => code,

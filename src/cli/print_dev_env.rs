@@ -10,7 +10,7 @@ use crate::env_record::EnvRecord;
 use crate::progress::Progress;
 use crate::project::Project;
 
-/// Print a devShell's environment, as `nix print-dev-env` does.
+/// Print a devShell's environment, as `nix print-dev-env` does
 ///
 /// Without FLAKE_REF, the project here (with the devShell `envy use` picked); `PATH#NAME`
 /// for a local flake, or any flake reference the backend understands. Local projects go

@@ -9,7 +9,7 @@ use super::Context;
 use crate::backend;
 use crate::cache::{KeyContext, Pointer, ProjectCache, cache_key};
 
-/// Make the previous generation of the project's environment current.
+/// Make the previous generation of the project's environment current
 ///
 /// The shells in the project load it at their next prompt, and keep it until a file the
 /// environment watches changes (then envy builds afresh). `envy generations` lists them.

@@ -13,7 +13,7 @@ use crate::humanize;
 use crate::project::Project;
 use crate::trust::TrustStore;
 
-/// Show the project here, its trust, its current generation, and what this shell has loaded.
+/// Show the project here, its trust and generation, and what this shell has loaded
 ///
 /// `--json` prints the same as an object, for scripts and prompts.
 #[derive(clap::Args)]

@@ -10,7 +10,7 @@ use crate::backend::ShellSelection;
 use crate::cache::ProjectCache;
 use crate::settings;
 
-/// Pick the devShell this project loads (instead of `default`).
+/// Pick the devShell this project loads (instead of `default`)
 ///
 /// NAME selects `devShells.<system>.NAME` of the project's own flake; FLAKE_REF#NAME takes it
 /// from another flake (a path, `github:owner/repo`, …). `envy use default` goes back to the

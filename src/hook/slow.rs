@@ -31,10 +31,11 @@ use crate::trust::{Trust, TrustStore};
 /// Run the slow path and print the code for `shell` on stdout.
 pub fn export(shell: Shell) -> Result<()> {
     let dirs = Dirs::from_env()?;
-    let backend = backend::from_env()?;
+    // A bad `ENVY_BACKEND` only matters where something must be built.
+    let backend = backend::from_env();
     let hook = Hook {
         dirs: &dirs,
-        backend: backend.as_ref(),
+        backend: backend.as_deref().map_err(|e| e.to_string()),
         env: process_env(),
         pwd: project::current_dir()?,
         pid: shell_pid(),
@@ -77,7 +78,7 @@ fn shell_pid() -> u32 {
 
 struct Hook<'a> {
     dirs: &'a Dirs,
-    backend: &'a dyn Backend,
+    backend: Result<&'a dyn Backend, String>,
     env: BTreeMap<String, String>,
     pwd: PathBuf,
     pid: u32,
@@ -180,11 +181,22 @@ impl Hook<'_> {
                 })
             }
             Trust::Allowed => {
+                let backend = match self.backend.as_ref() {
+                    Ok(b) => *b,
+                    Err(e) => {
+                        eprintln!("envy: error: {}", e.replace('\n', "\n      "));
+                        return Ok(Plan {
+                            keep: same,
+                            load: None,
+                            status: Some((Status::Failed, project.clone(), trust_inputs)),
+                        });
+                    }
+                };
                 let selection = settings::selection(self.dirs, project)?;
                 let base = env_diff::base_env(&self.env, current.map(|c| &c.restore));
                 let envs = Environments {
                     dirs: self.dirs,
-                    backend: self.backend,
+                    backend,
                     env: &base,
                     system: backend::current_system(),
                     progress: progress::Mode::from_env(),
@@ -193,6 +205,9 @@ impl Hook<'_> {
                     Ok(resolved) => {
                         let mut inputs = watch_entries(project, &resolved.record);
                         inputs.push(Entry::Path(cache.stamp_path()));
+                        // Choosing another backend or system is a change worth a rebuild.
+                        inputs.push(Entry::Env(env_vars::ENVY_BACKEND.to_string()));
+                        inputs.push(Entry::Env(env_vars::ENVY_SYSTEM.to_string()));
                         let unchanged = same
                             && current.is_some_and(|c| c.loaded.generation == resolved.number)
                             && self.previous.as_ref().is_some_and(|s| s.pid == self.pid);
@@ -277,7 +292,11 @@ impl Hook<'_> {
             _ => Lease::remove(self.dirs, self.pid)?,
         }
 
-        self.report(current.as_ref(), &plan.load, plan.keep, &diff.changes);
+        let loaded_at = plan
+            .load
+            .as_ref()
+            .zip(state.as_ref().map(|s| s.root.as_path()));
+        self.report(current.as_ref(), loaded_at, plan.keep, &diff.changes);
         let encoded = state.as_ref().map(State::encode);
         let script = Script {
             unload,
@@ -306,16 +325,16 @@ impl Hook<'_> {
     fn report(
         &self,
         current: Option<&Current>,
-        load: &Option<Generation>,
+        load: Option<(&Generation, &Path)>,
         keep: bool,
         changes: &[env_diff::Change],
     ) {
         let quiet = std::env::var_os(env_vars::ENVY_QUIET).is_some_and(|v| !v.is_empty());
-        if let Some(generation) = load {
+        if let Some((generation, root)) = load {
             if !quiet {
                 eprintln!(
                     "envy: loaded {} (generation {}){}",
-                    self.pwd_project_root().display(),
+                    root.display(),
                     generation.number,
                     summarize(changes, &self.env)
                 );
@@ -330,12 +349,6 @@ impl Hook<'_> {
         {
             eprintln!("envy: unloaded {}", c.root.display());
         }
-    }
-
-    fn pwd_project_root(&self) -> PathBuf {
-        Project::find(&self.pwd)
-            .map(|p| p.root().to_path_buf())
-            .unwrap_or_default()
     }
 }
 

@@ -110,6 +110,20 @@ impl BuildEnv {
             .collect()
     }
 
+    /// `nix-build` an attribute that must fail; returns Nix's stderr.
+    pub fn nix_build_failure(&self, attr: &str) -> String {
+        let out = self
+            .nix_command("nix-build")
+            .arg(self.path("work/default.nix"))
+            .arg("-A")
+            .arg(attr)
+            .arg("--no-out-link")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "nix-build {attr} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// An `envy` command in this world.
     pub fn envy(&self) -> Command {
         let mut cmd = Command::new(super::envy_bin());
@@ -145,23 +159,34 @@ impl BuildEnv {
 
     /// The NAR hash envy registered for a store path.
     pub fn envy_nar_hash(&self, path: &str) -> String {
-        let store = self.registry();
-        let sp = envy_store::StorePath::from_base_name(
-            Path::new(path).file_name().unwrap().to_str().unwrap(),
-        )
-        .unwrap();
-        store
-            .info(&sp)
+        self.store()
+            .query_path_info(&store_path(path))
             .unwrap()
             .expect("valid in envy's store")
             .nar_hash
             .to_prefixed_nix32()
     }
 
-    pub fn registry(&self) -> envy_build::registry::Registry {
-        let dir = envy_store::StoreDir::new(self.store_dir()).unwrap();
-        envy_build::registry::Registry::open(dir, &self.path("state")).unwrap()
+    /// envy's store, opened in this process (as `envy store …` would open it).
+    pub fn store(&self) -> envy_store::LocalStore {
+        envy_store::LocalStore::open(&envy_store::StoreConfig::new(
+            self.store_dir(),
+            self.path("state"),
+        ))
+        .unwrap()
     }
+
+    /// `envy store verify`: every valid path is on disk with its registered NAR hash.
+    pub fn verify(&self) {
+        let report = self.store().verify(true, &mut |_, _| {}).unwrap();
+        assert!(report.is_ok(), "the store is broken: {report:?}");
+    }
+}
+
+/// A printed store path (`/…/store/<hash>-<name>`) as a `StorePath`.
+pub fn store_path(path: &str) -> envy_store::StorePath {
+    envy_store::StorePath::from_base_name(Path::new(path).file_name().unwrap().to_str().unwrap())
+        .unwrap()
 }
 
 pub fn assert_success(out: &Output, what: &str) {
@@ -174,12 +199,13 @@ pub fn assert_success(out: &Output, what: &str) {
     );
 }
 
-/// Whether namespaces work here; otherwise the sandbox tests skip (or fail in CI).
+/// Whether namespaces work here; otherwise the sandbox tests skip. `scripts/test` sets
+/// `ENVY_TEST_REQUIRE_SANDBOX` where `unshare -Ur` works (CI), and then a failure is fatal.
 pub fn have_sandbox() -> bool {
     match envy_build::sandbox::probe() {
         Ok(()) => true,
         Err(e) => {
-            if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
+            if std::env::var_os("ENVY_TEST_REQUIRE_SANDBOX").is_some() {
                 panic!("the build sandbox needs user namespaces: {e}");
             }
             eprintln!("skipping: user namespaces unavailable: {e}");

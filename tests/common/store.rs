@@ -124,3 +124,54 @@ pub fn sample_tree(root: &Path) {
     symlink("../a.txt", root.join("sub/up")).unwrap();
     symlink("/nonexistent/dangling", root.join("dangling")).unwrap();
 }
+
+/// An envy with its own HOME, XDG dirs, store and state (store dir `store_dir`).
+pub struct EnvyEnv {
+    pub root: tempfile::TempDir,
+    pub store_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl EnvyEnv {
+    pub fn new() -> EnvyEnv {
+        let root = tempfile::Builder::new()
+            .prefix("envy-store-")
+            .tempdir()
+            .unwrap();
+        let store_dir = root.path().join("store");
+        let state_dir = root.path().join("state");
+        EnvyEnv {
+            root,
+            store_dir,
+            state_dir,
+        }
+    }
+
+    /// With a given store directory (shared with a Nix store elsewhere, say).
+    pub fn with_store_dir(store_dir: &Path) -> EnvyEnv {
+        let mut env = EnvyEnv::new();
+        env.store_dir = store_dir.to_owned();
+        env
+    }
+
+    pub fn command(&self) -> Command {
+        let r = self.root.path();
+        let mut cmd = Command::new(crate::common::envy_bin());
+        cmd.env("HOME", r.join("home"))
+            .env("XDG_DATA_HOME", r.join("data"))
+            .env("XDG_CONFIG_HOME", r.join("config"))
+            .env("XDG_CACHE_HOME", r.join("cache"))
+            .env("ENVY_STORE_DIR", &self.store_dir)
+            .env("ENVY_STATE_DIR", &self.state_dir)
+            .env_remove("ENVY_SUBSTITUTERS")
+            .env_remove("ENVY_TRUSTED_PUBLIC_KEYS");
+        cmd
+    }
+
+    /// Run `envy ARGS`, expecting success; stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert_success(&format!("envy {}", args.join(" ")), &out);
+        String::from_utf8(out.stdout).unwrap()
+    }
+}

@@ -14,7 +14,6 @@ use envy_store::StorePath;
 
 use crate::builder::{Builder, string_env};
 use crate::error::BuildError;
-use crate::fsutil;
 use crate::log::LogDir;
 
 /// File names in the build directory.
@@ -87,7 +86,7 @@ impl Builder<'_> {
         });
         drop(log);
         let log_bytes = logs.read(drv_path.base_name()).unwrap_or_default();
-        fsutil::delete_path(&top)?;
+        envy_store::local::delete_path(&top)?;
         Ok(Captured {
             output: result?,
             log: log_bytes,

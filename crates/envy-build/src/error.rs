@@ -62,7 +62,7 @@ pub enum BuildError {
     },
 
     #[error(
-        "hash mismatch in fixed-output derivation `{path}`:\n  specified: {specified}\n  got:       {got}"
+        "hash mismatch in fixed-output derivation `{path}`:\n  specified: {specified}\n     got:    {got}"
     )]
     HashMismatch {
         path: String,
@@ -89,8 +89,40 @@ pub enum BuildError {
         source: io::Error,
     },
 
-    #[error("store error while building `{drv}`: {message}")]
-    Store { drv: String, message: String },
+    /// envy's store failed; its error names the store path or file involved.
+    #[error(transparent)]
+    Store(#[from] envy_store::StoreError),
+
+    #[error("derivation `{drv}` is not valid in envy's store")]
+    DerivationNotValid { drv: String },
+
+    #[error("input `{input}` of `{drv}` is not valid in envy's store")]
+    InputNotValid { drv: String, input: String },
+
+    #[error(
+        "cannot build `{drv}` without a sandbox: its outputs {valid} are valid already and would be overwritten"
+    )]
+    PartlyValid { drv: String, valid: String },
+
+    #[error("output `{path}` is not allowed to refer to the following paths:{paths}")]
+    DisallowedReferences { path: String, paths: String },
+
+    /// Nix's text, which does not name the derivation (the caller's context does).
+    #[error("derivation contains an illegal reference specifier `{spec}`")]
+    IllegalReferenceSpecifier { drv: String, spec: String },
+
+    #[error("attribute `{attr}` of derivation `{drv}` must be {expected}")]
+    BadOutputCheck {
+        drv: String,
+        attr: String,
+        expected: String,
+    },
+
+    #[error("path `{path}` is too large at {size} bytes; limit is {limit} bytes")]
+    TooLarge { path: String, size: u64, limit: u64 },
+
+    #[error("closure of path `{path}` is too large at {size} bytes; limit is {limit} bytes")]
+    ClosureTooLarge { path: String, size: u64, limit: u64 },
 
     #[error("no build log for `{path}`")]
     NoLog { path: String },

@@ -6,10 +6,17 @@
 //! whose flat hash is `ALGO:HEX` is looked up as `BASE/ALGO/HEX` under each base, then the
 //! derivation's own `url` is tried. The caller checks the result's hash like any fixed
 //! output's.
+//!
+//! `unpack = true`: the download is a NAR (xz-compressed when the derivation's `url` ends in
+//! `.xz`), restored at the output with envy-store's NAR reader, as Nix's `builtin:fetchurl`
+//! does. `executable = true` makes the output `0755`.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use envy_store::cache::Compression;
+use envy_store::local::delete_path;
 
 use crate::error::BuildError;
 
@@ -24,43 +31,59 @@ pub struct FetchRequest {
     pub flat_hash: Option<(String, String)>,
     /// `executable = "1"`: mark the file executable.
     pub executable: bool,
+    /// `unpack = "1"`: the download is a NAR to restore at the output.
+    pub unpack: bool,
 }
 
-/// Fetch into `dest` (a file that must not exist yet). Returns the URL that answered.
+/// Fetch into `dest` (which must not exist yet). Returns the URL that answered.
 ///
 /// # Errors
 /// Every candidate URL failed; the error names the derivation's own URL and why it failed.
 pub fn fetch(request: &FetchRequest, dest: &Path) -> Result<String, BuildError> {
+    // Nix decides on decompression by the derivation's URL, mirrors included.
+    let xz = request.unpack && request.url.ends_with(".xz");
     if let Some((algo, hex)) = &request.flat_hash {
         for base in &request.hashed_mirrors {
             let url = format!("{}/{algo}/{hex}", base.trim_end_matches('/'));
-            if download(&url, dest).is_ok() {
-                finish(dest, request.executable)?;
+            if download(&url, dest, request.unpack, xz).is_ok() {
+                finish(dest, request)?;
                 return Ok(url);
             }
-            let _ = fs_err::remove_file(dest);
+            let _ = delete_path(dest);
         }
     }
-    download(&request.url, dest).map_err(|e| {
-        let _ = fs_err::remove_file(dest);
+    download(&request.url, dest, request.unpack, xz).map_err(|e| {
+        let _ = delete_path(dest);
         BuildError::Download {
             url: request.url.clone(),
             reason: e.to_string(),
         }
     })?;
-    finish(dest, request.executable)?;
+    finish(dest, request)?;
     Ok(request.url.clone())
 }
 
-fn finish(dest: &Path, executable: bool) -> Result<(), BuildError> {
+fn finish(dest: &Path, request: &FetchRequest) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = if executable { 0o755 } else { 0o644 };
-    fs_err::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
+    // An unpacked tree keeps the modes its NAR gave it.
+    if request.executable || !request.unpack {
+        let mode = if request.executable { 0o755 } else { 0o644 };
+        fs_err::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
+    }
     Ok(())
 }
 
-fn download(url: &str, dest: &Path) -> io::Result<()> {
-    let mut reader = open(url)?;
+fn download(url: &str, dest: &Path, unpack: bool, xz: bool) -> io::Result<()> {
+    let reader = open(url)?;
+    if unpack {
+        let reader = if xz {
+            Compression::Xz.decoder(reader)?
+        } else {
+            reader
+        };
+        return envy_store::nar::restore(reader, dest).map_err(io::Error::other);
+    }
+    let mut reader = reader;
     let mut file = fs_err::File::create(dest)?;
     io::copy(&mut reader, &mut file)?;
     file.flush()?;
@@ -130,6 +153,7 @@ mod tests {
             hashed_mirrors: vec!["/nonexistent-mirror".into(), mirror.display().to_string()],
             flat_hash: Some(("sha256".into(), "abcd".into())),
             executable: true,
+            unpack: false,
         };
         let dest = tmp.path().join("out1");
         let used = fetch(&request, &dest).unwrap();

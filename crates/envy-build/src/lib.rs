@@ -3,22 +3,21 @@
 //!
 //! Knows nothing of the Nix language or of terminals: progress goes through the `Progress` trait.
 
-pub mod build_store;
 pub mod builder;
 pub mod capture;
 pub mod env;
 pub mod error;
 pub mod fetchurl;
 pub mod fsutil;
-pub mod lock;
 pub mod log;
+mod output_checks;
 pub mod progress;
-pub mod registry;
+mod run;
 pub mod sandbox;
 pub mod schedule;
 pub mod structured_attrs;
+mod substitute;
 
-pub use build_store::{BuildStore, OutputInfo, StoreError};
 pub use builder::{BuildConfig, BuildResults, Builder, SandboxMode};
 pub use capture::Captured;
 pub use error::BuildError;

@@ -21,6 +21,10 @@ pub enum BuildEvent {
         elapsed: Duration,
     },
     /// A derivation's outputs turned out valid when its turn came (another process built them).
+    AlreadyValid { drv: String },
+    /// Fetching a store path from a binary cache.
+    Downloading { path: String, url: String },
+    /// Every output of a derivation was fetched from binary caches: it is not built.
     Substituted { drv: String },
     /// Something the user should know (e.g. the build runs without a sandbox).
     Warning { message: String },

@@ -1,136 +1,16 @@
-//! The builder end to end against an in-memory store: real derivations (ATerm files in a
-//! temporary store directory), real builders (`/bin/sh`), the sandbox when the kernel allows.
+//! The builder end to end against a real envy store in a temporary directory: real
+//! derivations, real builders (`/bin/sh`), the sandbox when the kernel allows.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::sync::Mutex;
 
-use envy_build::{
-    BuildConfig, BuildError, BuildStore, Builder, NoProgress, OutputInfo, SandboxMode, StoreError,
-};
+use common::{Fixture, sandbox_modes};
+use envy_build::{BuildError, Builder, NoProgress, SandboxMode};
 use envy_store::content_address::{ContentAddressMethod, FileIngestionMethod};
-use envy_store::{
-    ContentAddress, Derivation, DerivationOutput, DrvHashes, Hash, HashAlgo, OutputSet, StoreDir,
-    StorePath,
-};
-
-struct MemStore {
-    dir: StoreDir,
-    valid: Mutex<BTreeMap<StorePath, OutputInfo>>,
-}
-
-impl BuildStore for MemStore {
-    fn store_dir(&self) -> &StoreDir {
-        &self.dir
-    }
-    fn is_valid(&self, path: &StorePath) -> Result<bool, StoreError> {
-        Ok(self.valid.lock().unwrap().contains_key(path))
-    }
-    fn references(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        Ok(self
-            .valid
-            .lock()
-            .unwrap()
-            .get(path)
-            .map(|i| i.references.clone())
-            .unwrap_or_default())
-    }
-    fn register_outputs(&self, outputs: &[OutputInfo]) -> Result<(), StoreError> {
-        let mut valid = self.valid.lock().unwrap();
-        for info in outputs {
-            valid.insert(info.path.clone(), info.clone());
-        }
-        Ok(())
-    }
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    store: MemStore,
-    config: BuildConfig,
-    hashes: DrvHashes,
-}
-
-impl Fixture {
-    fn new(sandbox: SandboxMode) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StoreDir::new(tmp.path().join("store")).unwrap();
-        fs_err::create_dir_all(dir.as_path()).unwrap();
-        let mut config = BuildConfig::new(&tmp.path().join("state"));
-        config.sandbox = sandbox;
-        config.jobs = 2;
-        Self {
-            store: MemStore {
-                dir,
-                valid: Mutex::default(),
-            },
-            config,
-            _tmp: tmp,
-            hashes: DrvHashes::new(),
-        }
-    }
-
-    /// Write a derivation running `/bin/sh -c script` with extra env; returns its path.
-    fn drv(
-        &mut self,
-        name: &str,
-        script: &str,
-        env: &[(&str, &str)],
-        inputs: &[&StorePath],
-        fixed: Option<ContentAddress>,
-    ) -> StorePath {
-        let mut drv = Derivation {
-            name: name.into(),
-            ..Derivation::default()
-        };
-        drv.builder = b"/bin/sh".to_vec();
-        drv.platform = envy_build::builder::host_system().into_bytes();
-        drv.args = vec![b"-c".to_vec(), script.as_bytes().to_vec()];
-        for (k, v) in [
-            ("name", name),
-            ("builder", "/bin/sh"),
-            ("system", &envy_build::builder::host_system()),
-        ]
-        .into_iter()
-        .chain(env.iter().copied())
-        {
-            drv.env.insert(k.as_bytes().to_vec(), v.as_bytes().to_vec());
-        }
-        drv.outputs.insert(
-            "out".into(),
-            match fixed {
-                Some(ca) => DerivationOutput::CaFixed(ca),
-                None => DerivationOutput::Deferred,
-            },
-        );
-        for input in inputs {
-            drv.input_drvs
-                .insert((*input).clone(), OutputSet::of(["out"]));
-        }
-        let dir = self.store.dir.clone();
-        let path = drv
-            .finalize(&dir, &mut self.hashes, &mut |p| {
-                panic!("unexpected load of {p}")
-            })
-            .unwrap();
-        fs_err::write(dir.full_path(&path), drv.to_aterm(&dir)).unwrap();
-        path
-    }
-
-    fn out(&self, results: &envy_build::BuildResults, drv: &StorePath) -> std::path::PathBuf {
-        self.store.dir.full_path(&results[drv]["out"])
-    }
-}
-
-fn sandbox_modes() -> Vec<SandboxMode> {
-    if envy_build::sandbox::probe().is_ok() {
-        vec![SandboxMode::Enabled, SandboxMode::Disabled]
-    } else {
-        eprintln!("namespaces unavailable: testing unsandboxed builds only");
-        vec![SandboxMode::Disabled]
-    }
-}
+use envy_store::{ContentAddress, Hash, HashAlgo};
 
 #[test]
 fn builds_a_chain_with_references_and_canonical_outputs() {
@@ -153,7 +33,7 @@ fn builds_a_chain_with_references_and_canonical_outputs() {
             fs_err::read_to_string(out_b.join("copy")).unwrap(),
             "hello\n"
         );
-        let info = fx.store.valid.lock().unwrap()[&results[&b]["out"]].clone();
+        let info = fx.info(&results[&b]["out"]);
         assert_eq!(
             info.references,
             BTreeSet::from([results[&a]["out"].clone()]),
@@ -172,28 +52,6 @@ fn builds_a_chain_with_references_and_canonical_outputs() {
         let again = Builder::new(&fx.store, &fx.config, &NoProgress);
         again.build(std::slice::from_ref(&b)).unwrap();
         assert_eq!(again.built_count(), 0);
-    }
-}
-
-impl Fixture {
-    fn drv_out(&self, drv: &StorePath) -> String {
-        let text = fs_err::read(self.store.dir.full_path(drv)).unwrap();
-        let parsed = Derivation::parse(
-            &self.store.dir,
-            &text,
-            drv.name().strip_suffix(".drv").unwrap(),
-        )
-        .unwrap();
-        match &parsed.outputs["out"] {
-            DerivationOutput::InputAddressed(p) => self.store.dir.print(p),
-            DerivationOutput::CaFixed(_) => self.store.dir.print(
-                &parsed.outputs["out"]
-                    .path(&self.store.dir, &parsed.name, "out")
-                    .unwrap()
-                    .unwrap(),
-            ),
-            other => panic!("{other:?}"),
-        }
     }
 }
 
@@ -238,7 +96,7 @@ fn fixed_output_hash_is_checked() {
         let d = fx.drv("fod", "echo fixed > $out", &[], &[], Some(ca(good)));
         let builder = Builder::new(&fx.store, &fx.config, &NoProgress);
         let results = builder.build(std::slice::from_ref(&d)).unwrap();
-        let info = fx.store.valid.lock().unwrap()[&results[&d]["out"]].clone();
+        let info = fx.info(&results[&d]["out"]);
         assert_eq!(info.ca, Some(ca(good)));
 
         let wrong = fx.drv("fod2", "echo other > $out", &[], &[], Some(ca(good)));
@@ -249,8 +107,8 @@ fn fixed_output_hash_is_checked() {
         assert_eq!(
             err.to_string(),
             format!(
-                "hash mismatch in fixed-output derivation `{}`:\n  specified: {}\n  got:       {}",
-                fx.store.dir.print(&wrong),
+                "hash mismatch in fixed-output derivation `{}`:\n  specified: {}\n     got:    {}",
+                fx.dir().print(&wrong),
                 good.to_sri(),
                 got.to_sri()
             )
@@ -273,23 +131,12 @@ fn builtin_fetchurl_prefers_hashed_mirrors() {
         method: ContentAddressMethod::Fixed(FileIngestionMethod::Flat),
         hash,
     };
-    let mut d = fx.drv(
+    let d = fetchurl_drv(
+        &mut fx,
         "src.tar",
-        "",
         &[("url", "https://unreachable.invalid/src.tar")],
-        &[],
-        Some(ca),
+        ca,
     );
-    // Make it builtin: rewrite builder.
-    let text = fs_err::read_to_string(fx.store.dir.full_path(&d)).unwrap();
-    let mut drv = Derivation::parse(&fx.store.dir, text.as_bytes(), "src.tar").unwrap();
-    drv.builder = b"builtin:fetchurl".to_vec();
-    drv.platform = b"builtin".to_vec();
-    let dir = fx.store.dir.clone();
-    d = drv
-        .finalize(&dir, &mut fx.hashes, &mut |p| panic!("{p}"))
-        .unwrap();
-    fs_err::write(dir.full_path(&d), drv.to_aterm(&dir)).unwrap();
     let builder = Builder::new(&fx.store, &fx.config, &NoProgress);
     let results = builder.build(std::slice::from_ref(&d)).unwrap();
     assert_eq!(fs_err::read(fx.out(&results, &d)).unwrap(), data);
@@ -322,4 +169,109 @@ fn capture_runs_a_script_in_the_build_environment() {
         // The shell derivation itself was not built.
         assert!(!Path::new(&fx.drv_out(&shell)).exists());
     }
+}
+
+/// A `builtin:fetchurl` derivation with these attributes.
+fn fetchurl_drv(
+    fx: &mut Fixture,
+    name: &str,
+    env: &[(&str, &str)],
+    ca: ContentAddress,
+) -> envy_store::StorePath {
+    let d = fx.drv(name, "", env, &[], Some(ca));
+    let mut drv = fx.store.read_derivation(&d).unwrap();
+    drv.builder = b"builtin:fetchurl".to_vec();
+    drv.platform = b"builtin".to_vec();
+    fx.write(drv)
+}
+
+/// `unpack = true`: the download is a NAR (xz-compressed when the URL ends in `.xz`) restored
+/// at the output; `executable = true`: the fetched file is executable. Both are recursive
+/// fixed outputs, checked against the NAR hash.
+#[test]
+fn builtin_fetchurl_unpacks_nars_and_makes_executables() {
+    use envy_store::cache::Compression;
+    use std::io::Write;
+    let mut fx = Fixture::new(SandboxMode::Auto);
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    fs_err::create_dir_all(tree.join("bin")).unwrap();
+    fs_err::write(tree.join("bin/run"), "#!/bin/sh\necho run\n").unwrap();
+    fs_err::set_permissions(tree.join("bin/run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    fs_err::write(tree.join("README"), "read me\n").unwrap();
+    fs_err::os::unix::fs::symlink("bin/run", tree.join("run")).unwrap();
+    let mut nar = Vec::new();
+    envy_store::nar::dump_path(&tree, &mut nar).unwrap();
+    let recursive = |hash| ContentAddress {
+        method: ContentAddressMethod::Fixed(FileIngestionMethod::Recursive),
+        hash,
+    };
+    let nar_hash = Hash::of(HashAlgo::Sha256, &nar);
+    let mut xz = Compression::Xz.encoder(Vec::new()).unwrap();
+    xz.write_all(&nar).unwrap();
+    fs_err::write(tmp.path().join("tree.nar.xz"), xz.finish().unwrap()).unwrap();
+    fs_err::write(tmp.path().join("tree.nar"), &nar).unwrap();
+
+    for (name, file) in [("unpacked-xz", "tree.nar.xz"), ("unpacked", "tree.nar")] {
+        let url = format!("file://{}", tmp.path().join(file).display());
+        let d = fetchurl_drv(
+            &mut fx,
+            name,
+            &[("url", &url), ("unpack", "1")],
+            recursive(nar_hash),
+        );
+        let results = Builder::new(&fx.store, &fx.config, &NoProgress)
+            .build(std::slice::from_ref(&d))
+            .unwrap();
+        let out = fx.out(&results, &d);
+        assert_eq!(
+            envy_store::nar::nar_hash_path(&out).unwrap().0,
+            nar_hash,
+            "{name}"
+        );
+        assert_eq!(
+            fs_err::read_to_string(out.join("run")).unwrap(),
+            "#!/bin/sh\necho run\n"
+        );
+        assert!(
+            fs_err::symlink_metadata(out.join("run"))
+                .unwrap()
+                .is_symlink()
+        );
+    }
+
+    let script = b"#!/bin/sh\necho hi\n";
+    fs_err::write(tmp.path().join("script"), script).unwrap();
+    let mut exe_nar = Vec::new();
+    envy_store::nar::dump_bytes(script, true, &mut exe_nar).unwrap();
+    let url = format!("file://{}", tmp.path().join("script").display());
+    let d = fetchurl_drv(
+        &mut fx,
+        "script",
+        &[("url", &url), ("executable", "1")],
+        recursive(Hash::of(HashAlgo::Sha256, &exe_nar)),
+    );
+    let results = Builder::new(&fx.store, &fx.config, &NoProgress)
+        .build(std::slice::from_ref(&d))
+        .unwrap();
+    let meta = fs_err::metadata(fx.out(&results, &d)).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o555);
+
+    // Not a NAR: the unpack fails with the URL in the message, and nothing is left behind.
+    let url = format!("file://{}", tmp.path().join("script").display());
+    let d = fetchurl_drv(
+        &mut fx,
+        "not-a-nar",
+        &[("url", &url), ("unpack", "1")],
+        recursive(nar_hash),
+    );
+    let err = Builder::new(&fx.store, &fx.config, &NoProgress)
+        .build(std::slice::from_ref(&d))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("cannot download `{url}`")),
+        "{err}"
+    );
+    assert!(!Path::new(&fx.drv_out(&d)).exists());
 }

@@ -7,6 +7,7 @@
 mod dump;
 mod parse;
 mod restore;
+mod writer;
 
 use std::io;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ pub use dump::{
 };
 pub use parse::{NarSink, NullSink, parse};
 pub use restore::{RestoreSink, restore};
+pub use writer::NarWriter;
 
 /// The magic string every NAR starts with.
 pub const NAR_MAGIC: &str = "nix-archive-1";

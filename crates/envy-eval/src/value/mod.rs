@@ -1,0 +1,269 @@
+//! Run-time values. `Value` is 16 bytes: scalars inline, everything else behind an `Rc`.
+//! A `Value` may be an unevaluated `Thunk`; the evaluator's `force` turns it into weak head
+//! normal form, after which it is never a thunk.
+
+mod attrs;
+mod env;
+mod string;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+pub use attrs::{Attr, Attrs};
+pub use env::Env;
+pub use string::{Context, ContextElem, NixStr};
+
+use crate::error::EvalResult;
+use crate::eval::Evaluator;
+use crate::ir::{Expr, LambdaDef};
+use crate::source::Pos;
+
+/// A list value.
+pub type List = Rc<Vec<Value>>;
+
+/// A Nix value.
+#[derive(Clone)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A byte string with its context.
+    String(Rc<NixStr>),
+    /// An absolute, canonical path.
+    Path(Rc<str>),
+    /// An attribute set.
+    Attrs(Rc<Attrs>),
+    /// A list.
+    List(List),
+    /// A function literal closed over its environment.
+    Lambda(Rc<Closure>),
+    /// A builtin function.
+    PrimOp(&'static PrimOp),
+    /// A builtin applied to fewer arguments than it takes.
+    PrimOpApp(Rc<PrimOpApp>),
+    /// A suspended computation.
+    Thunk(Rc<Thunk>),
+}
+
+/// A function value.
+pub struct Closure {
+    /// The code.
+    pub def: &'static LambdaDef,
+    /// The environment it was created in.
+    pub env: Rc<Env>,
+}
+
+/// The signature of a builtin: the evaluator, the (unforced) arguments, the call site.
+pub type PrimOpFn = fn(&mut Evaluator, &[Value], Pos) -> EvalResult<Value>;
+
+/// A builtin function.
+pub struct PrimOp {
+    /// Its name (without `__`).
+    pub name: &'static str,
+    /// How many arguments it takes.
+    pub arity: usize,
+    /// The implementation.
+    pub func: PrimOpFn,
+}
+
+/// A partially applied builtin.
+pub struct PrimOpApp {
+    /// The builtin.
+    pub op: &'static PrimOp,
+    /// The arguments so far (fewer than `op.arity`).
+    pub args: Vec<Value>,
+}
+
+/// A suspended computation with in-place update.
+pub struct Thunk(pub(crate) RefCell<ThunkState>);
+
+/// What a thunk holds.
+pub enum ThunkState {
+    /// Evaluate `expr` in `env`.
+    Pending(&'static Expr, Rc<Env>),
+    /// Apply `f` to `arg`.
+    Apply(Value, Value),
+    /// Apply `f` to two arguments.
+    Apply2(Box<(Value, Value, Value)>),
+    /// Being evaluated: forcing it again is infinite recursion.
+    Blackhole,
+    /// Evaluated.
+    Done(Value),
+    /// Evaluating it failed; forcing it again fails the same way (as in Nix 2.34+).
+    Failed(Box<crate::error::EvalError>),
+}
+
+impl Thunk {
+    /// A thunk for `expr` in `env`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(expr: &'static Expr, env: Rc<Env>) -> Value {
+        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Pending(expr, env)))))
+    }
+
+    /// A thunk for `f arg`.
+    pub fn apply(f: Value, arg: Value) -> Value {
+        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Apply(f, arg)))))
+    }
+
+    /// A thunk for `f a b`.
+    pub fn apply2(f: Value, a: Value, b: Value) -> Value {
+        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Apply2(Box::new(
+            (f, a, b),
+        ))))))
+    }
+
+    /// The value, if already evaluated.
+    pub fn value(&self) -> Option<Value> {
+        match &*self.0.borrow() {
+            ThunkState::Done(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether it is being evaluated right now.
+    pub fn is_blackhole(&self) -> bool {
+        matches!(&*self.0.borrow(), ThunkState::Blackhole)
+    }
+}
+
+/// The type of a value as Nix names it (`builtins.typeOf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    /// `null`
+    Null,
+    /// `bool`
+    Bool,
+    /// `int`
+    Int,
+    /// `float`
+    Float,
+    /// `string`
+    String,
+    /// `path`
+    Path,
+    /// `set`
+    Attrs,
+    /// `list`
+    List,
+    /// `lambda`
+    Function,
+    /// Not yet evaluated.
+    Thunk,
+}
+
+impl Type {
+    /// The name `builtins.typeOf` returns.
+    pub fn type_of(self) -> &'static str {
+        match self {
+            Type::Null => "null",
+            Type::Bool => "bool",
+            Type::Int => "int",
+            Type::Float => "float",
+            Type::String => "string",
+            Type::Path => "path",
+            Type::Attrs => "set",
+            Type::List => "list",
+            Type::Function => "lambda",
+            Type::Thunk => "thunk",
+        }
+    }
+
+    /// The name with an article, as in Nix's messages ("expected a set but found an
+    /// integer").
+    pub fn showtype(self) -> &'static str {
+        match self {
+            Type::Null => "null",
+            Type::Bool => "a Boolean",
+            Type::Int => "an integer",
+            Type::Float => "a float",
+            Type::String => "a string",
+            Type::Path => "a path",
+            Type::Attrs => "a set",
+            Type::List => "a list",
+            Type::Function => "a function",
+            Type::Thunk => "a thunk",
+        }
+    }
+}
+
+impl Value {
+    /// The empty string.
+    pub fn empty_string() -> Value {
+        Value::String(Rc::new(NixStr::from("")))
+    }
+
+    /// A string without context.
+    pub fn string(s: impl Into<NixStr>) -> Value {
+        Value::String(Rc::new(s.into()))
+    }
+
+    /// An attribute set.
+    pub fn attrs(a: Attrs) -> Value {
+        Value::Attrs(Rc::new(a))
+    }
+
+    /// A list.
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(items))
+    }
+
+    /// The type (of a forced value; a thunk says `Thunk`).
+    pub fn typ(&self) -> Type {
+        match self {
+            Value::Null => Type::Null,
+            Value::Bool(_) => Type::Bool,
+            Value::Int(_) => Type::Int,
+            Value::Float(_) => Type::Float,
+            Value::String(_) => Type::String,
+            Value::Path(_) => Type::Path,
+            Value::Attrs(_) => Type::Attrs,
+            Value::List(_) => Type::List,
+            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => Type::Function,
+            Value::Thunk(t) => match t.value() {
+                Some(v) => v.typ(),
+                None => Type::Thunk,
+            },
+        }
+    }
+
+    /// Whether this is a function of any kind.
+    pub fn is_function(&self) -> bool {
+        matches!(
+            self,
+            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_)
+        )
+    }
+
+    /// If this is an evaluated thunk, the value inside; else the value itself.
+    pub fn peel(&self) -> Value {
+        match self {
+            Value::Thunk(t) => t.value().unwrap_or_else(|| self.clone()),
+            v => v.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::String(s) => write!(f, "{:?}", String::from_utf8_lossy(s.as_bytes())),
+            Value::Path(p) => f.write_str(p),
+            Value::Attrs(a) => write!(f, "{{ {} attrs }}", a.len()),
+            Value::List(l) => write!(f, "[ {} items ]", l.len()),
+            Value::Lambda(_) => f.write_str("«lambda»"),
+            Value::PrimOp(p) => write!(f, "«primop {}»", p.name),
+            Value::PrimOpApp(p) => write!(f, "«partially applied primop {}»", p.op.name),
+            Value::Thunk(_) => f.write_str("«thunk»"),
+        }
+    }
+}
