@@ -148,6 +148,7 @@ pub struct Evaluator {
     pub(crate) io: Box<dyn EvalIO>,
     pub(crate) store: Box<dyn EvalStore>,
     pub(crate) realiser: Option<Box<dyn Realiser>>,
+    pub(crate) fetch: Option<Rc<dyn crate::store::Fetch>>,
     pub(crate) record: ReadRecord,
     pub(crate) diagnostics: Box<dyn FnMut(Diagnostic)>,
     pub(crate) import_cache: FxHashMap<PathBuf, Value>,
@@ -164,10 +165,16 @@ pub struct EvaluatorBuilder {
     io: Box<dyn EvalIO>,
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
+    fetch: Option<Rc<dyn crate::store::Fetch>>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
+    /// Use this for `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake`.
+    pub fn fetch(mut self, f: Rc<dyn crate::store::Fetch>) -> Self {
+        self.fetch = Some(f);
+        self
+    }
     /// Use these settings.
     pub fn settings(mut self, s: EvalSettings) -> Self {
         self.settings = s;
@@ -200,13 +207,15 @@ impl EvaluatorBuilder {
                 envy_store::StoreDir::nix_default(),
             ))
         });
-        Evaluator::new(
+        let mut ev = Evaluator::new(
             self.settings,
             self.io,
             store,
             self.realiser,
             self.diagnostics,
-        )
+        );
+        ev.fetch = self.fetch;
+        ev
     }
 }
 
@@ -226,6 +235,7 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
+            fetch: None,
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -245,6 +255,7 @@ impl Evaluator {
             io,
             store,
             realiser,
+            fetch: None,
             record: ReadRecord::default(),
             diagnostics,
             import_cache: FxHashMap::default(),
