@@ -88,6 +88,16 @@ pub const ENVY_HASHED_MIRRORS: &str = "ENVY_HASHED_MIRRORS";
 /// `NIX_BUILD_CORES` given to builders (default: the number of CPUs).
 pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
 
+// --- Flakes (`envy flake`, the embedded backend) ------------------------------------------
+
+/// A GitHub token for `github:` inputs (sent as `Authorization: token …`; raises the API's
+/// rate limit and reaches private repositories).
+pub const ENVY_GITHUB_TOKEN: &str = "ENVY_GITHUB_TOKEN";
+
+/// The GitHub API base URL `github:` inputs use (default `https://api.github.com`), for
+/// mirrors and tests.
+pub const ENVY_GITHUB_API: &str = "ENVY_GITHUB_API";
+
 // --- `envy shell` ------------------------------------------------------------------------
 
 /// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).

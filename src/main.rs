@@ -12,6 +12,7 @@ mod env_diff;
 mod env_record;
 mod env_vars;
 mod environment;
+mod flakes;
 mod fsutil;
 mod gc;
 mod hook;

@@ -19,6 +19,7 @@ fn registries(entries: &[(&str, &str)]) -> Registries {
     }
     Registries {
         layers: vec![("user".into(), r)],
+        lazy: Vec::new(),
     }
 }
 

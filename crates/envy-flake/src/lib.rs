@@ -17,6 +17,7 @@ pub mod nix_value;
 pub mod reader;
 pub mod registry;
 pub mod session;
+pub mod show;
 
 pub use error::FlakeError;
 pub use flake_nix::{FlakeInput, FlakeInputs, FlakeNix, FlakeNixParts};
