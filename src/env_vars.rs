@@ -7,8 +7,9 @@
 
 // --- Public settings ---------------------------------------------------------------------
 
-/// Which backend evaluates and builds a devShell: `nix` (the Nix CLI, the default) or
-/// `embedded` (envy's own evaluator, store and builder, once it lands).
+/// Which backend evaluates and builds a devShell: unset (envy's own engine, handing flakes it
+/// cannot evaluate to Nix when Nix is installed), `embedded` (envy's engine only) or `nix`
+/// (the Nix CLI).
 pub const ENVY_BACKEND: &str = "ENVY_BACKEND";
 
 /// Path of the `nix` executable the Nix backend runs; by default `nix` is looked up on `PATH`.

@@ -3,7 +3,7 @@
 //! this is built.
 
 mod allow;
-mod build;
+pub(crate) mod build;
 mod completions;
 mod deny;
 mod eval;
