@@ -22,6 +22,7 @@ fn registries(entries: &[(&str, &str)]) -> Registries {
     }
     Registries {
         layers: vec![("user".into(), r)],
+        lazy: Vec::new(),
     }
 }
 
@@ -250,5 +251,36 @@ fn dirty_git_inputs_and_tarballs_match_nix() {
     );
     if a.join("flake.lock").exists() {
         assert_eq!(read(&b.join("flake.lock")), read(&a.join("flake.lock")));
+    }
+}
+
+/// `flake metadata --json` for the reference examples: envy's JSON is Nix's, and Nix 2.8
+/// accepts the lock file envy wrote without changing it (`--no-update-lock-file`).
+#[test]
+fn metadata_matches_nix_and_nix_accepts_envys_lock() {
+    if !common::have_tool("nix") {
+        return;
+    }
+    let ex = examples();
+    let w = FlakeWorld::new();
+    let regs = registries(&[("mylib", &format!("git+file://{}/deps/lib", ex.display()))]);
+    for name in ["ex1-noinputs", "ex3-inputs", "ex4-follows", "ex6-relpath"] {
+        let dir = example_copy(&w, name);
+        let fetcher = Fetcher::new(w.fetch_settings());
+        let reader = NixFlakeReader { env: w.env() };
+        let locker = Locker::new(&fetcher, &regs, &reader);
+        let top = FlakeRef::parse(".", Some(&dir)).unwrap();
+        let locked = locker.lock_flake(&top, &LockFlags::default()).unwrap();
+        let ours = envy_flake::metadata::metadata_json(&locked);
+        // Nix reads the lock envy wrote and must not want to change it. Its user registry
+        // knows `mylib` too.
+        let reg = w.path("config/nix/registry.json");
+        fs_err::create_dir_all(reg.parent().unwrap()).unwrap();
+        regs.layers[0].1.write(&reg).unwrap();
+        let nix = w.nix_json(
+            &dir,
+            &["flake", "metadata", "--json", "--no-update-lock-file", "."],
+        );
+        assert_eq!(ours, nix, "{name}");
     }
 }

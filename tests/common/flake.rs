@@ -315,3 +315,48 @@ pub fn copy_tree(from: &Path, to: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An evaluator wired to a flake session (Nix's store dir, nothing written), and the session.
+pub fn eval_session(
+    world: &FlakeWorld,
+    registries: envy_flake::Registries,
+) -> (envy_eval::Evaluator, envy_flake::FlakeSession) {
+    let fetcher = envy_fetch::Fetcher::new(world.fetch_settings());
+    let session = envy_flake::FlakeSession::new(fetcher, registries);
+    let ev = envy_eval::Evaluator::builder()
+        .io(session.io(Box::new(envy_eval::RealIO)))
+        .store(Box::new(envy_eval::DummyStore::new(
+            envy_store::StoreDir::nix_default(),
+        )))
+        .fetch(session.fetch())
+        .build();
+    (ev, session)
+}
+
+/// Lock and call the flake at `dir` with envy's evaluator; `attr` (a dotted path) of its
+/// value, deeply, as JSON.
+pub fn envy_flake_attr(
+    world: &FlakeWorld,
+    registries: envy_flake::Registries,
+    dir: &Path,
+    attr: &str,
+) -> Result<Value, String> {
+    let (mut ev, session) = eval_session(world, registries);
+    let top = envy_flake::FlakeRef::parse(".", Some(dir)).map_err(|e| e.to_string())?;
+    let locked = session
+        .lock(&mut ev, &top, &envy_flake::LockFlags::default())
+        .map_err(|e| e.to_string())?;
+    let mut v = session
+        .call(&mut ev, &locked)
+        .map_err(|e| e.render(false))?;
+    for part in attr.split('.').filter(|p| !p.is_empty()) {
+        let a = ev
+            .force_attrs(&v, envy_eval::Pos::NONE, "test")
+            .map_err(|e| e.render(false))?;
+        v = a
+            .get(envy_eval::symbol::Sym::new(part))
+            .cloned()
+            .ok_or_else(|| format!("attribute `{part}` missing"))?;
+    }
+    envy_flake::nix_value::to_json(&mut ev, &v, envy_eval::Pos::NONE).map_err(|e| e.render(false))
+}

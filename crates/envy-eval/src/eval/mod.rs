@@ -161,6 +161,7 @@ pub struct Evaluator {
     pub(crate) io: Box<dyn EvalIO>,
     pub(crate) store: Box<dyn EvalStore>,
     pub(crate) realiser: Option<Box<dyn Realiser>>,
+    pub(crate) fetch: Option<Rc<dyn crate::store::Fetch>>,
     pub(crate) record: ReadRecord,
     pub(crate) diagnostics: Box<dyn FnMut(Diagnostic)>,
     pub(crate) import_cache: FxHashMap<PathBuf, Value>,
@@ -169,10 +170,6 @@ pub struct Evaluator {
     pub(crate) regex_cache: FxHashMap<Vec<u8>, Rc<regex::bytes::Regex>>,
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
-    pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
-    pub(crate) fetch_cache: FxHashMap<String, envy_store::StorePath>,
-    pub(crate) fetch_tree_cache: FxHashMap<String, (envy_store::StorePath, envy_store::Hash)>,
-    pub(crate) fetch_value_cache: FxHashMap<String, Value>,
 }
 
 /// Builder for an `Evaluator`.
@@ -181,14 +178,14 @@ pub struct EvaluatorBuilder {
     io: Box<dyn EvalIO>,
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
-    fetcher: Box<dyn crate::fetcher::Fetcher>,
+    fetch: Option<Rc<dyn crate::store::Fetch>>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
-    /// Use this fetcher (default: `RealFetcher::new()`).
-    pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
-        self.fetcher = f;
+    /// Use this for `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake`.
+    pub fn fetch(mut self, f: Rc<dyn crate::store::Fetch>) -> Self {
+        self.fetch = Some(f);
         self
     }
     /// Use these settings.
@@ -223,14 +220,15 @@ impl EvaluatorBuilder {
                 envy_store::StoreDir::nix_default(),
             ))
         });
-        Evaluator::new(
+        let mut ev = Evaluator::new(
             self.settings,
             self.io,
             store,
             self.realiser,
-            self.fetcher,
             self.diagnostics,
-        )
+        );
+        ev.fetch = self.fetch;
+        ev
     }
 }
 
@@ -250,7 +248,7 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
-            fetcher: Box::new(crate::fetcher::RealFetcher::new()),
+            fetch: None,
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -260,7 +258,6 @@ impl Evaluator {
         io: Box<dyn EvalIO>,
         store: Box<dyn EvalStore>,
         realiser: Option<Box<dyn Realiser>>,
-        fetcher: Box<dyn crate::fetcher::Fetcher>,
         diagnostics: Box<dyn FnMut(Diagnostic)>,
     ) -> Evaluator {
         let mut ev = Evaluator {
@@ -271,6 +268,7 @@ impl Evaluator {
             io,
             store,
             realiser,
+            fetch: None,
             record: ReadRecord::default(),
             diagnostics,
             import_cache: FxHashMap::default(),
@@ -279,10 +277,6 @@ impl Evaluator {
             regex_cache: FxHashMap::default(),
             path_cache: FxHashMap::default(),
             drv_hashes: envy_store::DrvHashes::new(),
-            fetcher,
-            fetch_cache: FxHashMap::default(),
-            fetch_tree_cache: FxHashMap::default(),
-            fetch_value_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
