@@ -129,8 +129,19 @@ impl EvalArgs {
         envy_eval::run_with_stack(move || {
             let mut stderr = std::io::stderr();
             let diag_trace = show_trace;
+            // Fetching builtins (`fetchurl`, `fetchTarball`, `fetchGit`, `fetchTree`,
+            // `getFlake`) are envy-flake's, on envy's fetch cache and registries.
+            let session = match crate::flakes::session(store_dir.clone()) {
+                Ok(session) => session,
+                Err(e) => {
+                    let _ = writeln!(stderr, "error: {e:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
             let mut ev = Evaluator::builder()
                 .settings(settings)
+                .io(session.io(Box::new(envy_eval::RealIO)))
+                .fetch(session.fetch())
                 .store(Box::new(DummyStore::new(store_dir)))
                 .diagnostics(Box::new(move |d| print_diagnostic(d, diag_trace)))
                 .build();
