@@ -46,6 +46,11 @@ impl Shared {
             ),
             ("ENVY_BACKEND".into(), String::new()),
             ("ENVY_EVAL_LOG".into(), eval_log.display().to_string()),
+            // The host tools are found through that `PATH`, so builds must see its links.
+            (
+                "ENVY_SANDBOX_PATHS".into(),
+                format!("/bin /usr /lib /lib64 {}", self.bin().display()),
+            ),
         ]
     }
 }
@@ -126,7 +131,7 @@ fn embedded_shell(sh: Sh) {
         project.join("flake.lock").is_file(),
         "the hook wrote the lock file"
     );
-    let out = s.output("cc hello.c -o hello && file hello && ./hello");
+    let out = s.output("sh -c 'cc hello.c -o hello && file hello && ./hello'");
     assert!(out.contains("statically linked"), "{out}");
     assert!(out.contains("hello"), "{out}");
 
