@@ -99,6 +99,11 @@ pub const ENVY_GITHUB_TOKEN: &str = "ENVY_GITHUB_TOKEN";
 /// mirrors and tests.
 pub const ENVY_GITHUB_API: &str = "ENVY_GITHUB_API";
 
+/// Diagnostics: when set, the embedded backend appends one line per flake evaluation
+/// (`<unix time> <project root>`) to this file — how tests prove that a change did, or did not,
+/// cause an evaluation.
+pub const ENVY_EVAL_LOG: &str = "ENVY_EVAL_LOG";
+
 // --- `envy shell` ------------------------------------------------------------------------
 
 /// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).

@@ -213,3 +213,28 @@ fn get_flake_and_fetch_builtins_match_nix() {
         .render(false);
     assert!(e.contains("requires lock file changes"), "{e}");
 }
+
+/// Paths in a flake are copied when interpolated, as Nix 2.8 does: `"${./.}"` is a new
+/// `<hash>-<hash>-source` path and `"${./flake.nix}"` a `<hash>-flake.nix` one; `"${self}"`
+/// is the source itself.
+#[test]
+fn paths_inside_a_flake_copy_as_in_nix() {
+    if !common::have_tool("nix") {
+        return;
+    }
+    let w = FlakeWorld::new();
+    let dir = w.path("p");
+    w.write(
+        &dir,
+        &[(
+            "flake.nix",
+            "{ outputs = { self }: { v = [ \"${./.}\" \"${./flake.nix}\" \"${self}\" ]; }; }\n",
+        )],
+    );
+    let ours = envy_flake_attr(&w, Registries::default(), &dir, "v").unwrap();
+    let nix = w.nix_json(
+        &dir,
+        &["eval", "--json", &format!("path:{}#v", dir.display())],
+    );
+    assert_eq!(ours, nix);
+}

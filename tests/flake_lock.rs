@@ -284,3 +284,58 @@ fn metadata_matches_nix_and_nix_accepts_envys_lock() {
         assert_eq!(ours, nix, "{name}");
     }
 }
+
+/// `follows` in an override two levels down (Nix 2.18+ semantics; 2.8 fails on these): the
+/// target is relative to the flake that declares the override, here the root.
+#[test]
+fn deep_overrides_follow_from_the_declaring_flake() {
+    let w = FlakeWorld::new();
+    let c = w.git_repo(
+        "deps/c",
+        &[("flake.nix", "{ outputs = { self }: { v = \"c\"; }; }\n")],
+    );
+    let x = w.git_repo(
+        "deps/x",
+        &[("flake.nix", "{ outputs = { self }: { v = \"x\"; }; }\n")],
+    );
+    let b = w.git_repo(
+        "deps/b",
+        &[(
+            "flake.nix",
+            &format!("{{ inputs.c.url = \"git+file://{}\"; outputs = {{ self, c }}: {{ v = c.v; }}; }}\n", c.display()),
+        )],
+    );
+    let a = w.git_repo(
+        "deps/a",
+        &[(
+            "flake.nix",
+            &format!("{{ inputs.b.url = \"git+file://{}\"; outputs = {{ self, b }}: {{ v = b.v; }}; }}\n", b.display()),
+        )],
+    );
+    let root = w.git_repo(
+        "root",
+        &[(
+            "flake.nix",
+            &format!(
+                "{{\n  inputs.a.url = \"git+file://{}\";\n  inputs.x.url = \"git+file://{}\";\n  inputs.a.inputs.b.inputs.c.follows = \"x\";\n  outputs = {{ self, a, x }}: {{ v = a.v; }};\n}}\n",
+                a.display(),
+                x.display()
+            ),
+        )],
+    );
+    let regs = Registries::default();
+    let (mut ev, session) = common::flake::eval_session(&w, regs.clone());
+    let top = FlakeRef::parse(".", Some(&root)).unwrap();
+    let locked = session.lock(&mut ev, &top, &LockFlags::default()).unwrap();
+    let lock = &locked.lock;
+    let b_node = lock.find_input(&["a".into(), "b".into()]).unwrap();
+    assert_eq!(
+        lock.node(b_node).inputs.get("c"),
+        Some(&envy_flake::Edge::Follows(vec!["x".to_string()])),
+        "{}",
+        lock.to_text()
+    );
+    // And the value goes through the follows.
+    let v = common::flake::envy_flake_attr(&w, regs, &root, "v").unwrap();
+    assert_eq!(v, serde_json::Value::String("x".into()));
+}

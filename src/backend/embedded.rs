@@ -113,6 +113,7 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         system: request.system.to_string(),
     };
     progress.phase("evaluating flake.nix");
+    log_evaluation(request.project_root);
     let eval_store = store.clone();
     let evaluated = envy_eval::run_with_stack(move || evaluate(job, eval_store))?;
 
@@ -139,6 +140,26 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         roots,
         notices: evaluated.notices,
     })
+}
+
+/// One line in `ENVY_EVAL_LOG`, if set (best effort: diagnostics never fail a build).
+fn log_evaluation(root: &Path) {
+    use std::io::Write;
+    let Some(file) = std::env::var_os(crate::env_vars::ENVY_EVAL_LOG).filter(|v| !v.is_empty())
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Ok(mut f) = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = writeln!(f, "{now} {}", root.display());
+    }
 }
 
 /// Keep the devShell's inputs alive: its `.drv` and every input derivation's outputs.

@@ -170,6 +170,10 @@ pub struct Evaluator {
     pub(crate) regex_cache: FxHashMap<Vec<u8>, Rc<regex::bytes::Regex>>,
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
+    pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
+    pub(crate) fetch_cache: FxHashMap<String, envy_store::StorePath>,
+    pub(crate) fetch_tree_cache: FxHashMap<String, (envy_store::StorePath, envy_store::Hash)>,
+    pub(crate) fetch_value_cache: FxHashMap<String, Value>,
 }
 
 /// Builder for an `Evaluator`.
@@ -179,13 +183,21 @@ pub struct EvaluatorBuilder {
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
     fetch: Option<Rc<dyn crate::store::Fetch>>,
+    fetcher: Box<dyn crate::fetcher::Fetcher>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
-    /// Use this for `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake`.
+    /// Hand `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake` to `f`
+    /// altogether (envy's flake layer: Nix's fetcher semantics, sources mounted in place);
+    /// without it, the built-in fetchers below use the `Fetcher` and `getFlake` is missing.
     pub fn fetch(mut self, f: Rc<dyn crate::store::Fetch>) -> Self {
         self.fetch = Some(f);
+        self
+    }
+    /// Use this fetcher (default: `RealFetcher::new()`).
+    pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
+        self.fetcher = f;
         self
     }
     /// Use these settings.
@@ -225,6 +237,7 @@ impl EvaluatorBuilder {
             self.io,
             store,
             self.realiser,
+            self.fetcher,
             self.diagnostics,
         );
         ev.fetch = self.fetch;
@@ -249,6 +262,7 @@ impl Evaluator {
             store: None,
             realiser: None,
             fetch: None,
+            fetcher: Box::new(crate::fetcher::RealFetcher::new()),
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -258,6 +272,7 @@ impl Evaluator {
         io: Box<dyn EvalIO>,
         store: Box<dyn EvalStore>,
         realiser: Option<Box<dyn Realiser>>,
+        fetcher: Box<dyn crate::fetcher::Fetcher>,
         diagnostics: Box<dyn FnMut(Diagnostic)>,
     ) -> Evaluator {
         let mut ev = Evaluator {
@@ -277,6 +292,10 @@ impl Evaluator {
             regex_cache: FxHashMap::default(),
             path_cache: FxHashMap::default(),
             drv_hashes: envy_store::DrvHashes::new(),
+            fetcher,
+            fetch_cache: FxHashMap::default(),
+            fetch_tree_cache: FxHashMap::default(),
+            fetch_value_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
