@@ -4,6 +4,7 @@
 //! which decides from `__ENVY_STATE`, `$PWD` and a few `stat` calls before anything else is
 //! set up — no clap, no directory lookups. Everything else goes through `cli`.
 
+mod alloc;
 mod backend;
 mod cache;
 mod cli;
@@ -30,7 +31,7 @@ use std::process::ExitCode;
 // The evaluator allocates many small, short-lived objects; mimalloc serves them faster than
 // glibc's allocator (about 10% of evaluation time).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::MiMalloc = alloc::MiMalloc;
 
 fn main() -> ExitCode {
     if is_plain_export() && hook::fast::unchanged() {

@@ -246,3 +246,29 @@ fn copy_to_and_from_a_cache() {
     assert!(narinfo.contains("Sig: cli-test-1:"), "{narinfo}");
     assert!(narinfo.contains("Compression: xz"), "{narinfo}");
 }
+
+#[test]
+fn envy_gc_collects_envy_store() {
+    let envy = EnvyEnv::new();
+    // `envy gc` with no store yet creates none.
+    envy.run(&["gc"]);
+    assert!(!envy.store_dir.exists());
+    let file = envy.root.path().join("f");
+    fs_err::write(&file, "x\n").unwrap();
+    let path = envy
+        .run(&["store", "add", &file.to_string_lossy()])
+        .trim()
+        .to_owned();
+    let dry = envy.run(&["gc", "--dry-run"]);
+    assert!(
+        dry.contains("would free 1 unreachable store path of envy's store"),
+        "{dry}"
+    );
+    assert!(std::path::Path::new(&path).exists());
+    let done = envy.run(&["gc"]);
+    assert!(
+        done.contains("freed 1 unreachable store path of envy's store"),
+        "{done}"
+    );
+    assert!(!std::path::Path::new(&path).exists());
+}

@@ -1,6 +1,8 @@
-//! `envy build`: realise a derivation (a `.drv` file, or a `.nix` file evaluated by envy's
-//! engine) and its dependencies in envy's store, substituting from binary caches first when
-//! they are configured.
+//! `envy build`: realise a derivation (a `.drv` file, or the derivations a `.nix` file
+//! evaluates to) and its dependencies in envy's store, substituting from binary caches first
+//! when they are configured.
+
+mod instantiate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,19 +13,21 @@ use envy_store::{Derivation, LocalStore, StorePath};
 
 /// Build a derivation and print its output paths.
 ///
-/// FILE is a `.drv` file (in envy's store, or anywhere: it is then imported), or a `.nix` file
-/// that envy's evaluator turns into one (a function is called with its defaults; `-A`
-/// selects an attribute path, as with `nix-build`). Outputs of
+/// FILE is a `.nix` file (evaluated by envy's own evaluator; `-A` selects an attribute, as
+/// with `nix-build`) or a `.drv` file (in envy's store, or anywhere: it is then imported).
+/// Outputs of
 /// dependencies that are not valid yet are substituted from the binary caches in
 /// `ENVY_SUBSTITUTERS` (signed by a key in `ENVY_TRUSTED_PUBLIC_KEYS`) or built, up to `-j`
 /// at a time. The `result` symlink is a gc root: `envy store gc` keeps what it points to.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// The derivation to build (`.drv`), or a Nix file evaluating to one (`.nix`).
+    /// The `.nix` file (or directory with a `default.nix`) to evaluate, or the `.drv` to
+    /// build.
+    #[arg(default_value = "default.nix")]
     pub file: PathBuf,
-    /// Attribute to build (for `.nix` files).
-    #[arg(short = 'A', long = "attr")]
-    pub attr: Option<String>,
+    /// Attribute path to build (`.nix` files; repeatable).
+    #[arg(short = 'A', long = "attr", value_name = "ATTRPATH")]
+    pub attr: Vec<String>,
     /// Where to put a symlink to the (first) output; default `./result`.
     #[arg(long = "out-link", short = 'o')]
     pub out_link: Option<PathBuf>,
@@ -40,12 +44,12 @@ pub struct BuildArgs {
 
 pub use crate::engine::BuildContext;
 use crate::engine::context::substituter;
-use crate::engine::{Engine, EvalRequest, Render};
+use crate::engine::{Engine, Render};
 
 impl BuildArgs {
     pub fn run(self) -> Result<()> {
-        let is_nix = self.file.extension().is_some_and(|e| e == "nix");
-        if self.attr.is_some() && !is_nix {
+        let is_nix = self.file.extension().is_some_and(|e| e == "nix") || self.file.is_dir();
+        if !self.attr.is_empty() && !is_nix {
             bail!("`-A` only applies to `.nix` files\nhint: drop `-A` when building a `.drv` file");
         }
         let BuildContext { store, mut config } = BuildContext::from_env()?;
@@ -53,55 +57,53 @@ impl BuildArgs {
         config.keep_going = self.keep_going;
         let progress = Arc::new(Render::new());
         let engine = Engine::new(store, config, substituter()?, progress.clone());
-        let drv_path = if is_nix {
-            let file = std::path::absolute(&self.file)
-                .with_context(|| format!("cannot find `{}`", self.file.display()))?;
-            let attr_path: Vec<&str> = self
-                .attr
-                .as_deref()
-                .map(|a| a.split('.').collect())
-                .unwrap_or_default();
-            let request = EvalRequest::call_file(&file, &[], &attr_path);
-            let instantiated = engine.instantiate(request);
-            let instantiated = match instantiated {
-                Ok(i) => i,
-                Err(e) => {
-                    progress.clear();
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("cannot evaluate `{}`", self.file.display())));
-                }
+        let drv_paths = if is_nix {
+            let file = if self.file.is_dir() {
+                self.file.join("default.nix")
+            } else {
+                self.file.clone()
             };
-            for line in &instantiated.diagnostics {
-                eprintln!("{line}");
+            let found = instantiate::run(&engine, &file, self.attr.clone());
+            progress.clear();
+            let found = found.with_context(|| format!("cannot evaluate `{}`", file.display()))?;
+            if found.is_empty() {
+                bail!("`{}` has no derivations to build", file.display());
             }
-            instantiated.drv_path
+            found
         } else {
-            import_drv(engine.store(), &self.file)?
+            vec![import_drv(engine.store(), &self.file)?]
         };
-        let results = engine.build(std::slice::from_ref(&drv_path));
+        let results = engine.build(&drv_paths);
         progress.clear();
         let store = engine.store();
         let results = results.with_context(|| format!("cannot build `{}`", self.file.display()))?;
-        let outputs = &results[&drv_path];
         let dir = store.store_dir();
-        if !self.no_out_link {
-            let link = self
-                .out_link
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("result"));
-            for (i, (name, path)) in outputs.iter().enumerate() {
-                let link = if i == 0 && name == "out" || outputs.len() == 1 {
-                    link.clone()
-                } else {
-                    PathBuf::from(format!("{}-{name}", link.display()))
+        let link = self
+            .out_link
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("result"));
+        for (n, drv_path) in drv_paths.iter().enumerate() {
+            let outputs = &results[drv_path];
+            if !self.no_out_link {
+                // nix-build's names: result, result-dev, …; result-2, result-2-dev, … for more.
+                let base = match n {
+                    0 => link.display().to_string(),
+                    n => format!("{}-{}", link.display(), n + 1),
                 };
-                store
-                    .add_root(&link, path)
-                    .with_context(|| format!("cannot create `{}`", link.display()))?;
+                for (name, path) in outputs {
+                    let link = if name == "out" {
+                        PathBuf::from(&base)
+                    } else {
+                        PathBuf::from(format!("{base}-{name}"))
+                    };
+                    store
+                        .add_root(&link, path)
+                        .with_context(|| format!("cannot create `{}`", link.display()))?;
+                }
             }
-        }
-        for path in outputs.values() {
-            println!("{}", dir.print(path));
+            for path in outputs.values() {
+                println!("{}", dir.print(path));
+            }
         }
         Ok(())
     }
@@ -127,9 +129,18 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
     let dir = store.store_dir();
     let drv = Derivation::parse(dir, &text, &name)
         .with_context(|| format!("cannot parse `{}`", file.display()))?;
-    for input in drv.references() {
-        store.add_temp_root(&input)?;
-        if !store.is_valid(&input)? {
+    // Already there (the usual case on a rebuild): no database write at all.
+    let references = drv.references();
+    let path = dir
+        .text_path(&format!("{name}.drv"), &text, &references)
+        .with_context(|| format!("`{}` has an invalid name", file.display()))?;
+    store.add_temp_root(&path)?;
+    if store.is_valid(&path)? {
+        return Ok(path);
+    }
+    for input in &references {
+        store.add_temp_root(input)?;
+        if !store.is_valid(input)? {
             // An input derivation next to FILE (a Nix store with the same store dir).
             let sibling = file.with_file_name(input.base_name());
             if input.is_derivation() && sibling.is_file() {
@@ -138,7 +149,7 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
             }
             bail!(
                 "input `{}` of `{}` is not in envy's store\nhint: build or add it first",
-                dir.print(&input),
+                dir.print(input),
                 file.display()
             );
         }
@@ -148,7 +159,7 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
     let added = if drv.to_aterm(dir) == text {
         store.write_derivation(&drv)
     } else {
-        store.add_text(&format!("{name}.drv"), &text, &drv.references())
+        store.add_text(&format!("{name}.drv"), &text, &references)
     };
     let path = added.with_context(|| format!("cannot add `{}` to envy's store", file.display()))?;
     Ok(path)

@@ -27,7 +27,16 @@ impl Realiser for BuildRealiser {
         let result = builder.build(std::slice::from_ref(drv_path));
         self.built
             .fetch_add(builder.built_count(), Ordering::SeqCst);
-        let results = result.map_err(|e| StoreError(e.to_string()))?;
+        let results = result.map_err(|e| {
+            // The evaluator shows one message: the build error with its causes.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            StoreError(text)
+        })?;
         let dir = self.store.store_dir();
         let built = results.get(drv_path);
         for output in outputs {

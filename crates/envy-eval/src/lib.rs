@@ -19,6 +19,7 @@ pub mod builtins;
 pub mod env_vars;
 pub mod error;
 pub mod eval;
+pub mod fetcher;
 pub mod io;
 pub mod ir;
 pub mod lower;
@@ -33,6 +34,7 @@ pub use error::{ErrorKind, EvalError, EvalResult};
 pub use eval::{
     Diagnostic, EvalSettings, Evaluator, EvaluatorBuilder, SearchPathEntry, run_with_stack,
 };
+pub use fetcher::{FetchError, Fetcher, GitCommit, GitRequest, RealFetcher};
 pub use io::{EvalIO, FileAccess, FileType, MemoryIO, ReadRecord, RealIO};
 pub use lower::{Lint, ParseOptions};
 pub use source::{Location, Origin, Pos};

@@ -161,11 +161,7 @@ impl Evaluator {
             &self.settings.parse,
         )?;
         for w in parsed.warnings {
-            self.emit(crate::eval::Diagnostic::Warning {
-                msg: w.msg,
-                pos: w.pos,
-                from_expr: false,
-            });
+            self.emit(crate::eval::parse_warning(w));
         }
         Ok(parsed.expr)
     }

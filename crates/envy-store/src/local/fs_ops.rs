@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::error::{StoreError, io_err};
-use super::sys;
+use crate::sys;
 
 /// The modification time of every file in the store (Nix uses 1: "1970-01-01 00:00:01").
 pub const CANONICAL_MTIME: i64 = 1;

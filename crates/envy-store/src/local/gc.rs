@@ -11,8 +11,9 @@ use std::path::PathBuf;
 
 use super::error::{StoreError, io_err};
 use super::fs_ops::{delete_path, disk_usage};
-use super::{LocalStore, MARKER, PathLock, TMP_PREFIX, sys};
+use super::{LocalStore, MARKER, PathLock, TMP_PREFIX};
 use crate::store_path::StorePath;
+use crate::sys;
 
 /// What to collect.
 #[derive(Debug, Clone, Default)]

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 pub use dump::{
     PathFilter, dump_and_copy, dump_bytes, dump_path, dump_path_filtered, nar_hash_path,
+    nar_hash_path_with,
 };
 pub use parse::{NarSink, NullSink, parse};
 pub use restore::{RestoreSink, restore};
