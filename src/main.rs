@@ -9,6 +9,7 @@ mod backend;
 mod cache;
 mod cli;
 mod dirs;
+mod engine;
 mod env_diff;
 mod env_record;
 mod env_vars;
