@@ -53,6 +53,9 @@ pub const XDG_DATA_DIRS: &str = "XDG_DATA_DIRS";
 /// Cache base directory (`~/.cache` when unset): envy's environment cache lives under it.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 
+/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
+pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
+
 /// Data base directory (`~/.local/share` when unset): trust records and per-project settings.
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 
