@@ -85,14 +85,25 @@ direnv allow "$D" >/dev/null 2>&1
 
 ENV_CACHE=$XDG_CACHE_HOME/envy/env-v1
 echo "==> measuring" >&2
+# Warm entries must not evaluate: check it before timing them.
+export ENVY_EVAL_LOG=$W/evals.log
+(cd "$P" && env PWD="$P" "$ENVY" export bash >/dev/null)
+before=$(wc -l < "$W/evals.log" 2>/dev/null || echo 0)
+for _ in 1 2 3; do (cd "$P" && env PWD="$P" "$ENVY" export bash >/dev/null); done
+after=$(wc -l < "$W/evals.log" 2>/dev/null || echo 0)
+[ "$before" = "$after" ] || { echo "bench: warm entries evaluated the flake again" >&2; exit 1; }
+unset ENVY_EVAL_LOG
+# One `--prepare` per command (a single one would apply to every command).
 hyperfine --shell=none --warmup 3 --min-runs 20 --export-csv "$W/entry.csv" \
-  -n "envy cold" --prepare "rm -rf $ENV_CACHE" "env --chdir=$P PWD=$P $ENVY export bash" \
+  --prepare "rm -rf $ENV_CACHE" --prepare true --prepare true --prepare true --prepare true \
+  -n "envy cold" "env --chdir=$P PWD=$P $ENVY export bash" \
   -n "envy warm" "env --chdir=$P PWD=$P $ENVY export bash" \
   -n "nix print-dev-env (no eval cache)" "nix print-dev-env --no-eval-cache $N" \
   -n "nix print-dev-env" "nix print-dev-env $N" \
   -n "direnv use flake" "env --chdir=$D direnv export bash" >&2
 
-mean() { awk -F, -v n="$1" '$1 == n { printf "%.3f", $2 * 1000 }' "$W/entry.csv"; }
+# Medians: this machine is shared, and a few slow outliers would otherwise decide the ratio.
+mean() { awk -F, -v n="$1" '$1 == n { printf "%.3f", $4 * 1000 }' "$W/entry.csv"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 cold=$(mean "envy cold"); warm=$(mean "envy warm")
 nixc=$(mean "nix print-dev-env (no eval cache)"); nixw=$(mean "nix print-dev-env")
@@ -100,7 +111,7 @@ direnv_ms=$(mean "direnv use flake")
 vs_direnv=$(ratio "$direnv_ms" "$warm")
 
 echo
-echo "entering a clang-musl flake project"
+echo "entering a clang-musl flake project (medians)"
 echo "  first entry with an empty store (envy builds musl, the wrapper, the stdenv): ${first} s"
 echo "  envy cold (evaluate + capture):   ${cold} ms   (nix print-dev-env --no-eval-cache: ${nixc} ms, $(ratio "$nixc" "$cold")x envy)"
 echo "  envy warm (cached environment):   ${warm} ms"
