@@ -53,6 +53,9 @@ pub const XDG_DATA_DIRS: &str = "XDG_DATA_DIRS";
 /// Cache base directory (`~/.cache` when unset): envy's environment cache lives under it.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 
+/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
+pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
+
 /// Data base directory (`~/.local/share` when unset): trust records and per-project settings.
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 
@@ -106,11 +109,13 @@ pub const ENVY_EVAL_LOG: &str = "ENVY_EVAL_LOG";
 
 // --- `envy shell` ------------------------------------------------------------------------
 
-/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
-pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
-
-/// Which engine realises `envy shell` environments: `nix` (the installed Nix) or `embedded`.
+/// Which engine realises `envy shell` environments: `embedded` (envy's own evaluator, store
+/// and builder; the default) or `nix` (the installed Nix).
 pub const ENVY_SHELL_BACKEND: &str = "ENVY_SHELL_BACKEND";
+
+/// Internal: a file `envy shell` appends one line to per run, `cache=hit|miss builds=N` (the
+/// builder's count); tests use it to show a warm shell neither evaluates nor builds.
+pub const __ENVY_SHELL_STATS: &str = "__ENVY_SHELL_STATS";
 
 /// Set inside an `envy shell` to the target triple of its toolchain (read by nothing; a marker
 /// for prompts and scripts, as `IN_NIX_SHELL` is for `nix develop`).

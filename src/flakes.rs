@@ -35,8 +35,7 @@ pub fn store_dir() -> Result<StoreDir> {
 
 /// envy's cache directory.
 pub fn cache_dir() -> Result<PathBuf> {
-    crate::toolchain::cache_dir()
-        .context("cannot find a cache directory: set `ENVY_CACHE_DIR`, `XDG_CACHE_HOME` or `HOME`")
+    Ok(crate::dirs::Dirs::from_env()?.cache_root().to_path_buf())
 }
 
 /// Fetch settings: the fetch cache under envy's cache, GitHub from the environment.

@@ -27,7 +27,7 @@ use envy_store::{LocalStore, StorePath};
 use super::eval_store::LocalEvalStore;
 use super::nix::NixBackend;
 use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot};
-use crate::env_record::{EnvRecord, WatchList};
+use crate::env_record::WatchList;
 use crate::progress::ProgressSink;
 
 /// The embedded backend.
@@ -136,14 +136,12 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
     };
     let builder = Builder::new(&store, &config, &render);
     let captured = builder
-        .capture(&evaluated.drv_path, crate::toolchain::capture::SCRIPT)
+        .capture(&evaluated.drv_path, crate::engine::capture::SCRIPT)
         .map_err(|e| {
             BackendError::new(ErrorKind::Build, format!("{e}"))
                 .with_watch(evaluated.watch.files.clone())
         })?;
-    let env = crate::toolchain::capture::parse(&captured.output).map_err(setup)?;
-    let json = serde_json::to_value(&env).map_err(setup)?;
-    let mut record = EnvRecord::from_json_value(&json).map_err(setup)?;
+    let mut record = crate::engine::capture::parse(&captured.output).map_err(setup)?;
     record.watch = evaluated.watch;
     let roots = add_roots(&store, &evaluated.drv_path, request.roots_dir)?;
     Ok(BuildOutput {

@@ -2,21 +2,14 @@
 //! evaluates to) and its dependencies in envy's store, substituting from binary caches first
 //! when they are configured.
 
-mod eval_store;
 mod instantiate;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use envy_build::sandbox::HostPath;
-use envy_build::{BuildConfig, BuildEvent, Builder, Progress, SandboxMode};
-use envy_store::cache::{CacheConfig, Substituter};
-use envy_store::{Derivation, LocalStore, StoreConfig, StorePath};
-
-use crate::env_vars as vars;
+use envy_store::{Derivation, LocalStore, StorePath};
 
 /// Build a derivation and print its output paths.
 ///
@@ -49,76 +42,9 @@ pub struct BuildArgs {
     pub keep_going: bool,
 }
 
-/// envy's store, opened from the environment (`ENVY_STORE_DIR`, `ENVY_STATE_DIR`, else under
-/// `$XDG_DATA_HOME/envy`), with the builder's settings.
-pub struct BuildContext {
-    pub store: LocalStore,
-    pub config: BuildConfig,
-}
-
-impl BuildContext {
-    pub fn from_env() -> Result<Self> {
-        let location = StoreConfig::from_env(None).context(
-            "cannot tell where envy's store is: no data directory\n\
-             hint: set HOME, or ENVY_STORE_DIR and ENVY_STATE_DIR",
-        )?;
-        let store = LocalStore::open(&location).with_context(|| {
-            format!(
-                "cannot open envy's store at `{}`\nhint: envy needs a store directory of its own; set `{}` (and `{}`)",
-                location.store_dir.display(),
-                vars::ENVY_STORE_DIR,
-                vars::ENVY_STATE_DIR
-            )
-        })?;
-        let config = build_config(store.state_dir())?;
-        Ok(Self { store, config })
-    }
-}
-
-/// The binary cache settings (`$XDG_CONFIG_HOME/envy/config.toml`, then the environment).
-fn cache_config() -> Result<CacheConfig> {
-    let file = CacheConfig::default_file();
-    CacheConfig::load(file.as_deref()).with_context(|| {
-        format!(
-            "cannot read envy's cache settings{}",
-            file.map(|f| format!(" in `{}`", f.display()))
-                .unwrap_or_default()
-        )
-    })
-}
-
-/// The builder's settings: environment overrides on top of defaults.
-fn build_config(state_dir: &Path) -> Result<BuildConfig> {
-    let mut config = BuildConfig::new(state_dir);
-    if let Ok(mode) = std::env::var(vars::ENVY_SANDBOX) {
-        config.sandbox = SandboxMode::parse(&mode).with_context(|| {
-            format!(
-                "invalid `{}` value `{mode}`\nhint: use `true`, `false` or `auto`",
-                vars::ENVY_SANDBOX
-            )
-        })?;
-    }
-    if let Ok(paths) = std::env::var(vars::ENVY_SANDBOX_PATHS) {
-        config.sandbox_paths = HostPath::parse_list(&paths);
-    }
-    config.hashed_mirrors = match std::env::var(vars::ENVY_HASHED_MIRRORS) {
-        Ok(mirrors) => mirrors.split_whitespace().map(String::from).collect(),
-        Err(_) => cache_config()?.hashed_mirrors,
-    };
-    if let Ok(cores) = std::env::var(vars::ENVY_BUILD_CORES) {
-        config.cores = cores
-            .parse()
-            .with_context(|| format!("invalid `{}` value `{cores}`", vars::ENVY_BUILD_CORES))?;
-    }
-    Ok(config)
-}
-
-/// The configured binary caches (possibly none).
-fn substituter() -> Result<Substituter> {
-    Substituter::from_config(&cache_config()?).context(
-        "invalid binary cache settings\nhint: check `substituters` and `trusted-public-keys` (or `ENVY_SUBSTITUTERS` and `ENVY_TRUSTED_PUBLIC_KEYS`)",
-    )
-}
+pub use crate::engine::BuildContext;
+use crate::engine::context::substituter;
+use crate::engine::{Engine, Render};
 
 impl BuildArgs {
     pub fn run(self) -> Result<()> {
@@ -129,9 +55,8 @@ impl BuildArgs {
         let BuildContext { store, mut config } = BuildContext::from_env()?;
         config.jobs = self.jobs.max(1);
         config.keep_going = self.keep_going;
-        let substituter = Arc::new(substituter()?);
-        let store = Arc::new(store);
         let progress = Arc::new(Render::new());
+        let engine = Engine::new(store, config, substituter()?, progress.clone());
         let flake = self
             .file
             .to_string_lossy()
@@ -141,7 +66,7 @@ impl BuildArgs {
             // `FLAKE#ATTR`: a flake's package, evaluated by the embedded engine.
             let cwd = crate::project::current_dir()?;
             let (drv, notices) = crate::backend::embedded::instantiate_flake_attr(
-                store.clone(),
+                engine.store_handle(),
                 &cwd,
                 &reference,
                 &attr,
@@ -158,13 +83,7 @@ impl BuildArgs {
             } else {
                 self.file.clone()
             };
-            let instantiate = instantiate::Instantiate {
-                store: store.clone(),
-                config: config.clone(),
-                substituter: substituter.clone(),
-                progress: progress.clone(),
-            };
-            let found = instantiate.run(&file, self.attr.clone());
+            let found = instantiate::run(&engine, &file, self.attr.clone());
             progress.clear();
             let found = found.with_context(|| format!("cannot evaluate `{}`", file.display()))?;
             if found.is_empty() {
@@ -172,11 +91,11 @@ impl BuildArgs {
             }
             found
         } else {
-            vec![import_drv(&store, &self.file)?]
+            vec![import_drv(engine.store(), &self.file)?]
         };
-        let builder = Builder::new(&store, &config, &*progress).with_substituter(&substituter);
-        let results = builder.build(&drv_paths);
+        let results = engine.build(&drv_paths);
         progress.clear();
+        let store = engine.store();
         let results = results.with_context(|| format!("cannot build `{}`", self.file.display()))?;
         let dir = store.store_dir();
         let link = self
@@ -264,108 +183,4 @@ pub fn import_drv(store: &LocalStore, file: &Path) -> Result<StorePath> {
     };
     let path = added.with_context(|| format!("cannot add `{}` to envy's store", file.display()))?;
     Ok(path)
-}
-
-/// Draws build progress on stderr: a spinner with what is building, how many are left and
-/// the elapsed time on a terminal; plain `building '…'` lines otherwise.
-pub struct Render {
-    bar: Option<indicatif::ProgressBar>,
-    state: Mutex<RenderState>,
-    start: Instant,
-}
-
-#[derive(Default)]
-struct RenderState {
-    total: usize,
-    done: usize,
-    running: Vec<String>,
-}
-
-impl Render {
-    pub fn new() -> Self {
-        use std::io::IsTerminal;
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Self {
-            bar,
-            state: Mutex::default(),
-            start: Instant::now(),
-        }
-    }
-
-    pub fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-
-    fn redraw(&self, st: &RenderState) {
-        if let Some(bar) = &self.bar {
-            let left = st.total.saturating_sub(st.done);
-            bar.set_message(format!(
-                "building {} ({left} of {} left, {}s)",
-                st.running.join(", "),
-                st.total,
-                self.start.elapsed().as_secs()
-            ));
-        }
-    }
-
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
-}
-
-impl Progress for Render {
-    fn event(&self, event: BuildEvent) {
-        let mut st = self.state.lock().expect("progress state");
-        match event {
-            BuildEvent::Planned { to_build } => st.total = to_build,
-            BuildEvent::Started { drv, name } => {
-                st.running.push(name);
-                if self.bar.is_none() {
-                    self.line(&format!("building '{drv}'..."));
-                }
-            }
-            BuildEvent::Finished { drv, ok, elapsed } => {
-                st.done += 1;
-                if let Some(name) = drv
-                    .rsplit('/')
-                    .next()
-                    .and_then(|b| b.split_once('-'))
-                    .map(|(_, n)| n)
-                {
-                    let name = name.strip_suffix(".drv").unwrap_or(name);
-                    if let Some(i) = st.running.iter().position(|r| r == name) {
-                        st.running.remove(i);
-                    }
-                }
-                if !ok {
-                    self.line(&format!(
-                        "error: build of '{drv}' failed after {:.1}s",
-                        elapsed.as_secs_f64()
-                    ));
-                }
-            }
-            BuildEvent::WaitingForLock { drv } => {
-                self.line(&format!(
-                    "waiting for another envy to finish building '{drv}'..."
-                ));
-            }
-            BuildEvent::Downloading { path, url } => {
-                self.line(&format!("copying path '{path}' from '{url}'..."));
-            }
-            BuildEvent::Substituted { .. }
-            | BuildEvent::AlreadyValid { .. }
-            | BuildEvent::Log { .. } => {}
-            BuildEvent::Warning { message } => self.line(&format!("warning: {message}")),
-        }
-        self.redraw(&st);
-    }
 }

@@ -7,7 +7,7 @@ pub(crate) mod build;
 mod completions;
 mod deny;
 mod eval;
-mod export;
+pub mod export;
 mod flake;
 mod gc;
 mod generations;

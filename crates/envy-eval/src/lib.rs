@@ -34,7 +34,7 @@ pub use error::{ErrorKind, EvalError, EvalResult};
 pub use eval::{
     Diagnostic, EvalSettings, Evaluator, EvaluatorBuilder, SearchPathEntry, run_with_stack,
 };
-pub use fetcher::{FetchError, Fetcher, GitCommit, GitRequest, RealFetcher};
+pub use fetcher::{FetchError, Fetcher, NoFetcher, Offline};
 pub use io::{EvalIO, FileAccess, FileType, MemoryIO, ReadRecord, RealIO};
 pub use lower::{Lint, ParseOptions};
 pub use source::{Location, Origin, Pos};

@@ -40,6 +40,13 @@ pub trait EvalStore {
     fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation, StoreError>;
     /// Whether `path` exists in the store.
     fn is_valid_path(&self, path: &StorePath) -> bool;
+    /// A fetched tree (`fetchGit`, `fetchTarball`, `fetchTree`, `fetchurl`) is referred to
+    /// by the evaluation: its store path is `tree.store_path()`. A store that writes copies
+    /// it in here (or when a build needs it); the default does nothing.
+    fn add_fetched(&mut self, tree: &envy_fetch::tree::SourceTree) -> Result<(), StoreError> {
+        let _ = tree;
+        Ok(())
+    }
 }
 
 /// Builds requested by the evaluator (reading an output of a derivation during evaluation:
@@ -119,6 +126,11 @@ impl EvalStore for DummyStore {
 
     fn is_valid_path(&self, path: &StorePath) -> bool {
         self.paths.contains(path)
+    }
+
+    fn add_fetched(&mut self, tree: &envy_fetch::tree::SourceTree) -> Result<(), StoreError> {
+        self.paths.insert(tree.store_path().clone());
+        Ok(())
     }
 }
 

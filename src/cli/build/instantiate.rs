@@ -1,75 +1,58 @@
-//! `envy build FILE.nix [-A ATTR]`: evaluate the file with envy's evaluator (the store it
-//! writes to is envy's own), select the attribute as `nix-build -A` does, and return the
-//! `.drv` paths of the derivations found: the value itself, or the derivations in a list or
-//! at the top of an attribute set.
+//! `envy build FILE.nix [-A ATTR]`: evaluate the file with envy's evaluator through the
+//! embedded engine (`crate::engine`: the store it writes to is envy's own, import from
+//! derivation builds with envy's builder), select the attribute as `nix-build -A` does, and
+//! return the `.drv` paths of the derivations found: the value itself, or the derivations in
+//! a list or at the top of an attribute set.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
-use envy_build::{BuildConfig, Progress};
 use envy_eval::symbol::Sym;
 use envy_eval::value::Value;
 use envy_eval::{EvalResult, EvalSettings, Evaluator, Pos, SearchPathEntry};
-use envy_store::cache::Substituter;
-use envy_store::{LocalStore, StorePath};
+use envy_store::StorePath;
 
-use super::eval_store::{BuildRealiser, LocalEvalStore};
 use crate::cli::eval::{auto_call, print_diagnostic, select_attr_path};
+use crate::engine::Engine;
 
-/// What evaluation needs besides the file.
-pub struct Instantiate {
-    pub store: Arc<LocalStore>,
-    pub config: BuildConfig,
-    pub substituter: Arc<Substituter>,
-    pub progress: Arc<dyn Progress>,
-}
-
-impl Instantiate {
-    /// Evaluate `file` and return the derivations to build (in the order found).
-    pub fn run(self, file: &Path, attrs: Vec<String>) -> Result<Vec<StorePath>> {
-        let file = std::path::absolute(file)?;
-        let cwd = std::env::current_dir()?;
-        let store_dir = self.store.store_dir().clone();
-        let mut settings = EvalSettings {
-            cwd,
-            ..EvalSettings::default()
-        };
-        if let Ok(np) = std::env::var(envy_eval::env_vars::NIX_PATH) {
-            settings.search_path = np
-                .split(':')
-                .filter(|e| !e.is_empty())
-                .map(SearchPathEntry::parse)
-                .collect();
-        }
-        settings.parse.home = std::env::var(envy_eval::env_vars::HOME).ok();
-        let result = envy_eval::run_with_stack(move || {
-            let mut ev = Evaluator::builder()
-                .settings(settings)
-                .store(Box::new(LocalEvalStore {
-                    store: self.store.clone(),
-                }))
-                .realiser(Box::new(BuildRealiser {
-                    store: self.store,
-                    config: self.config,
-                    substituter: self.substituter,
-                    progress: self.progress,
-                }))
-                .diagnostics(Box::new(|d| print_diagnostic(d, false)))
-                .build();
-            let found = derivations(&mut ev, &file, &attrs);
-            found.map_err(|e| e.render(false))
-        });
-        let drv_paths = result.map_err(|rendered| anyhow!(rendered))?;
-        drv_paths
-            .iter()
-            .map(|p| {
-                store_dir
-                    .parse(p)
-                    .map_err(|e| anyhow!("`{p}` is not a derivation in envy's store: {e}"))
-            })
-            .collect()
+/// Evaluate `file` and return the derivations to build (in the order found).
+pub fn run(engine: &Engine, file: &Path, attrs: Vec<String>) -> Result<Vec<StorePath>> {
+    let file = std::path::absolute(file)?;
+    let cwd = std::env::current_dir()?;
+    let store_dir = engine.store().store_dir().clone();
+    let mut settings = EvalSettings {
+        cwd,
+        ..EvalSettings::default()
+    };
+    if let Ok(np) = std::env::var(envy_eval::env_vars::NIX_PATH) {
+        settings.search_path = np
+            .split(':')
+            .filter(|e| !e.is_empty())
+            .map(SearchPathEntry::parse)
+            .collect();
     }
+    settings.parse.home = std::env::var(envy_eval::env_vars::HOME).ok();
+    let eval_store = engine.eval_store();
+    let realiser = engine.realiser();
+    let result = envy_eval::run_with_stack(move || {
+        let mut ev = Evaluator::builder()
+            .settings(settings)
+            .store(Box::new(eval_store))
+            .realiser(Box::new(realiser))
+            .diagnostics(Box::new(|d| print_diagnostic(d, false)))
+            .build();
+        let found = derivations(&mut ev, &file, &attrs);
+        found.map_err(|e| e.render(false))
+    });
+    let drv_paths = result.map_err(|rendered| anyhow!(rendered))?;
+    drv_paths
+        .iter()
+        .map(|p| {
+            store_dir
+                .parse(p)
+                .map_err(|e| anyhow!("`{p}` is not a derivation in envy's store: {e}"))
+        })
+        .collect()
 }
 
 fn derivations(ev: &mut Evaluator, file: &Path, attrs: &[String]) -> EvalResult<Vec<String>> {

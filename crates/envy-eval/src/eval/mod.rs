@@ -171,9 +171,7 @@ pub struct Evaluator {
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
     pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
-    pub(crate) fetch_cache: FxHashMap<String, envy_store::StorePath>,
-    pub(crate) fetch_tree_cache: FxHashMap<String, (envy_store::StorePath, envy_store::Hash)>,
-    pub(crate) fetch_value_cache: FxHashMap<String, Value>,
+    pub(crate) fetch_cache: FxHashMap<String, envy_fetch::Fetched>,
 }
 
 /// Builder for an `Evaluator`.
@@ -195,7 +193,7 @@ impl EvaluatorBuilder {
         self.fetch = Some(f);
         self
     }
-    /// Use this fetcher (default: `RealFetcher::new()`).
+    /// Use this fetcher (default: none, every fetch fails).
     pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
         self.fetcher = f;
         self
@@ -262,7 +260,7 @@ impl Evaluator {
             store: None,
             realiser: None,
             fetch: None,
-            fetcher: Box::new(crate::fetcher::RealFetcher::new()),
+            fetcher: Box::new(crate::fetcher::NoFetcher),
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -294,8 +292,6 @@ impl Evaluator {
             drv_hashes: envy_store::DrvHashes::new(),
             fetcher,
             fetch_cache: FxHashMap::default(),
-            fetch_tree_cache: FxHashMap::default(),
-            fetch_value_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
