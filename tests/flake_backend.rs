@@ -235,3 +235,42 @@ fn unsupported_flakes_fall_back_to_nix_or_fail_clearly() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// `envy build FLAKE#ATTR` builds a flake's package with the embedded engine.
+#[test]
+fn build_a_flake_package() {
+    let w = FlakeWorld::new();
+    let path = path_without_nix(w.root()).display().to_string();
+    let dir = w.path("pkg");
+    w.write(
+        &dir,
+        &[(
+            "flake.nix",
+            "{\n  outputs = { self }: {\n    packages.x86_64-linux.hello = derivation {\n      name = \"hello\"; system = \"x86_64-linux\"; builder = \"/bin/sh\";\n      args = [ \"-c\" \"echo hi > $out\" ];\n    };\n  };\n}\n",
+        )],
+    );
+    let out = w
+        .envy(&dir, &["build", ".#hello", "--no-out-link"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(built.ends_with("-hello"), "{built}");
+    assert_eq!(fs_err::read_to_string(&built).unwrap(), "hi\n");
+    let out = w
+        .envy(&dir, &["build", ".#missing", "--no-out-link"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("packages.x86_64-linux.missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

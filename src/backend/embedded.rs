@@ -61,7 +61,10 @@ struct Evaluated {
 struct Job {
     root: PathBuf,
     flake_ref: Option<String>,
-    name: String,
+    /// Attribute paths to try, in order (`devShells.<system>.<name>`, …).
+    candidates: Vec<String>,
+    /// What the attribute is, for messages (`devShell \`default\``).
+    what: String,
     system: String,
 }
 
@@ -106,10 +109,18 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
     let ctx = crate::cli::build::BuildContext::from_env().map_err(|e| setup(format!("{e:#}")))?;
     let store = Arc::new(ctx.store);
     let config = ctx.config;
+    let (sys, name) = (request.system, request.selection.name.as_str());
+    let mut candidates = vec![format!("devShells.{sys}.{name}")];
+    if name == "default" {
+        candidates.push(format!("devShell.{sys}"));
+    }
+    candidates.push(format!("packages.{sys}.{name}"));
+    candidates.push(format!("legacyPackages.{sys}.{name}"));
     let job = Job {
         root: request.project_root.to_owned(),
         flake_ref: request.selection.flake_ref.clone(),
-        name: request.selection.name.clone(),
+        candidates,
+        what: format!("devShell `{name}`"),
         system: request.system.to_string(),
     };
     progress.phase("evaluating flake.nix");
@@ -138,6 +149,48 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         roots,
         notices: evaluated.notices,
     })
+}
+
+/// Instantiate `attr` of the flake `reference` (resolved against `cwd`) into envy's store:
+/// `packages.<system>.<attr>`, `legacyPackages.<system>.<attr>`, or `<attr>` itself, as
+/// `nix build FLAKE#ATTR` looks them up. Returns the `.drv` and the lock notices.
+pub fn instantiate_flake_attr(
+    store: Arc<LocalStore>,
+    cwd: &Path,
+    reference: &str,
+    attr: &str,
+    system: &str,
+) -> anyhow::Result<(StorePath, Vec<String>)> {
+    let candidates = if attr.is_empty() || attr == "default" {
+        vec![
+            format!("packages.{system}.default"),
+            format!("defaultPackage.{system}"),
+        ]
+    } else {
+        vec![
+            format!("packages.{system}.{attr}"),
+            format!("legacyPackages.{system}.{attr}"),
+            attr.to_string(),
+        ]
+    };
+    let job = Job {
+        root: cwd.to_owned(),
+        flake_ref: Some(if reference.is_empty() {
+            ".".to_string()
+        } else {
+            reference.to_string()
+        }),
+        candidates,
+        what: format!("attribute `{attr}`"),
+        system: system.to_string(),
+    };
+    match envy_eval::run_with_stack(move || evaluate(job, store)) {
+        Ok(e) => Ok((e.drv_path, e.notices)),
+        Err(Failure::Failed(e)) => Err(anyhow::anyhow!("{}", e.message)),
+        Err(Failure::Unsupported { what, .. }) => Err(anyhow::anyhow!(
+            "{what}\nhint: envy's own engine cannot evaluate this flake; use `nix build`"
+        )),
+    }
 }
 
 /// One line in `ENVY_EVAL_LOG`, if set (best effort: diagnostics never fail a build).
@@ -242,16 +295,9 @@ fn evaluate_in(
         .collect();
     let eval_err = |e: Box<envy_eval::EvalError>| eval_failure(&e, mounts);
     let flake = session.call(ev, &locked).map_err(eval_err)?;
-    let sys = job.system.as_str();
-    let name = job.name.as_str();
-    let mut candidates = vec![format!("devShells.{sys}.{name}")];
-    if name == "default" {
-        candidates.push(format!("devShell.{sys}"));
-    }
-    candidates.push(format!("packages.{sys}.{name}"));
-    candidates.push(format!("legacyPackages.{sys}.{name}"));
+    let candidates = &job.candidates;
     let mut shell = None;
-    for c in &candidates {
+    for c in candidates {
         if let Some(v) = get_path(ev, &flake, c).map_err(eval_err)? {
             shell = Some(v);
             break;
@@ -273,7 +319,10 @@ fn evaluate_in(
         .ok_or_else(|| {
             Failure::Failed(BackendError::new(
                 ErrorKind::Eval,
-                format!("error: the devShell `{name}` is not a derivation (it has no `drvPath`)"),
+                format!(
+                    "error: the {} is not a derivation (it has no `drvPath`)",
+                    job.what
+                ),
             ))
         })?;
     let drv_path = ev
