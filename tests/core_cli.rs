@@ -176,10 +176,11 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
         .arg(common::envy_bin())
         .args(["export", "bash"])
         .current_dir(&sub)
+        .env_clear()
+        .envs(sb.env())
         .env("PWD", &sub)
         .env("__ENVY_STATE", &state)
         .env("__ENVY_PID", "7")
-        .env_remove("LD_LIBRARY_PATH")
         .stderr(Stdio::null())
         .output()
         .unwrap();

@@ -203,6 +203,21 @@ fn import_nar_checks_hash_and_size() {
     assert!(!t.store.real_path(&path).exists());
     t.store.import_nar(&info, nar_bytes.as_slice()).unwrap();
     assert!(t.store.is_valid(&path).unwrap());
+    // Unpacked directly in canonical form.
+    let real = t.store.real_path(&path);
+    for (rel, mode) in [
+        ("", 0o555),
+        ("file", 0o444),
+        ("sub", 0o555),
+        ("sub/exe", 0o555),
+    ] {
+        let meta = fs_err::symlink_metadata(real.join(rel)).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.mtime()), (mode, 1), "{rel}");
+    }
+    assert_eq!(
+        fs_err::symlink_metadata(real.join("link")).unwrap().mtime(),
+        1
+    );
     let mut dumped = Vec::new();
     t.store.dump(&path, &mut dumped).unwrap();
     assert!(dumped == nar_bytes);
@@ -289,12 +304,13 @@ fn gc_keeps_roots_and_their_closures() {
     assert!(dry.bytes_freed >= 2);
     assert!(gc.is_valid(&c).unwrap() && gc.real_path(&c).exists());
 
-    // A path locked by someone (being used) is kept with its closure.
-    let lock = gc.lock_path(&d).unwrap();
+    // A path another live process uses (a temporary root of it) is kept with its closure.
+    let user = t.reopen();
+    user.add_temp_root(&d).unwrap();
     let other = t.reopen();
     let report = other.collect_garbage(&GcOptions::default()).unwrap();
     assert!(report.deleted.is_empty(), "{:?}", report.deleted);
-    drop(lock);
+    drop(user);
 
     let report = other.collect_garbage(&GcOptions::default()).unwrap();
     assert_eq!(report.deleted.len(), 2);
