@@ -56,6 +56,8 @@ env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" CARGO_TARGET_DIR="$W/empty/target" \
 EMPTY=$W/empty/target/$HOST/release/empty
 
 # A private world: HOME, XDG dirs, an offline Nix with its own store.
+# Both tools get the devShell from the same Nix (envy's cached path never calls a backend).
+export ENVY_BACKEND=nix
 export HOME=$W/home XDG_CACHE_HOME=$W/home/.cache XDG_DATA_HOME=$W/home/.local/share XDG_CONFIG_HOME=$W/home/.config
 export NIX_CONF_DIR=$W/nix-conf
 mkdir -p "$HOME" "$NIX_CONF_DIR"
