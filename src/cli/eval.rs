@@ -126,12 +126,15 @@ impl EvalArgs {
         let input = self.read_input(&cwd)?;
         let show_trace = self.show_trace && !self.no_show_trace;
         let settings = self.settings(&cwd);
+        let fetch_cache = crate::dirs::Dirs::from_env()?.cache_root().join("fetch-v1");
+        let fetch_settings = envy_fetch::FetchSettings::new(store_dir.clone(), fetch_cache);
         envy_eval::run_with_stack(move || {
             let mut stderr = std::io::stderr();
             let diag_trace = show_trace;
             let mut ev = Evaluator::builder()
                 .settings(settings)
                 .store(Box::new(DummyStore::new(store_dir)))
+                .fetcher(Box::new(envy_fetch::Fetcher::new(fetch_settings)))
                 .diagnostics(Box::new(move |d| print_diagnostic(d, diag_trace)))
                 .build();
             match self.evaluate(&mut ev, input) {
@@ -303,7 +306,7 @@ enum Input {
     File(PathBuf),
 }
 
-fn print_diagnostic(d: Diagnostic, show_trace: bool) {
+pub(crate) fn print_diagnostic(d: Diagnostic, show_trace: bool) {
     let text = match d {
         Diagnostic::Trace(msg, _) => format!("trace: {msg}"),
         Diagnostic::Warning {
@@ -331,7 +334,11 @@ fn print_diagnostic(d: Diagnostic, show_trace: bool) {
 
 /// Nix's `autoCallFunction`: call a function whose argument is an attribute-set pattern with
 /// the `--arg`/`--argstr` values it names (all of them with `...`).
-fn auto_call(ev: &mut Evaluator, v: &Value, args: &[Attr]) -> envy_eval::EvalResult<Value> {
+pub(crate) fn auto_call(
+    ev: &mut Evaluator,
+    v: &Value,
+    args: &[Attr],
+) -> envy_eval::EvalResult<Value> {
     let f = ev.force(v, Pos::NONE)?;
     if let Value::Attrs(a) = &f
         && let Some(functor) = a.get(Sym::FUNCTOR)
@@ -365,7 +372,7 @@ fn auto_call(ev: &mut Evaluator, v: &Value, args: &[Attr]) -> envy_eval::EvalRes
 }
 
 /// Nix's `findAlongAttrPath` for `-A`: dotted names (quotes allowed), list indices.
-fn select_attr_path(
+pub(crate) fn select_attr_path(
     ev: &mut Evaluator,
     root: &Value,
     path: &str,

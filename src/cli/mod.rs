@@ -3,19 +3,20 @@
 //! this is built.
 
 mod allow;
-mod build;
+pub(crate) mod build;
 mod completions;
 mod deny;
 mod eval;
-mod export;
+pub mod export;
+mod flake;
 mod gc;
 mod generations;
 mod hook;
 mod log;
 mod print_dev_env;
 mod reload;
-mod shell;
 mod rollback;
+mod shell;
 mod status;
 mod store;
 mod use_shell;
@@ -67,6 +68,7 @@ enum Command {
     Completions(completions::Completions),
     Build(build::BuildArgs),
     Log(log::LogArgs),
+    Flake(flake::FlakeArgs),
     Shell(shell::ShellArgs),
     Store(store::Store),
     Eval(eval::EvalArgs),
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Completions(c) => c.run(),
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Flake(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Store(c) => c.run(),
         Command::Eval(c) => c.run(),

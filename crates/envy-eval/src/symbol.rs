@@ -1,38 +1,69 @@
-//! Interned identifiers: attribute names and variable names become `Sym`, a `u32` that
-//! compares and hashes in one instruction. Attribute sets are sorted by `Sym` for lookups;
-//! anything user-visible (printing, `attrNames`) sorts by the text instead.
+//! Interned identifiers: attribute names and variable names become `Sym`, a pointer to the
+//! name's one copy, so comparing and hashing is one instruction and reading the text is a
+//! dereference. Attribute sets are sorted by `Sym` (address order) for lookups; anything
+//! user-visible (printing, `attrNames`) sorts by the text instead.
 //!
-//! The table is per thread and only grows: names live as long as the process, which is what
-//! an evaluation needs (every parsed file and every computed attribute name stays reachable
-//! from the values anyway). Well-known names are interned first, so they are constants.
+//! Each thread has its own table, and names live as long as the process, which is what an
+//! evaluation needs (every parsed file and every computed attribute name stays reachable
+//! from the values anyway). Well-known names are statics, so they are constants.
 
 use std::cell::RefCell;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use rustc_hash::FxHashMap;
 
-/// An interned name.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sym(u32);
+/// The one copy of a name.
+pub struct SymData {
+    name: &'static str,
+}
 
-struct Table {
-    map: FxHashMap<&'static str, Sym>,
-    names: Vec<&'static str>,
+/// An interned name.
+#[derive(Clone, Copy)]
+pub struct Sym(&'static SymData);
+
+impl PartialEq for Sym {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+impl Eq for Sym {}
+
+impl PartialOrd for Sym {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Sym {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0 as *const SymData as usize).cmp(&(other.0 as *const SymData as usize))
+    }
+}
+impl Hash for Sym {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.0 as *const SymData as usize).hash(state);
+    }
 }
 
 macro_rules! well_known {
     ($($konst:ident = $text:expr,)*) => {
+        mod data {
+            use super::SymData;
+            $(
+                #[allow(non_upper_case_globals)]
+                pub static $konst: SymData = SymData { name: $text };
+            )*
+        }
         #[allow(missing_docs)]
         impl Sym {
-            well_known!(@consts 0u32; $($konst,)*);
+            $(pub const $konst: Sym = Sym(&data::$konst);)*
         }
-        const WELL_KNOWN: &[&str] = &[$($text,)*];
+        const WELL_KNOWN: &[Sym] = &[$(Sym::$konst,)*];
     };
-    (@consts $n:expr; $konst:ident, $($rest:ident,)*) => {
-        pub const $konst: Sym = Sym($n);
-        well_known!(@consts $n + 1u32; $($rest,)*);
-    };
-    (@consts $n:expr;) => {};
 }
 
 well_known! {
@@ -96,16 +127,17 @@ well_known! {
     EMPTY = "",
 }
 
+struct Table {
+    map: FxHashMap<&'static str, Sym>,
+}
+
 impl Table {
     fn new() -> Self {
-        let mut table = Table {
-            map: FxHashMap::default(),
-            names: Vec::new(),
-        };
-        for name in WELL_KNOWN {
-            table.insert(name);
+        let mut map = FxHashMap::default();
+        for s in WELL_KNOWN {
+            map.insert(s.0.name, *s);
         }
-        table
+        Table { map }
     }
 
     fn insert(&mut self, name: &str) -> Sym {
@@ -113,8 +145,8 @@ impl Table {
             return sym;
         }
         let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        let sym = Sym(u32::try_from(self.names.len()).expect("fewer than 2^32 symbols"));
-        self.names.push(leaked);
+        let data: &'static SymData = Box::leak(Box::new(SymData { name: leaked }));
+        let sym = Sym(data);
         self.map.insert(leaked, sym);
         sym
     }
@@ -140,13 +172,9 @@ impl Sym {
     }
 
     /// The name's text.
+    #[inline]
     pub fn as_str(self) -> &'static str {
-        TABLE.with(|t| t.borrow().names[self.0 as usize])
-    }
-
-    /// The interned index (stable for the life of the thread).
-    pub fn index(self) -> u32 {
-        self.0
+        self.0.name
     }
 }
 

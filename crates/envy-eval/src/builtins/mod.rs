@@ -149,8 +149,8 @@ pub(crate) fn install(ev: &mut Evaluator) {
 
     // `builtins` contains itself, and `derivation` is Nix code: both need the global scope
     // to exist first, so they start as thunks filled in below.
-    let builtins_thunk = std::rc::Rc::new(Thunk(std::cell::RefCell::new(ThunkState::Blackhole)));
-    let derivation_thunk = std::rc::Rc::new(Thunk(std::cell::RefCell::new(ThunkState::Blackhole)));
+    let builtins_thunk = Thunk::from_state(ThunkState::Blackhole);
+    let derivation_thunk = Thunk::from_state(ThunkState::Blackhole);
     add(
         "builtins",
         Value::Thunk(builtins_thunk.clone()),
@@ -165,7 +165,7 @@ pub(crate) fn install(ev: &mut Evaluator) {
     );
 
     let builtins_value = Value::attrs(Attrs::from_unsorted(builtins));
-    *builtins_thunk.0.borrow_mut() = ThunkState::Done(builtins_value);
+    builtins_thunk.replace(ThunkState::Done(builtins_value));
 
     let mut globals: FxHashMap<Sym, u32> = FxHashMap::default();
     let mut values: Vec<Value> = Vec::new();
@@ -188,7 +188,7 @@ pub(crate) fn install(ev: &mut Evaluator) {
         )
         .expect("the built-in derivation code parses");
     let env = ev.base_env.clone();
-    *derivation_thunk.0.borrow_mut() = ThunkState::Pending(drv, env);
+    derivation_thunk.replace(ThunkState::Pending(drv, env));
 }
 
 /// Shorthand for building a primop table entry.

@@ -81,6 +81,19 @@ pub enum Diagnostic {
     Rendered(String),
 }
 
+/// A parser warning as a diagnostic.
+pub(crate) fn parse_warning(w: Warning) -> Diagnostic {
+    if w.plain {
+        Diagnostic::Rendered(format!("warning: {}", w.msg))
+    } else {
+        Diagnostic::Warning {
+            msg: w.msg,
+            pos: w.pos,
+            from_expr: false,
+        }
+    }
+}
+
 /// One `-I` / `NIX_PATH` entry: `prefix=path` or just `path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchPathEntry {
@@ -148,6 +161,7 @@ pub struct Evaluator {
     pub(crate) io: Box<dyn EvalIO>,
     pub(crate) store: Box<dyn EvalStore>,
     pub(crate) realiser: Option<Box<dyn Realiser>>,
+    pub(crate) fetch: Option<Rc<dyn crate::store::Fetch>>,
     pub(crate) record: ReadRecord,
     pub(crate) diagnostics: Box<dyn FnMut(Diagnostic)>,
     pub(crate) import_cache: FxHashMap<PathBuf, Value>,
@@ -156,6 +170,8 @@ pub struct Evaluator {
     pub(crate) regex_cache: FxHashMap<Vec<u8>, Rc<regex::bytes::Regex>>,
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
+    pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
+    pub(crate) fetch_cache: FxHashMap<String, envy_fetch::Fetched>,
 }
 
 /// Builder for an `Evaluator`.
@@ -164,10 +180,24 @@ pub struct EvaluatorBuilder {
     io: Box<dyn EvalIO>,
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
+    fetch: Option<Rc<dyn crate::store::Fetch>>,
+    fetcher: Box<dyn crate::fetcher::Fetcher>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
+    /// Hand `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake` to `f`
+    /// altogether (envy's flake layer: Nix's fetcher semantics, sources mounted in place);
+    /// without it, the built-in fetchers below use the `Fetcher` and `getFlake` is missing.
+    pub fn fetch(mut self, f: Rc<dyn crate::store::Fetch>) -> Self {
+        self.fetch = Some(f);
+        self
+    }
+    /// Use this fetcher (default: none, every fetch fails).
+    pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
+        self.fetcher = f;
+        self
+    }
     /// Use these settings.
     pub fn settings(mut self, s: EvalSettings) -> Self {
         self.settings = s;
@@ -200,13 +230,16 @@ impl EvaluatorBuilder {
                 envy_store::StoreDir::nix_default(),
             ))
         });
-        Evaluator::new(
+        let mut ev = Evaluator::new(
             self.settings,
             self.io,
             store,
             self.realiser,
+            self.fetcher,
             self.diagnostics,
-        )
+        );
+        ev.fetch = self.fetch;
+        ev
     }
 }
 
@@ -226,6 +259,8 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
+            fetch: None,
+            fetcher: Box::new(crate::fetcher::NoFetcher),
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -235,6 +270,7 @@ impl Evaluator {
         io: Box<dyn EvalIO>,
         store: Box<dyn EvalStore>,
         realiser: Option<Box<dyn Realiser>>,
+        fetcher: Box<dyn crate::fetcher::Fetcher>,
         diagnostics: Box<dyn FnMut(Diagnostic)>,
     ) -> Evaluator {
         let mut ev = Evaluator {
@@ -245,6 +281,7 @@ impl Evaluator {
             io,
             store,
             realiser,
+            fetch: None,
             record: ReadRecord::default(),
             diagnostics,
             import_cache: FxHashMap::default(),
@@ -253,6 +290,8 @@ impl Evaluator {
             regex_cache: FxHashMap::default(),
             path_cache: FxHashMap::default(),
             drv_hashes: envy_store::DrvHashes::new(),
+            fetcher,
+            fetch_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -284,11 +323,7 @@ impl Evaluator {
 
     fn emit_parse_warnings(&mut self, warnings: Vec<Warning>) {
         for w in warnings {
-            self.emit(Diagnostic::Warning {
-                msg: w.msg,
-                pos: w.pos,
-                from_expr: false,
-            });
+            self.emit(crate::eval::parse_warning(w));
         }
     }
 
@@ -329,15 +364,12 @@ impl Evaluator {
     }
 
     fn force_thunk(&mut self, t: &Rc<Thunk>, pos: Pos) -> EvalResult<Value> {
-        let state = {
-            let mut b = t.0.borrow_mut();
-            match &*b {
-                ThunkState::Done(v) => return Ok(v.clone()),
-                ThunkState::Failed(e) => return Err(e.clone()),
-                _ => {}
-            }
-            std::mem::replace(&mut *b, ThunkState::Blackhole)
-        };
+        match t.peek() {
+            ThunkState::Done(v) => return Ok(v.clone()),
+            ThunkState::Failed(e) => return Err(e.clone()),
+            _ => {}
+        }
+        let state = t.replace(ThunkState::Blackhole);
         let result = match &state {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call_value(f, std::slice::from_ref(a), pos),
@@ -356,11 +388,11 @@ impl Evaluator {
         };
         match result {
             Ok(v) => {
-                *t.0.borrow_mut() = ThunkState::Done(v.clone());
+                t.replace(ThunkState::Done(v.clone()));
                 Ok(v)
             }
             Err(e) => {
-                *t.0.borrow_mut() = ThunkState::Failed(e.clone());
+                t.replace(ThunkState::Failed(e.clone()));
                 drop(state);
                 Err(e)
             }
@@ -475,14 +507,8 @@ impl Evaluator {
 
     /// Evaluate `e` in `env` to weak head normal form.
     pub(crate) fn eval(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
-        // Tail positions (`if`, `let`, `with`, `assert`) loop instead of recursing.
         let mut e = e;
-        let mut holder: Option<Rc<Env>> = None;
         loop {
-            let env: &Rc<Env> = match &holder {
-                Some(h) => h,
-                None => env,
-            };
             match e {
                 Expr::Const(v) => return Ok(v.clone()),
                 Expr::Var(v) => {
@@ -520,6 +546,26 @@ impl Evaluator {
                     return self.arith(*op, &a, &b, *pos);
                 }
                 Expr::Select(s) => return self.eval_select(s, env),
+                Expr::Let(_) | Expr::With { .. } | Expr::Assert { .. } => {
+                    return self.eval_scoped(e, env);
+                }
+                _ => return self.eval_other(e, env),
+            }
+        }
+    }
+
+    /// `let`, `with` and `assert`, whose bodies are evaluated in a loop rather than by
+    /// recursion (and may introduce environments).
+    #[inline(never)]
+    fn eval_scoped(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+        let mut e = e;
+        let mut holder: Option<Rc<Env>> = None;
+        loop {
+            let env: &Rc<Env> = match &holder {
+                Some(h) => h,
+                None => env,
+            };
+            match e {
                 Expr::Let(l) => {
                     let new_env = self.let_env(l, env);
                     e = l.body;
@@ -545,7 +591,7 @@ impl Evaluator {
                     }
                     e = body;
                 }
-                _ => return self.eval_other(e, env),
+                _ => return self.eval(e, env),
             }
         }
     }

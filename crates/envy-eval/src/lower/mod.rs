@@ -61,6 +61,8 @@ pub struct Warning {
     pub msg: String,
     /// Where.
     pub pos: Pos,
+    /// Printed as is, without a code frame (the position is part of `msg`).
+    pub plain: bool,
 }
 
 /// A lowered program.
@@ -230,6 +232,33 @@ impl Lowerer<'_> {
         e
     }
 
+    /// Nix warns when `f or` (a call of `f` with the variable `or`, the parse Nix keeps for
+    /// old code) is used where its meaning will change: as an argument, a list element or
+    /// an `or` default. In those places rnix's tree has it as an application whose argument
+    /// is the identifier `or`.
+    fn check_cursed_or(&mut self, e: &ast::Expr) {
+        let ast::Expr::Apply(a) = e else { return };
+        let Some(ast::Expr::Ident(arg)) = a.argument() else {
+            return;
+        };
+        if ident_text(&arg) != "or" {
+            return;
+        }
+        let range = a.syntax().text_range();
+        let pos = self.pos(range.start());
+        let loc = pos.resolve().map(|l| l.to_string()).unwrap_or_default();
+        let text = a.syntax().text().to_string();
+        self.warnings.push(Warning {
+            msg: format!(
+                "at {loc}: This expression uses `or` as an identifier in a way that will change in a future Nix release.\n\
+                 Wrap this entire expression in parentheses to preserve its current meaning:\n    ({text})\n\
+                 Give feedback at https://github.com/NixOS/nix/pull/11121"
+            ),
+            pos,
+            plain: true,
+        });
+    }
+
     fn check_nul(&self, bytes: &[u8], pos: Pos) -> R<()> {
         if bytes.contains(&0) {
             let shown = String::from_utf8_lossy(bytes).replace('\0', "␀");
@@ -245,7 +274,11 @@ impl Lowerer<'_> {
         match lint {
             Lint::Ignore => Ok(()),
             Lint::Warn => {
-                self.warnings.push(Warning { msg, pos });
+                self.warnings.push(Warning {
+                    msg,
+                    pos,
+                    plain: false,
+                });
                 Ok(())
             }
             Lint::Fatal => Err(self.err(pos, msg)),
@@ -353,6 +386,7 @@ impl Lowerer<'_> {
             ast::Expr::List(l) => {
                 let mut items = Vec::new();
                 for item in l.items() {
+                    self.check_cursed_or(&item);
                     items.push(self.expr(item)?);
                 }
                 Ok(leak(Expr::List(items.into_boxed_slice())))
@@ -690,6 +724,9 @@ impl Lowerer<'_> {
         }
         let func = self.expr(cur)?;
         let mut args = Vec::with_capacity(args_rev.len());
+        for a in args_rev.iter().flatten() {
+            self.check_cursed_or(a);
+        }
         for a in args_rev.into_iter().rev() {
             args.push(self.sub(a, pos)?);
         }
@@ -705,7 +742,10 @@ impl Lowerer<'_> {
         let expr = self.sub(s.expr(), pos)?;
         let path = self.attr_path(s.attrpath())?;
         let default = match s.default_expr() {
-            Some(d) => Some(self.expr(d)?),
+            Some(d) => {
+                self.check_cursed_or(&d);
+                Some(self.expr(d)?)
+            }
             None => None,
         };
         Ok(leak(Expr::Select(Box::new(Select {

@@ -6,7 +6,7 @@ mod attrs;
 mod env;
 mod string;
 
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -80,8 +80,9 @@ pub struct PrimOpApp {
     pub args: Vec<Value>,
 }
 
-/// A suspended computation with in-place update.
-pub struct Thunk(pub(crate) RefCell<ThunkState>);
+/// A suspended computation with in-place update. Only the evaluator changes its state
+/// (`replace`), and never while a reference from `peek` is alive.
+pub struct Thunk(UnsafeCell<ThunkState>);
 
 /// What a thunk holds.
 pub enum ThunkState {
@@ -103,24 +104,47 @@ impl Thunk {
     /// A thunk for `expr` in `env`.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(expr: &'static Expr, env: Rc<Env>) -> Value {
-        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Pending(expr, env)))))
+        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Pending(
+            expr, env,
+        )))))
     }
 
     /// A thunk for `f arg`.
     pub fn apply(f: Value, arg: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Apply(f, arg)))))
+        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Apply(f, arg)))))
     }
 
     /// A thunk for `f a b`.
     pub fn apply2(f: Value, a: Value, b: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(RefCell::new(ThunkState::Apply2(Box::new(
-            (f, a, b),
-        ))))))
+        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Apply2(
+            Box::new((f, a, b)),
+        )))))
+    }
+
+    /// A thunk in `state`.
+    pub fn from_state(state: ThunkState) -> Rc<Thunk> {
+        Rc::new(Thunk(UnsafeCell::new(state)))
+    }
+
+    /// The current state, for immediate inspection.
+    #[inline]
+    pub(crate) fn peek(&self) -> &ThunkState {
+        // SAFETY: `Thunk` is not `Sync`; the state is only replaced by `replace`, which the
+        // evaluator never calls while a reference from `peek` is alive (it clones what it
+        // needs out of the state first).
+        unsafe { &*self.0.get() }
+    }
+
+    /// Replace the state, returning the old one.
+    #[inline]
+    pub(crate) fn replace(&self, state: ThunkState) -> ThunkState {
+        // SAFETY: see `peek`: no reference into the state is alive while it is replaced.
+        unsafe { std::ptr::replace(self.0.get(), state) }
     }
 
     /// The value, if already evaluated.
     pub fn value(&self) -> Option<Value> {
-        match &*self.0.borrow() {
+        match self.peek() {
             ThunkState::Done(v) => Some(v.clone()),
             _ => None,
         }
@@ -128,7 +152,7 @@ impl Thunk {
 
     /// Whether it is being evaluated right now.
     pub fn is_blackhole(&self) -> bool {
-        matches!(&*self.0.borrow(), ThunkState::Blackhole)
+        matches!(self.peek(), ThunkState::Blackhole)
     }
 }
 
