@@ -490,7 +490,7 @@ impl LocalStore {
         let result = (|| {
             let canonical = match sink.buf {
                 Some(buf) => {
-                    nar::restore_parallel(buf.as_slice(), &tmp, true)
+                    unpack(buf.as_slice(), &tmp, nar_size)
                         .map_err(|s| self.nar_err(&path, s))?;
                     true
                 }
@@ -669,7 +669,7 @@ impl LocalStore {
                 hasher: Hasher::new(info.nar_hash.algo()),
                 len: 0,
             };
-            nar::restore_parallel(&mut reader, &tmp, true)
+            unpack(&mut reader, &tmp, info.nar_size)
                 .map_err(|s| self.nar_err(&info.path, s))?;
             let got = reader.hasher.finish();
             if got != info.nar_hash {
@@ -717,6 +717,19 @@ impl LocalStore {
         let mut info = self.path_info(path)?;
         info.signatures.extend(signatures.iter().cloned());
         self.db().register(&[info])
+    }
+}
+
+/// NARs from this size on are unpacked with several threads; smaller ones are not worth the
+/// threads' start.
+const PARALLEL_UNPACK_FROM: u64 = 1 << 18;
+
+/// Unpack a NAR of `size` bytes at `dest` in canonical form.
+fn unpack(input: impl Read, dest: &Path, size: u64) -> Result<(), NarError> {
+    if size >= PARALLEL_UNPACK_FROM {
+        nar::restore_parallel(input, dest, true)
+    } else {
+        nar::parse(input, &mut nar::RestoreSink::canonical(dest))
     }
 }
 
