@@ -57,7 +57,27 @@ impl BuildArgs {
         config.keep_going = self.keep_going;
         let progress = Arc::new(Render::new());
         let engine = Engine::new(store, config, substituter()?, progress.clone());
-        let drv_paths = if is_nix {
+        let flake = self
+            .file
+            .to_string_lossy()
+            .split_once('#')
+            .map(|(r, a)| (r.to_string(), a.to_string()));
+        let drv_paths = if let Some((reference, attr)) = flake {
+            // `FLAKE#ATTR`: a flake's package, evaluated by the embedded engine.
+            let cwd = crate::project::current_dir()?;
+            let (drv, notices) = crate::backend::embedded::instantiate_flake_attr(
+                engine.store_handle(),
+                &cwd,
+                &reference,
+                &attr,
+                &crate::backend::current_system(),
+            )
+            .with_context(|| format!("cannot evaluate `{}`", self.file.display()))?;
+            for n in notices {
+                eprintln!("envy: {n}");
+            }
+            vec![drv]
+        } else if is_nix {
             let file = if self.file.is_dir() {
                 self.file.join("default.nix")
             } else {

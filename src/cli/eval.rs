@@ -126,12 +126,15 @@ impl EvalArgs {
         let input = self.read_input(&cwd)?;
         let show_trace = self.show_trace && !self.no_show_trace;
         let settings = self.settings(&cwd);
+        let fetch_cache = crate::dirs::Dirs::from_env()?.cache_root().join("fetch-v1");
+        let fetch_settings = envy_fetch::FetchSettings::new(store_dir.clone(), fetch_cache);
         envy_eval::run_with_stack(move || {
             let mut stderr = std::io::stderr();
             let diag_trace = show_trace;
             let mut ev = Evaluator::builder()
                 .settings(settings)
                 .store(Box::new(DummyStore::new(store_dir)))
+                .fetcher(Box::new(envy_fetch::Fetcher::new(fetch_settings)))
                 .diagnostics(Box::new(move |d| print_diagnostic(d, diag_trace)))
                 .build();
             match self.evaluate(&mut ev, input) {

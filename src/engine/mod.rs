@@ -123,6 +123,11 @@ impl Engine {
         &self.store
     }
 
+    /// A shared handle on the store (for work on the evaluation thread).
+    pub fn store_handle(&self) -> Arc<LocalStore> {
+        self.store.clone()
+    }
+
     /// How many derivations this engine has built (not found valid, not substituted), during
     /// evaluation (import from derivation) and after it.
     pub fn built_count(&self) -> usize {

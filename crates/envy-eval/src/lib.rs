@@ -34,9 +34,9 @@ pub use error::{ErrorKind, EvalError, EvalResult};
 pub use eval::{
     Diagnostic, EvalSettings, Evaluator, EvaluatorBuilder, SearchPathEntry, run_with_stack,
 };
-pub use fetcher::{FetchError, Fetcher, GitCommit, GitRequest, RealFetcher};
+pub use fetcher::{FetchError, Fetcher, NoFetcher, Offline};
 pub use io::{EvalIO, FileAccess, FileType, MemoryIO, ReadRecord, RealIO};
 pub use lower::{Lint, ParseOptions};
 pub use source::{Location, Origin, Pos};
-pub use store::{DummyStore, EvalStore, Realiser, StoreError};
+pub use store::{DummyStore, EvalStore, Fetch, FetchKind, Realiser, StoreError};
 pub use value::Value;

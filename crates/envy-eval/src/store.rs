@@ -40,6 +40,13 @@ pub trait EvalStore {
     fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation, StoreError>;
     /// Whether `path` exists in the store.
     fn is_valid_path(&self, path: &StorePath) -> bool;
+    /// A fetched tree (`fetchGit`, `fetchTarball`, `fetchTree`, `fetchurl`) is referred to
+    /// by the evaluation: its store path is `tree.store_path()`. A store that writes copies
+    /// it in here (or when a build needs it); the default does nothing.
+    fn add_fetched(&mut self, tree: &envy_fetch::tree::SourceTree) -> Result<(), StoreError> {
+        let _ = tree;
+        Ok(())
+    }
 }
 
 /// Builds requested by the evaluator (reading an output of a derivation during evaluation:
@@ -120,4 +127,51 @@ impl EvalStore for DummyStore {
     fn is_valid_path(&self, path: &StorePath) -> bool {
         self.paths.contains(path)
     }
+
+    fn add_fetched(&mut self, tree: &envy_fetch::tree::SourceTree) -> Result<(), StoreError> {
+        self.paths.insert(tree.store_path().clone());
+        Ok(())
+    }
+}
+
+/// Which fetching builtin was called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchKind {
+    /// `builtins.fetchTree`
+    Tree,
+    /// `builtins.fetchGit`
+    Git,
+    /// `builtins.fetchTarball`
+    Tarball,
+    /// `builtins.fetchurl`
+    Url,
+    /// `builtins.getFlake`
+    Flake,
+}
+
+impl FetchKind {
+    /// The builtin's name.
+    pub fn builtin_name(self) -> &'static str {
+        match self {
+            FetchKind::Tree => "fetchTree",
+            FetchKind::Git => "fetchGit",
+            FetchKind::Tarball => "fetchTarball",
+            FetchKind::Url => "fetchurl",
+            FetchKind::Flake => "getFlake",
+        }
+    }
+}
+
+/// Fetching and flakes, implemented outside the evaluator (`envy-flake`): the fetching
+/// builtins call `fetch` with their (unforced) argument. Called re-entrantly when a fetched
+/// flake's own evaluation fetches, hence `&self`.
+pub trait Fetch {
+    /// Run builtin `kind` on `arg`.
+    fn fetch(
+        &self,
+        ev: &mut crate::Evaluator,
+        kind: FetchKind,
+        arg: &crate::Value,
+        pos: crate::Pos,
+    ) -> crate::EvalResult<crate::Value>;
 }

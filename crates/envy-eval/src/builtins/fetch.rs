@@ -1,15 +1,13 @@
-//! Fetchers: `fetchurl`, `fetchTarball`, `fetchGit`, `fetchTree`. Downloads and checkouts
-//! go through the evaluator's `Fetcher`; the results are hashed (and checked against a
-//! given hash) and added to the store, once per evaluation.
+//! Fetchers: `fetchurl`, `fetchTarball`, `fetchGit`, `fetchTree`, on top of `envy-fetch`
+//! through the evaluator's `Fetcher`: arguments become an input, the fetched tree's store
+//! path and locked attributes become the result. Also `flakeRefToString`.
 
-use std::path::Path;
-
-use envy_store::{FileIngestionMethod, Hash, HashAlgo, StorePath};
+use envy_fetch::{Attr as FAttr, Fetched, Input};
+use envy_store::{Hash, HashAlgo};
 
 use super::primop;
 use crate::error::{ErrorExt, EvalResult};
 use crate::eval::{CoerceOpts, Evaluator};
-use crate::fetcher::{GitRequest, unpack_tarball};
 use crate::source::Pos;
 use crate::symbol::Sym;
 use crate::value::*;
@@ -20,37 +18,36 @@ pub(super) static OPS: &[PrimOp] = &[
     primop!("fetchGit", 1, prim_fetch_git),
     primop!("fetchTree", 1, prim_fetch_tree),
     primop!("flakeRefToString", 1, prim_flake_ref_to_string),
+    primop!("getFlake", 1, prim_get_flake),
 ];
 
-/// The parts of a fetcher's argument, whether a URL string or an attribute set.
-struct FetchArgs {
+/// The parts of `fetchurl`'s and `fetchTarball`'s argument (a URL or an attribute set).
+struct UrlArgs {
     url: String,
     name: Option<String>,
     hash: Option<Hash>,
     from_attrs: bool,
 }
 
+fn nix_text(e: impl std::fmt::Display) -> String {
+    e.to_string().replace('`', "'")
+}
+
 impl Evaluator {
-    fn fetch_args(
-        &mut self,
-        v: &Value,
-        pos: Pos,
-        who: &str,
-        algo: HashAlgo,
-    ) -> EvalResult<FetchArgs> {
+    fn url_args(&mut self, v: &Value, pos: Pos, who: &str) -> EvalResult<UrlArgs> {
         let v = self.force(v, pos)?;
         let Value::Attrs(a) = &v else {
             let url = self
                 .coerce_to_string(&v, pos, &mut Context::new(), CoerceOpts::default())
                 .map_err(|e| e.frame(pos, "while evaluating the url we should fetch"))?;
-            return Ok(FetchArgs {
+            return Ok(UrlArgs {
                 url: String::from_utf8_lossy(&url).into_owned(),
                 name: None,
                 hash: None,
                 from_attrs: false,
             });
         };
-        let mut out = FetchArgs {
+        let mut out = UrlArgs {
             url: String::new(),
             name: None,
             hash: None,
@@ -82,15 +79,11 @@ impl Evaluator {
                     )?;
                     let s = s.to_str_lossy().into_owned();
                     if !s.is_empty() {
-                        let expected = if attr.name.as_str() == "sha256" {
-                            Some(algo)
-                        } else {
-                            None
-                        };
-                        out.hash =
-                            Some(Hash::parse_any(&s, expected).map_err(|e| {
-                                self.error(e.to_string().replace('`', "'"), attr.pos)
-                            })?);
+                        let expected = (attr.name.as_str() == "sha256").then_some(HashAlgo::Sha256);
+                        out.hash = Some(
+                            Hash::parse_any(&s, expected)
+                                .map_err(|e| self.error(nix_text(e), attr.pos))?,
+                        );
                     }
                 }
                 "name" => {
@@ -115,225 +108,96 @@ impl Evaluator {
         Ok(out)
     }
 
-    fn check_hash(
-        &self,
-        what: &str,
-        expected: Option<&Hash>,
-        got_bytes: &[u8],
-        pos: Pos,
-    ) -> EvalResult<Hash> {
-        let Some(exp) = expected else {
-            return Ok(Hash::sha256(got_bytes));
-        };
-        let got = Hash::of(exp.algo(), got_bytes);
-        if &got != exp {
-            return Err(self.error(
-                format!(
-                    "hash mismatch in {what}:\n  specified: {}\n  got:       {}",
-                    exp.to_sri(),
-                    got.to_sri()
-                ),
-                pos,
-            ));
+    /// Fetch `input` and make its tree known to the store.
+    fn fetch_input(&mut self, input: &Input, pos: Pos) -> EvalResult<Fetched> {
+        let key = input.to_string();
+        if let Some(f) = self.fetch_cache.get(&key) {
+            return Ok(f.clone());
         }
-        Ok(got)
-    }
-
-    fn add_fetched(
-        &mut self,
-        name: &str,
-        method: FileIngestionMethod,
-        hash: &Hash,
-        nar: &[u8],
-        pos: Pos,
-    ) -> EvalResult<StorePath> {
+        let fetched = self.fetcher.fetch(input).map_err(|e| {
+            self.error(nix_text(&e), pos)
+                .frame(pos, format!("while fetching the input '{key}'"))
+        })?;
         self.store
-            .add_source(name, method, hash, nar)
-            .map_err(|e| self.error(e.to_string(), pos))
-    }
-
-    /// `builtins.fetchurl`: a flat file.
-    fn fetch_file(
-        &mut self,
-        args: &FetchArgs,
-        default_name: Option<&str>,
-        pos: Pos,
-    ) -> EvalResult<StorePath> {
-        let name = match (&args.name, default_name) {
-            (Some(n), _) => n.clone(),
-            (None, Some(d)) => d.to_string(),
-            (None, None) => {
-                let base = args.url.split(['?', '#']).next().unwrap_or("");
-                String::from_utf8_lossy(super::strings::base_name(base.as_bytes())).into_owned()
-            }
-        };
-        if let Err(e) = envy_store::store_path::validate_name(&name) {
-            let advice = match (args.from_attrs, args.name.is_some()) {
-                (false, _) => {
-                    "Please pass an attribute set with 'url' and 'name' attributes to 'fetchurl',  so that it can create a valid store path."
-                }
-                (true, false) => {
-                    "Please add a valid 'name' attribute to the argument for 'fetchurl', so that it can create a valid store path."
-                }
-                (true, true) => {
-                    "Please change the value for the 'name' attribute passed to 'fetchurl', so that it can create a valid store path."
-                }
-            };
-            return Err(self.error(
-                format!(
-                    "invalid store path name when fetching URL '{}': {}. {advice}",
-                    args.url,
-                    e.nix_message()
-                ),
-                pos,
-            ));
-        }
-        let key = format!("file\0{}\0{name}", args.url);
-        if let Some(sp) = self.fetch_cache.get(&key) {
-            return Ok(sp.clone());
-        }
-        let bytes = self
-            .fetcher
-            .download(&args.url)
-            .map_err(|e| self.error(e.0, pos))?;
-        let hash = self.check_hash(
-            &format!("file downloaded from '{}'", args.url),
-            args.hash.as_ref(),
-            &bytes,
-            pos,
-        )?;
-        let mut nar = Vec::new();
-        envy_store::nar::dump_bytes(&bytes, false, &mut nar)
+            .add_fetched(&fetched.tree)
             .map_err(|e| self.error(e.to_string(), pos))?;
-        let sp = self.add_fetched(&name, FileIngestionMethod::Flat, &hash, &nar, pos)?;
-        self.fetch_cache.insert(key, sp.clone());
-        Ok(sp)
+        self.fetch_cache.insert(key, fetched.clone());
+        Ok(fetched)
     }
 
-    /// `builtins.fetchTarball`: an unpacked tree; returns its path and NAR hash.
-    fn fetch_tarball(&mut self, args: &FetchArgs, pos: Pos) -> EvalResult<(StorePath, Hash)> {
-        let name = args.name.clone().unwrap_or_else(|| "source".to_string());
-        let key = format!("tarball\0{}\0{name}", args.url);
-        if let Some((sp, h)) = self.fetch_tree_cache.get(&key) {
-            return Ok((sp.clone(), *h));
-        }
-        let bytes = self
-            .fetcher
-            .download(&args.url)
-            .map_err(|e| self.error(e.0, pos))?;
-        let tmp = tempfile::tempdir()
-            .map_err(|e| self.error(format!("cannot create a temporary directory: {e}"), pos))?;
-        let root = unpack_tarball(&bytes, tmp.path()).map_err(|e| self.error(e.0, pos))?;
-        let (sp, hash) = self.add_tree(&root, &name, args.hash.as_ref(), &args.url, pos)?;
-        self.fetch_tree_cache.insert(key, (sp.clone(), hash));
-        Ok((sp, hash))
+    /// A fetched tree's store path as a string with context.
+    fn fetched_path(&self, f: &Fetched) -> Value {
+        self.store_path_value(f.tree.store_path())
     }
 
-    fn add_tree(
-        &mut self,
-        root: &Path,
-        name: &str,
-        expected: Option<&Hash>,
-        url: &str,
-        pos: Pos,
-    ) -> EvalResult<(StorePath, Hash)> {
-        let mut nar = Vec::new();
-        envy_store::nar::dump_path(root, &mut nar).map_err(|e| self.error(e.to_string(), pos))?;
-        let hash = Hash::sha256(&nar);
-        if let Some(exp) = expected {
-            let got = Hash::of(exp.algo(), &nar);
-            if &got != exp {
-                return Err(self.error(
-                    format!(
-                        "NAR hash mismatch in input '{url}', expected '{}' but got '{}'",
-                        exp.to_sri(),
-                        got.to_sri()
-                    ),
-                    pos,
+    /// `outPath` and the locked attributes (plus `shortRev` and `lastModifiedDate`), as
+    /// `fetchTree` and `fetchGit` return them.
+    fn fetched_attrs(&self, f: &Fetched, git_defaults: bool) -> Value {
+        let mut attrs: Vec<Attr> = vec![Attr {
+            name: Sym::OUT_PATH,
+            pos: Pos::NONE,
+            value: self.fetched_path(f),
+        }];
+        let mut has_rev = false;
+        for (k, v) in f.input.attrs() {
+            if matches!(
+                k.as_str(),
+                "type"
+                    | "url"
+                    | "ref"
+                    | "name"
+                    | "path"
+                    | "allRefs"
+                    | "shallow"
+                    | "owner"
+                    | "repo"
+                    | "host"
+            ) {
+                continue;
+            }
+            let value = match v {
+                FAttr::String(s) => Value::string(s.as_str()),
+                FAttr::Int(n) => Value::Int(*n as i64),
+                FAttr::Bool(b) => Value::Bool(*b),
+            };
+            if k == "rev" {
+                has_rev = true;
+                if let FAttr::String(r) = v {
+                    attrs.push(attr(
+                        "shortRev",
+                        Value::string(r.chars().take(7).collect::<String>()),
+                    ));
+                }
+            }
+            if k == "lastModified"
+                && let FAttr::Int(n) = v
+            {
+                attrs.push(attr(
+                    "lastModifiedDate",
+                    Value::string(format_date(*n as i64)),
                 ));
             }
-        }
-        let sp = self.add_fetched(name, FileIngestionMethod::Recursive, &hash, &nar, pos)?;
-        Ok((sp, hash))
-    }
-
-    fn fetch_git(&mut self, v: &Value, pos: Pos) -> EvalResult<Value> {
-        let v = self.force(v, pos)?;
-        let mut req = GitRequest::default();
-        let mut name = "source".to_string();
-        match &v {
-            Value::Attrs(a) => {
-                for attr in a.iter() {
-                    let val = attr.value.clone();
-                    match attr.name.as_str() {
-                        "url" => {
-                            let s = self
-                                .coerce_to_string(&val, attr.pos, &mut Context::new(), CoerceOpts::default())
-                                .map_err(|e| e.frame(attr.pos, "while evaluating the `url` attribute passed to builtins.fetchGit"))?;
-                            req.url = String::from_utf8_lossy(&s).into_owned();
-                        }
-                        "ref" => req.reference = Some(self.force_string_no_ctx(&val, attr.pos, "while evaluating the `ref` attribute passed to builtins.fetchGit")?.to_str_lossy().into_owned()),
-                        "rev" => req.rev = Some(self.force_string_no_ctx(&val, attr.pos, "while evaluating the `rev` attribute passed to builtins.fetchGit")?.to_str_lossy().into_owned()),
-                        "name" => name = self.force_string_no_ctx(&val, attr.pos, "while evaluating the `name` attribute passed to builtins.fetchGit")?.to_str_lossy().into_owned(),
-                        "submodules" => req.submodules = self.force_bool(&val, attr.pos, "while evaluating the `submodules` attribute passed to builtins.fetchGit")?,
-                        "shallow" | "allRefs" | "lfs" | "exportIgnore" => {
-                            self.force_bool(&val, attr.pos, "while evaluating an attribute passed to builtins.fetchGit")?;
-                        }
-                        other => return Err(self.error(format!("unsupported argument '{other}' to 'fetchGit'"), attr.pos)),
-                    }
-                }
-            }
-            other => {
-                let s = self
-                    .coerce_to_string(other, pos, &mut Context::new(), CoerceOpts::default())
-                    .map_err(|e| {
-                        e.frame(
-                            pos,
-                            "while evaluating the argument passed to builtins.fetchGit",
-                        )
-                    })?;
-                req.url = String::from_utf8_lossy(&s).into_owned();
-            }
-        }
-        if req.url.starts_with('/') {
-            req.url = format!("file://{}", req.url);
-        }
-        let key = format!(
-            "git\0{}\0{:?}\0{:?}\0{}\0{name}",
-            req.url, req.reference, req.rev, req.submodules
-        );
-        if let Some(v) = self.fetch_value_cache.get(&key) {
-            return Ok(v.clone());
-        }
-        let tmp = tempfile::tempdir()
-            .map_err(|e| self.error(format!("cannot create a temporary directory: {e}"), pos))?;
-        let commit = self
-            .fetcher
-            .git_checkout(&req, tmp.path())
-            .map_err(|e| self.error(e.0, pos))?;
-        let url = req.url.clone();
-        let (sp, nar_hash) = self.add_tree(tmp.path(), &name, None, &url, pos)?;
-        let short: String = commit.rev.chars().take(7).collect();
-        let attrs = vec![
-            attr("lastModified", Value::Int(commit.last_modified)),
-            attr(
-                "lastModifiedDate",
-                Value::string(format_date(commit.last_modified)),
-            ),
-            attr("narHash", Value::string(nar_hash.to_sri())),
-            Attr {
-                name: Sym::OUT_PATH,
+            attrs.push(Attr {
+                name: Sym::new(k),
                 pos: Pos::NONE,
-                value: self.store_path_value(&sp),
-            },
-            attr("rev", Value::string(commit.rev.as_str())),
-            attr("revCount", Value::Int(commit.rev_count as i64)),
-            attr("shortRev", Value::string(short)),
-            attr("submodules", Value::Bool(req.submodules)),
-        ];
-        let v = Value::attrs(Attrs::from_unsorted(attrs));
-        self.fetch_value_cache.insert(key, v.clone());
-        Ok(v)
+                value,
+            });
+        }
+        attrs.push(attr("narHash", Value::string(f.tree.nar_hash().to_sri())));
+        if git_defaults {
+            if !has_rev {
+                let zeros = "0".repeat(40);
+                attrs.push(attr("shortRev", Value::string(&zeros[..7])));
+                attrs.push(attr("rev", Value::string(zeros.as_str())));
+            }
+            if !f.input.attrs().contains_key("revCount") {
+                attrs.push(attr("revCount", Value::Int(0)));
+            }
+            if !f.input.attrs().contains_key("submodules") {
+                attrs.push(attr("submodules", Value::Bool(false)));
+            }
+        }
+        Value::attrs(Attrs::from_unsorted(attrs))
     }
 }
 
@@ -368,84 +232,244 @@ fn format_date(secs: i64) -> String {
     )
 }
 
+fn input_of(ev: &Evaluator, pairs: Vec<(&str, FAttr)>, pos: Pos) -> EvalResult<Input> {
+    let attrs = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Input::from_attrs(attrs).map_err(|e| ev.error(nix_text(e), pos))
+}
+
+/// The evaluator's [`Fetch`](crate::store::Fetch) extension, when it has one: it then runs
+/// every fetching builtin (and `getFlake`, which only it provides).
+fn external(
+    ev: &mut Evaluator,
+    kind: crate::store::FetchKind,
+    args: &[Value],
+    pos: Pos,
+) -> Option<EvalResult<Value>> {
+    let fetch = ev.fetch.clone()?;
+    Some(fetch.fetch(ev, kind, &args[0], pos))
+}
+
+fn prim_get_flake(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    match external(ev, crate::store::FetchKind::Flake, args, pos) {
+        Some(r) => r,
+        None => Err(ev.error(
+            "'builtins.getFlake' is not available in this evaluator (no flake support configured)",
+            pos,
+        )),
+    }
+}
+
 fn prim_fetchurl(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
-    let a = ev.fetch_args(&args[0], pos, "fetchurl", HashAlgo::Sha256)?;
-    let sp = ev.fetch_file(&a, None, pos)?;
-    Ok(ev.store_path_value(&sp))
+    if let Some(r) = external(ev, crate::store::FetchKind::Url, args, pos) {
+        return r;
+    }
+    let a = ev.url_args(&args[0], pos, "fetchurl")?;
+    let name = match &a.name {
+        Some(n) => n.clone(),
+        None => {
+            let base = a.url.split(['?', '#']).next().unwrap_or("");
+            String::from_utf8_lossy(super::strings::base_name(base.as_bytes())).into_owned()
+        }
+    };
+    if let Err(e) = envy_store::store_path::validate_name(&name) {
+        let advice = match (a.from_attrs, a.name.is_some()) {
+            (false, _) => {
+                "Please pass an attribute set with 'url' and 'name' attributes to 'fetchurl',  so that it can create a valid store path."
+            }
+            (true, false) => {
+                "Please add a valid 'name' attribute to the argument for 'fetchurl', so that it can create a valid store path."
+            }
+            (true, true) => {
+                "Please change the value for the 'name' attribute passed to 'fetchurl', so that it can create a valid store path."
+            }
+        };
+        return Err(ev.error(
+            format!(
+                "invalid store path name when fetching URL '{}': {}. {advice}",
+                a.url,
+                e.nix_message()
+            ),
+            pos,
+        ));
+    }
+    let input = input_of(
+        ev,
+        vec![
+            ("type", FAttr::String("file".into())),
+            ("url", FAttr::String(a.url.clone())),
+            ("name", FAttr::String(name)),
+        ],
+        pos,
+    )?;
+    let fetched = ev.fetch_input(&input, pos)?;
+    if let Some(exp) = &a.hash {
+        let bytes = fs_err::read(fetched.tree.root()).map_err(|e| ev.error(e.to_string(), pos))?;
+        let got = Hash::of(exp.algo(), &bytes);
+        if &got != exp {
+            return Err(ev.error(
+                format!(
+                    "hash mismatch in file downloaded from '{}':\n  specified: {}\n  got:       {}",
+                    a.url,
+                    exp.to_sri(),
+                    got.to_sri()
+                ),
+                pos,
+            ));
+        }
+    }
+    Ok(ev.fetched_path(&fetched))
 }
 
 fn prim_fetch_tarball(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
-    let a = ev.fetch_args(&args[0], pos, "fetchTarball", HashAlgo::Sha256)?;
-    let (sp, _) = ev.fetch_tarball(&a, pos)?;
-    Ok(ev.store_path_value(&sp))
+    if let Some(r) = external(ev, crate::store::FetchKind::Tarball, args, pos) {
+        return r;
+    }
+    let a = ev.url_args(&args[0], pos, "fetchTarball")?;
+    let mut pairs = vec![
+        ("type", FAttr::String("tarball".into())),
+        ("url", FAttr::String(a.url.clone())),
+    ];
+    if let Some(n) = a.name {
+        pairs.push(("name", FAttr::String(n)));
+    }
+    if let Some(h) = a.hash {
+        pairs.push(("narHash", FAttr::String(h.to_sri())));
+    }
+    let input = input_of(ev, pairs, pos)?;
+    let fetched = ev.fetch_input(&input, pos)?;
+    Ok(ev.fetched_path(&fetched))
 }
 
 fn prim_fetch_git(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
-    ev.fetch_git(&args[0], pos)
-}
-
-/// Parse a flake-style reference string into fetchTree attributes.
-fn parse_tree_ref(s: &str) -> Result<Vec<(String, String)>, String> {
-    let (scheme, rest) = s
-        .split_once(':')
-        .ok_or_else(|| format!("'{s}' is not a valid URL"))?;
-    let archive = [
-        ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tar", ".zip",
-    ]
-    .iter()
-    .any(|e| s.ends_with(e));
-    let (ty, scheme) = match scheme.split_once('+') {
-        Some((ty, sch)) => (ty.to_string(), sch.to_string()),
-        None => match scheme {
-            "git" | "github" | "gitlab" | "path" => (scheme.to_string(), scheme.to_string()),
-            _ if archive => ("tarball".to_string(), scheme.to_string()),
-            _ => ("file".to_string(), scheme.to_string()),
-        },
-    };
-    if scheme == "file" && !rest.starts_with('/') {
-        let what = if ty == "tarball" { "tarball" } else { "file" };
-        return Err(format!(
-            "{what} '{s}' must use an absolute path. The 'file' scheme does not support relative paths."
-        ));
+    if let Some(r) = external(ev, crate::store::FetchKind::Git, args, pos) {
+        return r;
     }
-    let url = match scheme.as_str() {
-        "file" => format!("file://{}", rest.trim_start_matches("//")),
-        "path" => rest.to_string(),
-        _ => format!("{scheme}:{rest}"),
+    let v = ev.force(&args[0], pos)?;
+    let mut pairs: Vec<(&str, FAttr)> = vec![("type", FAttr::String("git".into()))];
+    let mut url = None;
+    match &v {
+        Value::Attrs(a) => {
+            for attr in a.iter() {
+                let val = attr.value.clone();
+                let name = attr.name.as_str();
+                match name {
+                    "url" => {
+                        let s = ev
+                            .coerce_to_string(&val, attr.pos, &mut Context::new(), CoerceOpts::default())
+                            .map_err(|e| e.frame(attr.pos, "while evaluating the `url` attribute passed to builtins.fetchGit"))?;
+                        url = Some(String::from_utf8_lossy(&s).into_owned());
+                    }
+                    "ref" | "rev" | "name" => {
+                        let s = ev.force_string_no_ctx(
+                            &val,
+                            attr.pos,
+                            "while evaluating an attribute passed to builtins.fetchGit",
+                        )?;
+                        pairs.push((name, FAttr::String(s.to_str_lossy().into_owned())));
+                    }
+                    "submodules" | "shallow" | "allRefs" => {
+                        let b = ev.force_bool(
+                            &val,
+                            attr.pos,
+                            "while evaluating an attribute passed to builtins.fetchGit",
+                        )?;
+                        pairs.push((name, FAttr::Bool(b)));
+                    }
+                    other => {
+                        return Err(ev.error(
+                            format!("unsupported argument '{other}' to 'fetchGit'"),
+                            attr.pos,
+                        ));
+                    }
+                }
+            }
+        }
+        other => {
+            let s = ev
+                .coerce_to_string(other, pos, &mut Context::new(), CoerceOpts::default())
+                .map_err(|e| {
+                    e.frame(
+                        pos,
+                        "while evaluating the argument passed to builtins.fetchGit",
+                    )
+                })?;
+            url = Some(String::from_utf8_lossy(&s).into_owned());
+        }
+    }
+    let Some(mut url) = url else {
+        return Err(ev.error("'url' argument required", pos));
     };
-    Ok(vec![("type".into(), ty), ("url".into(), url)])
+    if url.starts_with('/') {
+        url = format!("file://{url}");
+    }
+    pairs.push(("url", FAttr::String(url)));
+    let input = input_of(ev, pairs, pos)?;
+    let fetched = ev.fetch_input(&input, pos)?;
+    Ok(ev.fetched_attrs(&fetched, true))
 }
 
 fn prim_fetch_tree(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    if let Some(r) = external(ev, crate::store::FetchKind::Tree, args, pos) {
+        return r;
+    }
     let v = ev.force(&args[0], pos)?;
-    let mut fields: Vec<(String, Value, Pos)> = Vec::new();
-    match &v {
+    let input = match &v {
         Value::Attrs(a) => {
+            let mut attrs = envy_fetch::Attrs::new();
             for attr in a.sorted_by_name() {
                 let val = ev.force(&attr.value, attr.pos)?;
-                if let Value::Int(i) = val
-                    && i < 0
-                {
-                    return Err(ev.error(
-                        format!(
-                            "negative value given for 'fetchTree' argument '{}': {i}",
-                            attr.name
-                        ),
-                        pos,
-                    ));
-                }
-                fields.push((attr.name.as_str().to_string(), val, attr.pos));
+                let fa = match &val {
+                    Value::String(s) => FAttr::String(s.to_str_lossy().into_owned()),
+                    Value::Bool(b) => FAttr::Bool(*b),
+                    Value::Int(i) if *i < 0 => {
+                        return Err(ev.error(
+                            format!(
+                                "negative value given for 'fetchTree' argument '{}': {i}",
+                                attr.name
+                            ),
+                            pos,
+                        ));
+                    }
+                    Value::Int(i) => FAttr::Int(*i as u64),
+                    Value::Path(p) => FAttr::String(p.to_string()),
+                    other => {
+                        return Err(ev.error(
+                            format!(
+                                "fetchTree argument '{}' is {} while a string, Boolean or integer is expected",
+                                attr.name,
+                                other.typ().showtype()
+                            ),
+                            pos,
+                        ));
+                    }
+                };
+                attrs.insert(attr.name.as_str().to_string(), fa);
             }
+            Input::from_attrs(attrs).map_err(|e| ev.error(nix_text(e), pos))?
         }
         Value::String(s) => {
             let s = s.to_str_lossy().into_owned();
-            let parsed = parse_tree_ref(&s).map_err(|m| {
-                ev.error(m, pos)
-                    .frame(pos, format!("while fetching the input '{s}'"))
-            })?;
-            for (k, val) in parsed {
-                fields.push((k, Value::string(val), pos));
+            if let Some(rest) = s
+                .strip_prefix("file:")
+                .or_else(|| s.strip_prefix("tarball+file:"))
+                && !rest.starts_with('/')
+            {
+                let what =
+                    if s.ends_with(".tar.gz") || s.ends_with(".tgz") || s.starts_with("tarball+") {
+                        "tarball"
+                    } else {
+                        "file"
+                    };
+                return Err(ev
+                    .error(
+                        format!(
+                            "{what} '{s}' must use an absolute path. The 'file' scheme does not support relative paths."
+                        ),
+                        pos,
+                    )
+                    .frame(pos, format!("while fetching the input '{s}'")));
             }
+            Input::from_url(&s).map_err(|e| ev.error(nix_text(e), pos))?
         }
         other => {
             return Err(ev.type_error("a set", other).at(pos).frame(
@@ -453,95 +477,10 @@ fn prim_fetch_tree(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<V
                 "while evaluating the argument passed to builtins.fetchTree",
             ));
         }
-    }
-    let get = |k: &str| fields.iter().find(|f| f.0 == k).map(|f| f.1.clone());
-    let ty = match get("type") {
-        Some(Value::String(s)) => s.to_str_lossy().into_owned(),
-        _ => return Err(ev.error("attribute 'type' is missing in call to 'fetchTree'", pos)),
     };
-    let str_of = |ev: &mut Evaluator, k: &str| -> EvalResult<Option<String>> {
-        match get(k) {
-            Some(v) => Ok(Some(
-                ev.force_string_no_ctx(&v, pos, "while evaluating a fetchTree attribute")?
-                    .to_str_lossy()
-                    .into_owned(),
-            )),
-            None => Ok(None),
-        }
-    };
-    let nar_hash = match str_of(ev, "narHash")? {
-        Some(h) => Some(
-            Hash::parse_any(&h, Some(HashAlgo::Sha256))
-                .map_err(|e| ev.error(e.to_string(), pos))?,
-        ),
-        None => None,
-    };
-    match ty.as_str() {
-        "file" | "tarball" => {
-            let url = str_of(ev, "url")?.ok_or_else(|| {
-                ev.error("attribute 'url' is missing in call to 'fetchTree'", pos)
-            })?;
-            let a = FetchArgs {
-                url,
-                name: str_of(ev, "name")?,
-                hash: nar_hash,
-                from_attrs: true,
-            };
-            let (sp, h) = if ty == "tarball" {
-                ev.fetch_tarball(&a, pos)?
-            } else {
-                let plain = FetchArgs { hash: None, ..a };
-                let sp = ev.fetch_file(&plain, Some("source"), pos)?;
-                (sp, Hash::sha256(&[]))
-            };
-            Ok(Value::attrs(Attrs::from_unsorted(vec![
-                attr("narHash", Value::string(h.to_sri())),
-                Attr {
-                    name: Sym::OUT_PATH,
-                    pos: Pos::NONE,
-                    value: ev.store_path_value(&sp),
-                },
-            ])))
-        }
-        "git" => {
-            let mut attrs = Vec::new();
-            for (k, val, p) in &fields {
-                if k == "type" || k == "narHash" {
-                    continue;
-                }
-                attrs.push(Attr {
-                    name: Sym::new(k),
-                    pos: *p,
-                    value: val.clone(),
-                });
-            }
-            let arg = Value::attrs(Attrs::from_unsorted(attrs));
-            ev.fetch_git(&arg, pos)
-        }
-        "path" => {
-            let path = str_of(ev, "path")?.or(str_of(ev, "url")?).ok_or_else(|| {
-                ev.error("attribute 'path' is missing in call to 'fetchTree'", pos)
-            })?;
-            let name = str_of(ev, "name")?.unwrap_or_else(|| "source".into());
-            let sp = ev.add_path_to_store(
-                Path::new(&path),
-                &name,
-                FileIngestionMethod::Recursive,
-                None,
-                nar_hash.as_ref(),
-                pos,
-            )?;
-            Ok(Value::attrs(Attrs::from_unsorted(vec![Attr {
-                name: Sym::OUT_PATH,
-                pos: Pos::NONE,
-                value: ev.store_path_value(&sp),
-            }])))
-        }
-        other => Err(ev.error(
-            format!("input type '{other}' is not supported by envy's fetchTree"),
-            pos,
-        )),
-    }
+    let fetched = ev.fetch_input(&input, pos)?;
+    let git = input.input_type() == "git";
+    Ok(ev.fetched_attrs(&fetched, git))
 }
 
 fn prim_flake_ref_to_string(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
@@ -550,19 +489,13 @@ fn prim_flake_ref_to_string(ev: &mut Evaluator, args: &[Value], pos: Pos) -> Eva
         pos,
         "while evaluating the argument passed to builtins.flakeRefToString",
     )?;
-    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut attrs = envy_fetch::Attrs::new();
     for attr in a.sorted_by_name() {
         let v = ev.force(&attr.value, attr.pos)?;
-        let s = match &v {
-            Value::String(s) => s.to_str_lossy().into_owned(),
-            Value::Int(i) => i.to_string(),
-            Value::Bool(b) => {
-                if *b {
-                    "1".into()
-                } else {
-                    "0".into()
-                }
-            }
+        let fa = match &v {
+            Value::String(s) => FAttr::String(s.to_str_lossy().into_owned()),
+            Value::Int(i) => FAttr::Int((*i).max(0) as u64),
+            Value::Bool(b) => FAttr::Bool(*b),
             other => {
                 return Err(ev.error(
                     format!(
@@ -574,52 +507,18 @@ fn prim_flake_ref_to_string(ev: &mut Evaluator, args: &[Value], pos: Pos) -> Eva
                 ));
             }
         };
-        fields.push((attr.name.as_str().to_string(), s));
+        attrs.insert(attr.name.as_str().to_string(), fa);
     }
-    let take = |k: &str, f: &mut Vec<(String, String)>| -> Option<String> {
-        let i = f.iter().position(|x| x.0 == k)?;
-        Some(f.remove(i).1)
-    };
-    let ty =
-        take("type", &mut fields).ok_or_else(|| ev.error("attribute 'type' is missing", pos))?;
-    let mut base = match ty.as_str() {
-        "github" | "gitlab" | "sourcehut" => {
-            let owner = take("owner", &mut fields).unwrap_or_default();
-            let repo = take("repo", &mut fields).unwrap_or_default();
-            let mut s = format!("{ty}:{owner}/{repo}");
-            if let Some(r) = take("rev", &mut fields).or_else(|| take("ref", &mut fields)) {
-                s.push('/');
-                s.push_str(&r);
-            }
-            s
-        }
-        "indirect" => {
-            let id = take("id", &mut fields).unwrap_or_default();
-            let mut s = format!("flake:{id}");
-            for k in ["ref", "rev"] {
-                if let Some(r) = take(k, &mut fields) {
-                    s.push('/');
-                    s.push_str(&r);
-                }
-            }
-            s
-        }
-        "path" => format!("path:{}", take("path", &mut fields).unwrap_or_default()),
-        _ => {
-            let url = take("url", &mut fields).unwrap_or_default();
-            if url.starts_with(&format!("{ty}+")) || ty == "tarball" || ty == "file" {
-                url
-            } else {
-                format!("{ty}+{url}")
-            }
-        }
-    };
-    if !fields.is_empty() {
-        let q: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        base.push('?');
-        base.push_str(&q.join("&"));
+    // `dir` belongs to the flake reference, not to the input.
+    let dir = attrs.remove("dir");
+    let input = Input::from_attrs(attrs).map_err(|e| ev.error(nix_text(e), pos))?;
+    let mut s = input.to_string();
+    if let Some(FAttr::String(d)) = dir {
+        s.push(if s.contains('?') { '&' } else { '?' });
+        s.push_str("dir=");
+        s.push_str(&d);
     }
-    Ok(Value::string(base))
+    Ok(Value::string(s))
 }
 
 #[cfg(test)]

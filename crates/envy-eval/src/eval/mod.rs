@@ -161,6 +161,7 @@ pub struct Evaluator {
     pub(crate) io: Box<dyn EvalIO>,
     pub(crate) store: Box<dyn EvalStore>,
     pub(crate) realiser: Option<Box<dyn Realiser>>,
+    pub(crate) fetch: Option<Rc<dyn crate::store::Fetch>>,
     pub(crate) record: ReadRecord,
     pub(crate) diagnostics: Box<dyn FnMut(Diagnostic)>,
     pub(crate) import_cache: FxHashMap<PathBuf, Value>,
@@ -170,9 +171,7 @@ pub struct Evaluator {
     pub(crate) path_cache: FxHashMap<String, String>,
     pub(crate) drv_hashes: envy_store::DrvHashes,
     pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
-    pub(crate) fetch_cache: FxHashMap<String, envy_store::StorePath>,
-    pub(crate) fetch_tree_cache: FxHashMap<String, (envy_store::StorePath, envy_store::Hash)>,
-    pub(crate) fetch_value_cache: FxHashMap<String, Value>,
+    pub(crate) fetch_cache: FxHashMap<String, envy_fetch::Fetched>,
 }
 
 /// Builder for an `Evaluator`.
@@ -181,12 +180,20 @@ pub struct EvaluatorBuilder {
     io: Box<dyn EvalIO>,
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
+    fetch: Option<Rc<dyn crate::store::Fetch>>,
     fetcher: Box<dyn crate::fetcher::Fetcher>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
-    /// Use this fetcher (default: `RealFetcher::new()`).
+    /// Hand `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake` to `f`
+    /// altogether (envy's flake layer: Nix's fetcher semantics, sources mounted in place);
+    /// without it, the built-in fetchers below use the `Fetcher` and `getFlake` is missing.
+    pub fn fetch(mut self, f: Rc<dyn crate::store::Fetch>) -> Self {
+        self.fetch = Some(f);
+        self
+    }
+    /// Use this fetcher (default: none, every fetch fails).
     pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
         self.fetcher = f;
         self
@@ -223,14 +230,16 @@ impl EvaluatorBuilder {
                 envy_store::StoreDir::nix_default(),
             ))
         });
-        Evaluator::new(
+        let mut ev = Evaluator::new(
             self.settings,
             self.io,
             store,
             self.realiser,
             self.fetcher,
             self.diagnostics,
-        )
+        );
+        ev.fetch = self.fetch;
+        ev
     }
 }
 
@@ -250,7 +259,8 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
-            fetcher: Box::new(crate::fetcher::RealFetcher::new()),
+            fetch: None,
+            fetcher: Box::new(crate::fetcher::NoFetcher),
             diagnostics: Box::new(|_| {}),
         }
     }
@@ -271,6 +281,7 @@ impl Evaluator {
             io,
             store,
             realiser,
+            fetch: None,
             record: ReadRecord::default(),
             diagnostics,
             import_cache: FxHashMap::default(),
@@ -281,8 +292,6 @@ impl Evaluator {
             drv_hashes: envy_store::DrvHashes::new(),
             fetcher,
             fetch_cache: FxHashMap::default(),
-            fetch_tree_cache: FxHashMap::default(),
-            fetch_value_cache: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev

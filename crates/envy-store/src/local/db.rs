@@ -76,6 +76,14 @@ impl Db {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
+        // Closing the last connection would checkpoint the WAL into the database with fsyncs,
+        // which on ext4 wait for every file written before them (a whole added tree): leave
+        // the WAL for the next process, which reads it as it is; auto-checkpoints still run.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(err)?;
         let mut db = Db {
             conn,
             path: path.to_owned(),

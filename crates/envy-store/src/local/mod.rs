@@ -490,8 +490,8 @@ impl LocalStore {
         let result = (|| {
             let canonical = match sink.buf {
                 Some(buf) => {
-                    let mut restore = nar::RestoreSink::canonical(&tmp);
-                    nar::parse(buf.as_slice(), &mut restore).map_err(|s| self.nar_err(&path, s))?;
+                    nar::restore_parallel(buf.as_slice(), &tmp, true)
+                        .map_err(|s| self.nar_err(&path, s))?;
                     true
                 }
                 None => {
@@ -514,7 +514,6 @@ impl LocalStore {
                 method: ContentAddressMethod::Fixed(FileIngestionMethod::Recursive),
                 hash: nar_hash,
             });
-            info.ultimate = true;
             self.install(&tmp, info, canonical)
         })();
         if result.is_err() {
@@ -578,7 +577,6 @@ impl LocalStore {
             let mut info = ValidPathInfo::new(path.clone(), nar_hash, nar_size);
             info.ca = Some(ca);
             info.references = references;
-            info.ultimate = true;
             self.install(&tmp, info, false)
         })();
         if result.is_err() {
@@ -671,7 +669,7 @@ impl LocalStore {
                 hasher: Hasher::new(info.nar_hash.algo()),
                 len: 0,
             };
-            nar::parse(&mut reader, &mut nar::RestoreSink::canonical(&tmp))
+            nar::restore_parallel(&mut reader, &tmp, true)
                 .map_err(|s| self.nar_err(&info.path, s))?;
             let got = reader.hasher.finish();
             if got != info.nar_hash {
@@ -699,8 +697,9 @@ impl LocalStore {
         result
     }
 
-    /// Write the NAR of a valid path.
+    /// Write the NAR of a valid path (a temporary root while this process lives).
     pub fn dump(&self, path: &StorePath, out: &mut impl Write) -> Result<(), StoreError> {
+        self.add_temp_root(path)?;
         if !self.is_valid(path)? {
             return Err(StoreError::InvalidPath {
                 path: self.store_dir.print(path),

@@ -304,12 +304,13 @@ fn gc_keeps_roots_and_their_closures() {
     assert!(dry.bytes_freed >= 2);
     assert!(gc.is_valid(&c).unwrap() && gc.real_path(&c).exists());
 
-    // A path locked by someone (being used) is kept with its closure.
-    let lock = gc.lock_path(&d).unwrap();
+    // A path another live process uses (a temporary root of it) is kept with its closure.
+    let user = t.reopen();
+    user.add_temp_root(&d).unwrap();
     let other = t.reopen();
     let report = other.collect_garbage(&GcOptions::default()).unwrap();
     assert!(report.deleted.is_empty(), "{:?}", report.deleted);
-    drop(lock);
+    drop(user);
 
     let report = other.collect_garbage(&GcOptions::default()).unwrap();
     assert_eq!(report.deleted.len(), 2);

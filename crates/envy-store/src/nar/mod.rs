@@ -7,6 +7,7 @@
 mod dump;
 mod parse;
 mod restore;
+mod restore_parallel;
 mod writer;
 
 use std::io;
@@ -20,6 +21,7 @@ pub use dump::{
 };
 pub use parse::{NarSink, NullSink, parse};
 pub use restore::{RestoreSink, restore};
+pub use restore_parallel::restore_parallel;
 pub use writer::NarWriter;
 
 /// The magic string every NAR starts with.
