@@ -180,23 +180,6 @@ fn describe(v: &Value) -> &'static str {
 }
 
 impl Engine {
-    #[allow(dead_code)] // the embedded devShell backend's API
-    /// An evaluator that writes into envy's store and builds with envy's builder (for import
-    /// from derivation). It must be used on a thread with a large stack
-    /// ([`envy_eval::run_with_stack`]), as [`Engine::instantiate`] does.
-    pub fn evaluator(
-        &self,
-        settings: EvalSettings,
-        diagnostics: Box<dyn FnMut(Diagnostic)>,
-    ) -> Evaluator {
-        Evaluator::builder()
-            .settings(settings)
-            .store(Box::new(self.eval_store()))
-            .realiser(Box::new(self.realiser()))
-            .diagnostics(diagnostics)
-            .build()
-    }
-
     /// Evaluate `request` to a derivation; its `.drv` (and all it depends on) is in envy's
     /// store afterwards, a temporary root of this process.
     pub fn instantiate(&self, request: EvalRequest) -> Result<Instantiated, EngineError> {

@@ -4,11 +4,12 @@
 //! `envy shell`, `envy build FILE.nix` and the embedded devShell backend all go through here.
 //!
 //! ```text
-//! let engine = Engine::from_env(Arc::new(Render::new()))?;          // store + builder settings
-//! let drv = engine.instantiate(EvalRequest::call_file(&file, args))?; // evaluate → .drv in the store
-//! let env = engine.capture_env(&drv.drv_path)?;                      // build inputs, run capture.sh
-//! let anchor = engine.keep_env(&drv.drv_path, &env)?;                // `<name>-env` store path
-//! engine.store().add_direct_root("…", &anchor)?;                     // or add_root(link, &anchor)
+//! let engine = Engine::from_env(Arc::new(Render::new()))?;       // store + builder settings
+//! let req = EvalRequest::call_file(&file, &[("target", Arg::Str(t))], &[]); // or ::expr(…)
+//! let drv = engine.instantiate(req)?;                             // evaluate → .drv in the store
+//! let env = engine.capture_env(&drv.drv_path)?;                   // build inputs, run capture.sh
+//! let anchor = engine.keep_env(&drv.drv_path, &env)?;             // `<name>-env` store path
+//! engine.store().add_direct_root("…", &anchor)?;                  // or add_root(link, &anchor)
 //! ```
 //!
 //! This module owns the glue: [`LocalEvalStore`] (evaluation writes into envy's store),
@@ -52,7 +53,7 @@ pub enum EngineError {
     NotADerivation { what: String, found: String },
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error("cannot read the environment of `{drv}`: {source}")]
+    #[error("cannot read the environment of `{drv}`")]
     Capture {
         drv: String,
         #[source]
@@ -148,7 +149,10 @@ impl Engine {
         Ok(self.with_builder(|b| b.build(drvs))?)
     }
 
-    /// The realiser the evaluator uses for import from derivation.
+    /// The realiser an evaluator uses for import from derivation. With [`Engine::eval_store`],
+    /// what a caller driving its own evaluation needs: both are `Send`, so they move into the
+    /// large-stack thread (`envy_eval::run_with_stack`) where the `Evaluator` is built —
+    /// `Evaluator::builder().store(Box::new(store)).realiser(Box::new(realiser))…`.
     pub fn realiser(&self) -> BuildRealiser {
         BuildRealiser {
             store: Arc::clone(&self.store),

@@ -60,7 +60,8 @@ pub fn have_nix() -> bool {
         && common::have_tool("nix-build")
 }
 
-/// envy's store shared by the tests of this run (and reused by later runs).
+/// envy's store shared by the tests of this run (and reused by later runs); the directory
+/// `ENVY_TEST_TOOLCHAIN_STORE` names instead, when set (to build from scratch, or elsewhere).
 pub struct SharedStore {
     pub store_dir: PathBuf,
     pub state_dir: PathBuf,
@@ -69,7 +70,10 @@ pub struct SharedStore {
 pub fn shared_store() -> &'static SharedStore {
     static STORE: OnceLock<SharedStore> = OnceLock::new();
     STORE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("envy-toolchain-store");
+        let root = match std::env::var_os("ENVY_TEST_TOOLCHAIN_STORE") {
+            Some(dir) => PathBuf::from(dir),
+            None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("envy-toolchain-store"),
+        };
         SharedStore {
             store_dir: root.join("store"),
             state_dir: root.join("state"),
