@@ -1,17 +1,16 @@
 //! Evaluating a Nix file or expression with envy-eval to a derivation in envy's store:
 //! [`EvalRequest`] says what (an expression, or a file's function called with arguments),
 //! [`Engine::instantiate`] evaluates it on a thread with a large stack, with the store and
-//! realiser of the engine, and returns the `.drv` path and what the evaluation read.
+//! realiser of the engine, and returns the `.drv` path and the evaluation's diagnostics.
 
 use std::path::{Path, PathBuf};
 
 use envy_eval::symbol::Sym;
 use envy_eval::value::Value;
-use envy_eval::{Diagnostic, EvalSettings, Evaluator, Pos, ReadRecord};
+use envy_eval::{Diagnostic, EvalSettings, Evaluator, Pos};
 use envy_store::StorePath;
 
 use super::{Engine, EngineError};
-use crate::env_record::WatchList;
 
 /// An argument for a file's function (`--arg` / `--argstr`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +19,6 @@ pub enum Arg {
     Str(String),
     /// A list of strings.
     StrList(Vec<String>),
-    /// Nix source (`--arg`).
-    #[allow(dead_code)] // the embedded devShell backend's API
-    Expr(String),
 }
 
 impl Arg {
@@ -33,7 +29,6 @@ impl Arg {
                 let items: Vec<String> = items.iter().map(|s| nix_string(s)).collect();
                 format!("[ {} ]", items.join(" "))
             }
-            Self::Expr(e) => format!("({e})"),
         }
     }
 }
@@ -120,30 +115,8 @@ pub fn nix_string(s: &str) -> String {
 pub struct Instantiated {
     /// Its `.drv`, written into envy's store (with every derivation it depends on).
     pub drv_path: StorePath,
-    /// Everything the evaluation read (files, directories, environment variables).
-    #[allow(dead_code)] // the embedded devShell backend's API
-    pub read: ReadRecord,
     /// Traces and warnings, rendered as Nix renders them, in order.
     pub diagnostics: Vec<String>,
-}
-
-#[allow(dead_code)] // the embedded devShell backend's API
-impl Instantiated {
-    /// The read record as an env cache watch list (files outside envy's store only: store
-    /// paths never change).
-    pub fn watch_list(&self, store_dir: &envy_store::StoreDir) -> WatchList {
-        let mut watch = WatchList::default();
-        let outside = |p: &Path| !p.starts_with(store_dir.as_path());
-        for path in self.read.files.keys().filter(|p| outside(p)) {
-            watch.add_file(path.clone());
-        }
-        for dir in self.read.dirs.iter().filter(|p| outside(p)) {
-            watch.add_dir(dir.clone());
-        }
-        watch.env = self.read.env.keys().cloned().collect();
-        watch.normalize();
-        watch
-    }
 }
 
 fn render_diagnostic(d: Diagnostic) -> String {
@@ -198,18 +171,16 @@ impl Engine {
                 }))
                 .build();
             let result = drv_path_of(&mut ev, &request.expr, &request.base_dir, &request.what);
-            let read = ev.take_record();
             let diagnostics = diagnostics.take();
-            (result, read, diagnostics)
+            (result, diagnostics)
         });
-        let (result, read, diagnostics) = outcome;
+        let (result, diagnostics) = outcome;
         let drv_path = result?;
         let drv_path = dir.parse(&drv_path).map_err(|e| EngineError::Eval {
             message: format!("error: `drvPath` is not a store path: {e}"),
         })?;
         Ok(Instantiated {
             drv_path,
-            read,
             diagnostics,
         })
     }

@@ -24,8 +24,15 @@ impl LocalEvalStore {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+/// The store's error with its causes, in one message (the evaluator shows only that).
+fn err(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    StoreError(text)
 }
 
 impl EvalStore for LocalEvalStore {

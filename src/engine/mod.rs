@@ -34,14 +34,13 @@ use envy_store::{LocalStore, StorePath};
 
 pub use capture::CaptureError;
 pub use context::BuildContext;
-#[allow(unused_imports)] // the embedded devShell backend's API
-pub use eval::{Arg, EvalRequest, Instantiated};
+pub use eval::{Arg, EvalRequest};
 pub use eval_store::LocalEvalStore;
 pub use realiser::BuildRealiser;
 pub use render::Render;
 
-/// Why the engine failed, by stage: the caller maps [`EngineError::stage`] to its own error
-/// kinds (the backend's `Eval` / `Build` / `Setup`).
+/// Why the engine failed: evaluation (`Eval`, `NotADerivation`), building or capturing
+/// (`Build`, `Capture`), or the store itself.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The expression did not evaluate; `message` is rendered as Nix renders errors
@@ -61,26 +60,6 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Store(#[from] envy_store::StoreError),
-}
-
-/// The stage an [`EngineError`] happened in.
-#[allow(dead_code)] // the embedded devShell backend's API
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Eval,
-    Build,
-    Setup,
-}
-
-impl EngineError {
-    #[allow(dead_code)] // the embedded devShell backend's API
-    pub fn stage(&self) -> Stage {
-        match self {
-            Self::Eval { .. } | Self::NotADerivation { .. } => Stage::Eval,
-            Self::Build(_) | Self::Capture { .. } => Stage::Build,
-            Self::Store(_) => Stage::Setup,
-        }
-    }
 }
 
 /// envy's store with the builder's settings, binary caches and a progress display. Cheap to

@@ -393,3 +393,38 @@ fn verify_finds_missing_and_changed_paths() {
     assert_eq!(report.corrupt.len(), 1);
     assert_eq!(report.corrupt[0].0, a);
 }
+
+// Regression: recording a derivation's outputs read, then wrote, in a deferred transaction; in
+// WAL mode, a write committed by another connection in between made SQLite fail the upgrade
+// at once with "database is locked" (no busy wait), so concurrent evaluations writing `.drv`s
+// failed now and then.
+#[test]
+fn concurrent_derivation_writes() {
+    let t = TestStore::new();
+    let sd = t.store.store_dir().clone();
+    let stores: Vec<LocalStore> = (0..4).map(|_| t.reopen()).collect();
+    std::thread::scope(|s| {
+        for (n, st) in stores.iter().enumerate() {
+            let sd = sd.clone();
+            s.spawn(move || {
+                for i in 0..150 {
+                    let name = format!("d{n}-{i}");
+                    let mut drv = Derivation {
+                        name: name.clone(),
+                        platform: b"x86_64-linux".to_vec(),
+                        builder: b"/bin/sh".to_vec(),
+                        ..Derivation::default()
+                    };
+                    drv.outputs.insert("out".into(), DerivationOutput::Deferred);
+                    drv.env.insert(b"name".to_vec(), name.into_bytes());
+                    let mut hashes = crate::derivation::DrvHashes::new();
+                    let drv_path = drv
+                        .finalize(&sd, &mut hashes, &mut |_| unreachable!())
+                        .unwrap();
+                    assert_eq!(st.write_derivation(&drv).unwrap(), drv_path);
+                }
+            });
+        }
+    });
+    assert_eq!(t.store.all_valid_paths().unwrap().len(), 600);
+}
