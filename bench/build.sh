@@ -2,7 +2,7 @@
 # Build a trivial derivation with envy and with real Nix 2.8 (`nix-build`), each sandboxed,
 # in a private store of the same kind (same store dir, its own state), in one hyperfine run;
 # prints the ratio. Both build the same .drv (no evaluation timed); every timed run really
-# builds: the output is deleted before each one.
+# builds: the output is deleted (and invalidated) before each one.
 #
 #   bench/build.sh            # uses target/release/envy (builds it if missing)
 #
@@ -35,8 +35,16 @@ OUT=$(nix-build --store "$NIXSTORE" "$T/triv.nix" --no-out-link)
 "$ENVY" build --no-out-link "$DRV_FILE" >/dev/null
 BASE=$(basename "$OUT")
 
+# Invalidate envy's output as gc would: its row in the store database, then its files.
+cat > "$T/invalidate.py" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA foreign_keys = ON")
+db.execute("DELETE FROM ValidPaths WHERE path = ?", (sys.argv[2],))
+db.commit()
+PY
 hyperfine --warmup 3 --runs 30 -N --export-json "$T/result.json" \
-  --prepare "sh -c 'chmod -R u+w $T/store/$BASE 2>/dev/null; rm -rf $T/store/$BASE $T/state/valid-v0/$BASE'" \
+  --prepare "sh -c 'python3 $T/invalidate.py $T/state/db-v1.sqlite $BASE; chmod -R u+w $T/store/$BASE 2>/dev/null; rm -rf $T/store/$BASE'" \
   -n envy "$ENVY build --no-out-link $DRV_FILE" \
   --prepare "nix-store --store $NIXSTORE --delete $OUT" \
   -n nix-build "nix-build --store $NIXSTORE $DRV --no-out-link"

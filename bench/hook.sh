@@ -24,11 +24,11 @@ done
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# envy is built as install.sh builds it: release, glibc linked statically (a hook starts
-# ~0.4 ms sooner without the dynamic loader). The empty program gets the same flags, so the
-# floor is as honest as the comparison.
+# envy is built as install.sh builds it: release, glibc linked statically into a non-PIE
+# executable (no dynamic loader, no start-up relocation of a large binary's data). The empty
+# program gets the same flags, so the floor is as honest as the comparison.
 HOST=$(rustc -vV | sed -n 's/^host: //p')
-STATIC_FLAGS="-C target-feature=+crt-static"
+STATIC_FLAGS="-C target-feature=+crt-static -C relocation-model=static"
 TARGET_FLAGS_VAR=CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
 log "building envy (release, static) for $HOST"
 env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" cargo build --release --quiet --bin envy --target "$HOST"
@@ -56,6 +56,8 @@ env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" CARGO_TARGET_DIR="$W/empty/target" \
 EMPTY=$W/empty/target/$HOST/release/empty
 
 # A private world: HOME, XDG dirs, an offline Nix with its own store.
+# Both tools get the devShell from the same Nix (envy's cached path never calls a backend).
+export ENVY_BACKEND=nix
 export HOME=$W/home XDG_CACHE_HOME=$W/home/.cache XDG_DATA_HOME=$W/home/.local/share XDG_CONFIG_HOME=$W/home/.config
 export NIX_CONF_DIR=$W/nix-conf
 mkdir -p "$HOME" "$NIX_CONF_DIR"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # `envy shell` speed, in one run, against its peers measured in the same run:
-#   1. the cold build of the host toolchain (musl from source, compiler wrappers, stdenv) in a
-#      fresh store and a fresh envy cache;
-#   2. a warm `envy shell -- true` against `nix develop -c true` on the same, cached shell and
-#      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`.
+#   1. the cold build of the host toolchain (musl from source, compiler wrappers, stdenv) by
+#      envy's own evaluator and builder, in a fresh envy store and cache — and, for
+#      comparison, the same shell built by Nix in a fresh Nix store;
+#   2. a warm `envy shell -- true` against `nix develop -c true` on the same shell, cached,
+#      and against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`.
 #
 #   bench/shell.sh            # needs hyperfine, nix, clang/lld/llvm and .fixtures/mirror
 #
-# Everything happens under a temporary directory (HOME, caches, the Nix store); nothing of
-# the invoking user's is touched.
+# Everything happens under a temporary directory (HOME, caches, envy's store, the Nix store);
+# nothing of the invoking user's is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,18 +39,23 @@ flake-registry = $W/registry.json
 hashed-mirrors = file://$MIRROR/
 store = local?store=$W/store&state=$W/state&log=$W/log
 CONF
-export HOME=$W/home XDG_CACHE_HOME=$W/cache NIX_CONF_DIR=$W/etc SHELL=/bin/bash
-unset ENVY_CACHE_DIR ENVY_SHELL_BACKEND NIX_REMOTE
+export HOME=$W/home XDG_CACHE_HOME=$W/cache XDG_DATA_HOME=$W/data NIX_CONF_DIR=$W/etc SHELL=/bin/bash
+export ENVY_HASHED_MIRRORS=file://$MIRROR/
+unset ENVY_SHELL_BACKEND ENVY_STORE_DIR ENVY_STATE_DIR ENVY_SUBSTITUTERS NIX_REMOTE
 
-echo "==> cold: the host toolchain from nothing (musl from source included)" >&2
+seconds_since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+echo "==> cold: the host toolchain from nothing with envy's engine (musl from source included)" >&2
 start=$(date +%s.%N)
 "$ENVY" shell -- true
-end=$(date +%s.%N)
-cold=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }')
+cold=$(seconds_since "$start")
+builds=$(ls "$W"/data/envy/state/log/drvs/*/* | wc -l)
 
 PKGS=$(echo "$W"/cache/envy/pkgs-v1/*/)
-# `nix develop` on the very same shell derivation, already built and in the same store.
+echo "==> cold: the same shell with Nix (nix develop), for comparison" >&2
+start=$(date +%s.%N)
 nix develop -f "$PKGS/shell.nix" -c true 2>/dev/null
+nix_cold=$(seconds_since "$start")
 
 echo "==> warm: envy shell -- true vs nix develop -c true vs bash -c true" >&2
 hyperfine --shell=none --warmup 5 --min-runs 30 --export-csv "$W/warm.csv" \
@@ -66,7 +72,8 @@ envy_vs_bash=$(ratio "$envy_ms" "$bash_ms")
 
 echo
 echo "envy shell benchmark"
-echo "  cold build of the host toolchain (musl included): ${cold} s"
+echo "  cold build of the host toolchain (musl included), envy's engine: ${cold} s ($builds derivations built)"
+echo "  the same with Nix (nix develop):                             ${nix_cold} s   (nix / envy: $(ratio "$nix_cold" "$cold")x)"
 echo "  warm envy shell -- true:  ${envy_ms} ms"
 echo "  warm nix develop -c true: ${nix_ms} ms   (nix develop / envy: $(ratio "$nix_ms" "$envy_ms")x)"
 echo "  bash -c true:             ${bash_ms} ms  (envy / bash: ${envy_vs_bash}x, target <= 5x)"

@@ -39,15 +39,18 @@ pub struct Dirs {
 }
 
 impl Dirs {
-    /// The user's directories, from `XDG_CACHE_HOME` / `XDG_DATA_HOME` (or their defaults
-    /// under `HOME`).
+    /// The user's directories: `ENVY_CACHE_DIR` or `$XDG_CACHE_HOME/envy`, and
+    /// `$XDG_DATA_HOME/envy` (XDG variables default to directories under `HOME`).
     pub fn from_env() -> Result<Self> {
-        use crate::env_vars::{XDG_CACHE_HOME, XDG_DATA_HOME};
-        let cache = dirs::cache_dir().with_context(|| {
-            format!("cannot find a cache directory: neither `{XDG_CACHE_HOME}` nor `HOME` is set")
-        })?;
+        use crate::env_vars::{ENVY_CACHE_DIR, XDG_CACHE_HOME, XDG_DATA_HOME};
         let data = dirs::data_dir().with_context(|| {
             format!("cannot find a data directory: neither `{XDG_DATA_HOME}` nor `HOME` is set")
+        })?;
+        if let Some(cache) = std::env::var_os(ENVY_CACHE_DIR).filter(|d| !d.is_empty()) {
+            return Ok(Self::new(PathBuf::from(cache), data.join("envy")));
+        }
+        let cache = dirs::cache_dir().with_context(|| {
+            format!("cannot find a cache directory: neither `{XDG_CACHE_HOME}` nor `HOME` is set")
         })?;
         Ok(Self::new(cache.join("envy"), data.join("envy")))
     }

@@ -7,8 +7,9 @@
 
 // --- Public settings ---------------------------------------------------------------------
 
-/// Which backend evaluates and builds a devShell: `nix` (the Nix CLI, the default) or
-/// `embedded` (envy's own evaluator, store and builder, once it lands).
+/// Which backend evaluates and builds a devShell: unset (envy's own engine, handing flakes it
+/// cannot evaluate to Nix when Nix is installed), `embedded` (envy's engine only) or `nix`
+/// (the Nix CLI).
 pub const ENVY_BACKEND: &str = "ENVY_BACKEND";
 
 /// Path of the `nix` executable the Nix backend runs; by default `nix` is looked up on `PATH`.
@@ -52,6 +53,9 @@ pub const XDG_DATA_DIRS: &str = "XDG_DATA_DIRS";
 /// Cache base directory (`~/.cache` when unset): envy's environment cache lives under it.
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 
+/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
+pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
+
 /// Data base directory (`~/.local/share` when unset): trust records and per-project settings.
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 
@@ -88,13 +92,30 @@ pub const ENVY_HASHED_MIRRORS: &str = "ENVY_HASHED_MIRRORS";
 /// `NIX_BUILD_CORES` given to builders (default: the number of CPUs).
 pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
 
+// --- Flakes (`envy flake`, the embedded backend) ------------------------------------------
+
+/// A GitHub token for `github:` inputs (sent as `Authorization: token …`; raises the API's
+/// rate limit and reaches private repositories).
+pub const ENVY_GITHUB_TOKEN: &str = "ENVY_GITHUB_TOKEN";
+
+/// The GitHub API base URL `github:` inputs use (default `https://api.github.com`), for
+/// mirrors and tests.
+pub const ENVY_GITHUB_API: &str = "ENVY_GITHUB_API";
+
+/// Diagnostics: when set, the embedded backend appends one line per flake evaluation
+/// (`<unix time> <project root>`) to this file — how tests prove that a change did, or did not,
+/// cause an evaluation.
+pub const ENVY_EVAL_LOG: &str = "ENVY_EVAL_LOG";
+
 // --- `envy shell` ------------------------------------------------------------------------
 
-/// Where envy keeps its caches (default: `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`).
-pub const ENVY_CACHE_DIR: &str = "ENVY_CACHE_DIR";
-
-/// Which engine realises `envy shell` environments: `nix` (the installed Nix) or `embedded`.
+/// Which engine realises `envy shell` environments: `embedded` (envy's own evaluator, store
+/// and builder; the default) or `nix` (the installed Nix).
 pub const ENVY_SHELL_BACKEND: &str = "ENVY_SHELL_BACKEND";
+
+/// Internal: a file `envy shell` appends one line to per run, `cache=hit|miss builds=N` (the
+/// builder's count); tests use it to show a warm shell neither evaluates nor builds.
+pub const __ENVY_SHELL_STATS: &str = "__ENVY_SHELL_STATS";
 
 /// Set inside an `envy shell` to the target triple of its toolchain (read by nothing; a marker
 /// for prompts and scripts, as `IN_NIX_SHELL` is for `nix develop`).

@@ -71,6 +71,9 @@ impl Environments<'_> {
             Ok(output) => output,
             Err(e) => return Ok(Err(e)),
         };
+        for notice in &output.notices {
+            eprintln!("envy: {notice}");
+        }
 
         // Nix writes `flake.lock` for a flake with inputs that has none yet. The lock follows
         // from the allowed `flake.nix`, so the allow carries over to it.

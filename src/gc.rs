@@ -275,7 +275,32 @@ fn collect_orphans(dirs: &Dirs, in_use: &InUse, dry_run: bool, report: &mut Repo
 /// The seam for envy's own store: the embedded store's gc (unreachable store paths, given
 /// the roots above) is called from here. The Nix backend's store belongs to Nix, so there is
 /// nothing to do for it beyond dropping roots.
-pub fn collect_store(_dirs: &Dirs, _dry_run: bool, _report: &mut Report) -> Result<()> {
+pub fn collect_store(_dirs: &Dirs, dry_run: bool, report: &mut Report) -> Result<()> {
+    // Only a store that exists is collected; `envy gc` never creates one.
+    let Some(config) = envy_store::StoreConfig::from_env(None) else {
+        return Ok(());
+    };
+    if !envy_store::LocalStore::exists(&config) {
+        return Ok(());
+    }
+    let store = envy_store::LocalStore::open(&config)?;
+    let options = envy_store::local::GcOptions {
+        dry_run,
+        ..Default::default()
+    };
+    let freed = store.collect_garbage(&options)?;
+    if !freed.deleted.is_empty() {
+        let n = freed.deleted.len();
+        report.freed.push(Freed {
+            what: format!(
+                "{n} unreachable store path{} of envy's store",
+                if n == 1 { "" } else { "s" }
+            ),
+            path: config.store_dir,
+            size: freed.bytes_freed,
+            roots: Vec::new(),
+        });
+    }
     Ok(())
 }
 

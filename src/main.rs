@@ -9,10 +9,12 @@ mod backend;
 mod cache;
 mod cli;
 mod dirs;
+mod engine;
 mod env_diff;
 mod env_record;
 mod env_vars;
 mod environment;
+mod flakes;
 mod fsutil;
 mod gc;
 mod hook;
@@ -27,23 +29,31 @@ mod trust;
 
 use std::process::ExitCode;
 
+// glibc's malloc on the hook's fast path, mimalloc for everything else (see `alloc.rs`).
 #[global_allocator]
-static GLOBAL: alloc::MiMalloc = alloc::MiMalloc;
+static GLOBAL: alloc::EnvyAlloc = alloc::EnvyAlloc;
 
 fn main() -> ExitCode {
-    if is_plain_export() && hook::fast::unchanged() {
-        return ExitCode::SUCCESS;
+    if let Some(shell) = plain_export() {
+        if hook::fast::unchanged() {
+            return ExitCode::SUCCESS;
+        }
+        // The hook's slow path, straight away: building the whole command line (every
+        // subcommand's arguments) would cost more than the rest of a cached re-entry. It
+        // stays on glibc's allocator; a backend that evaluates in-process switches.
+        return cli::export::run_hook(shell);
     }
+    alloc::use_mimalloc();
     cli::main()
 }
 
-/// `envy export <shell>` and nothing else.
-fn is_plain_export() -> bool {
+/// `envy export <shell>` and nothing else: the shell.
+fn plain_export() -> Option<shell::Shell> {
     let mut args = std::env::args_os().skip(1);
-    matches!(
-        (args.next(), args.next(), args.next()),
-        (Some(cmd), Some(shell), None) if cmd == "export" && hook::fast::is_export_target(&shell)
-    )
+    match (args.next(), args.next(), args.next()) {
+        (Some(cmd), Some(shell), None) if cmd == "export" => hook::fast::export_target(&shell),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

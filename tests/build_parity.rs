@@ -110,6 +110,9 @@ in {
   closure = sh "closure" "source .attrs.sh; echo ${dep} > \${outputs[out]}" {
     __structuredAttrs = true; outputChecks.out.maxClosureSize = 200;
   };
+  cycle = sh "cycle" "echo $dev > $out; echo $out > $dev; echo $dev > $lib" {
+    outputs = [ "out" "dev" "lib" ];
+  };
   fixed = sh "fixed" "echo other > $out" {
     outputHashMode = "flat"; outputHashAlgo = "sha256";
     outputHash = "sha256-DDBxQY5jVuYUiYyE7QZMqV6IVRvAgRtTS98ZUuza5TQ=";
@@ -117,7 +120,8 @@ in {
 }
 "#;
 
-/// Outputs Nix rejects (reference and size checks, a wrong fixed-output hash) envy rejects
+/// Outputs Nix rejects (reference and size checks, outputs referring to each other in a
+/// cycle, a wrong fixed-output hash) envy rejects
 /// with the same message: Nix's `error:` lines, with envy's backticks for Nix's quotes.
 #[test]
 fn envy_and_nix_reject_the_same_outputs_with_the_same_message() {
@@ -133,7 +137,15 @@ fn envy_and_nix_reject_the_same_outputs_with_the_same_message() {
             })
             .collect()
     };
-    for attr in ["refs", "requisites", "spec", "size", "closure", "fixed"] {
+    for attr in [
+        "refs",
+        "requisites",
+        "spec",
+        "size",
+        "closure",
+        "cycle",
+        "fixed",
+    ] {
         let drv = env.instantiate(REJECTED, attr);
         let nix = env.nix_build_failure(attr);
         let nix: Vec<String> = normalise(&nix[nix.find("error: ").expect(&nix)..]);

@@ -77,8 +77,7 @@ fn sandbox_hides_home_and_host_network_but_fixed_outputs_reach_loopback() {
     listener.set_nonblocking(false).unwrap();
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 512];
-        let _ = conn.read(&mut buf).unwrap();
+        read_request(&mut conn);
         conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\n")
             .unwrap();
         conn.write_all(BODY).unwrap();
@@ -86,6 +85,23 @@ fn sandbox_hides_home_and_host_network_but_fixed_outputs_reach_loopback() {
     assert_eq!(build("fodnet").as_bytes(), BODY);
     server.join().unwrap();
     assert_eq!(build("fodfile").as_bytes(), BODY);
+}
+
+/// Read an HTTP request up to its blank line.
+///
+/// Regression: the server used to answer after a single `read`. bash's `printf` sends the
+/// request line and the blank line in two writes (its stdout is line-buffered); when the
+/// server's read ran between them (likely under CPU load) it closed the connection with the
+/// blank line unread, the kernel answered with a reset, and the builder's `sed` failed with
+/// "Connection reset by peer" after reading the body, failing the build now and then.
+fn read_request(conn: &mut std::net::TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 512];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "the request ended early: {request:?}");
+        request.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// Where the kernel refuses user namespaces (here: a user namespace whose limit on nested

@@ -22,6 +22,7 @@ fn registries(entries: &[(&str, &str)]) -> Registries {
     }
     Registries {
         layers: vec![("user".into(), r)],
+        lazy: Vec::new(),
     }
 }
 
@@ -251,4 +252,90 @@ fn dirty_git_inputs_and_tarballs_match_nix() {
     if a.join("flake.lock").exists() {
         assert_eq!(read(&b.join("flake.lock")), read(&a.join("flake.lock")));
     }
+}
+
+/// `flake metadata --json` for the reference examples: envy's JSON is Nix's, and Nix 2.8
+/// accepts the lock file envy wrote without changing it (`--no-update-lock-file`).
+#[test]
+fn metadata_matches_nix_and_nix_accepts_envys_lock() {
+    if !common::have_tool("nix") {
+        return;
+    }
+    let ex = examples();
+    let w = FlakeWorld::new();
+    let regs = registries(&[("mylib", &format!("git+file://{}/deps/lib", ex.display()))]);
+    for name in ["ex1-noinputs", "ex3-inputs", "ex4-follows", "ex6-relpath"] {
+        let dir = example_copy(&w, name);
+        let fetcher = Fetcher::new(w.fetch_settings());
+        let reader = NixFlakeReader { env: w.env() };
+        let locker = Locker::new(&fetcher, &regs, &reader);
+        let top = FlakeRef::parse(".", Some(&dir)).unwrap();
+        let locked = locker.lock_flake(&top, &LockFlags::default()).unwrap();
+        let ours = envy_flake::metadata::metadata_json(&locked);
+        // Nix reads the lock envy wrote and must not want to change it. Its user registry
+        // knows `mylib` too.
+        let reg = w.path("config/nix/registry.json");
+        fs_err::create_dir_all(reg.parent().unwrap()).unwrap();
+        regs.layers[0].1.write(&reg).unwrap();
+        let nix = w.nix_json(
+            &dir,
+            &["flake", "metadata", "--json", "--no-update-lock-file", "."],
+        );
+        assert_eq!(ours, nix, "{name}");
+    }
+}
+
+/// `follows` in an override two levels down (Nix 2.18+ semantics; 2.8 fails on these): the
+/// target is relative to the flake that declares the override, here the root.
+#[test]
+fn deep_overrides_follow_from_the_declaring_flake() {
+    let w = FlakeWorld::new();
+    let c = w.git_repo(
+        "deps/c",
+        &[("flake.nix", "{ outputs = { self }: { v = \"c\"; }; }\n")],
+    );
+    let x = w.git_repo(
+        "deps/x",
+        &[("flake.nix", "{ outputs = { self }: { v = \"x\"; }; }\n")],
+    );
+    let b = w.git_repo(
+        "deps/b",
+        &[(
+            "flake.nix",
+            &format!("{{ inputs.c.url = \"git+file://{}\"; outputs = {{ self, c }}: {{ v = c.v; }}; }}\n", c.display()),
+        )],
+    );
+    let a = w.git_repo(
+        "deps/a",
+        &[(
+            "flake.nix",
+            &format!("{{ inputs.b.url = \"git+file://{}\"; outputs = {{ self, b }}: {{ v = b.v; }}; }}\n", b.display()),
+        )],
+    );
+    let root = w.git_repo(
+        "root",
+        &[(
+            "flake.nix",
+            &format!(
+                "{{\n  inputs.a.url = \"git+file://{}\";\n  inputs.x.url = \"git+file://{}\";\n  inputs.a.inputs.b.inputs.c.follows = \"x\";\n  outputs = {{ self, a, x }}: {{ v = a.v; }};\n}}\n",
+                a.display(),
+                x.display()
+            ),
+        )],
+    );
+    let regs = Registries::default();
+    let (mut ev, session) = common::flake::eval_session(&w, regs.clone());
+    let top = FlakeRef::parse(".", Some(&root)).unwrap();
+    let locked = session.lock(&mut ev, &top, &LockFlags::default()).unwrap();
+    let lock = &locked.lock;
+    let b_node = lock.find_input(&["a".into(), "b".into()]).unwrap();
+    assert_eq!(
+        lock.node(b_node).inputs.get("c"),
+        Some(&envy_flake::Edge::Follows(vec!["x".to_string()])),
+        "{}",
+        lock.to_text()
+    );
+    // And the value goes through the follows.
+    let v = common::flake::envy_flake_attr(&w, regs, &root, "v").unwrap();
+    assert_eq!(v, serde_json::Value::String("x".into()));
 }

@@ -1,16 +1,16 @@
-//! `envy shell` end to end with real clang, lld, musl's source and qemu: static C (with
-//! pthreads) and freestanding-style C++ for the host and for aarch64, the toolchain's
-//! environment, the cache (a second shell runs no Nix at all), `-p`, the missing-clang error,
-//! and interactive bash, zsh and fish with the prompt marker.
+//! `envy shell` end to end on envy's own engine, with real clang, lld, musl's source and qemu,
+//! and no Nix on `PATH`: static C (with pthreads) and freestanding-style C++ for the host and
+//! for aarch64, the toolchain's environment, the cache (a second shell neither evaluates nor
+//! builds), gc roots, `-p`, the missing-clang error, and interactive bash, zsh and fish with
+//! the prompt marker.
 //!
-//! All tests share one Nix store (`common/toolchain.rs`), so musl is built once per run.
+//! All tests share one envy store (`common/toolchain.rs`), so musl is built once per run.
 
 mod common;
 #[path = "common/toolchain.rs"]
 mod toolchain;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use toolchain::{Sandbox, assert_success, have_toolchain_prerequisites};
 
@@ -186,54 +186,88 @@ fn cxx_standard_library_headers_are_not_available() {
     assert!(stderr.contains("'vector' file not found"), "{stderr}");
 }
 
-/// A `nix` that counts its invocations in `counter`, then runs the real one.
-fn counting_nix(dir: &Path) -> (PathBuf, PathBuf) {
-    let counter = dir.join("nix-invocations");
-    let shim = dir.join("nix");
-    let real = which::which("nix").unwrap();
-    fs_err::write(
-        &shim,
-        format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-            counter.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&shim).status().unwrap();
-    (shim, counter)
-}
-
 #[test]
 fn a_second_shell_runs_no_evaluation_and_no_build() {
     if !have_toolchain_prerequisites(&[]) {
         return;
     }
+    assert!(
+        std::env::split_paths(toolchain::path_without_nix()).all(|d| !d.join("nix").exists()),
+        "the tests run envy without Nix on PATH"
+    );
     let sandbox = Sandbox::new();
-    let (shim, counter) = counting_nix(sandbox.dir.path());
     let run = || {
-        let out = sandbox
-            .envy(&["shell", "--", "true"])
-            .env("ENVY_NIX", &shim)
-            .output()
-            .unwrap();
+        let out = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
         assert_success(&out, "envy shell -- true");
+        String::from_utf8(out.stderr).unwrap()
     };
     run();
-    let first = fs_err::read_to_string(&counter).unwrap_or_default();
-    assert_eq!(
-        first.lines().count(),
-        1,
-        "the first shell evaluates and builds with Nix once: {first}"
+    let first = sandbox.stats();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(
+        first[0].starts_with("cache=miss builds="),
+        "the first shell evaluates (and builds what the store lacks): {first:?}"
     );
-    assert!(first.contains("print-dev-env"), "{first}");
-    run();
-    run();
-    let after = fs_err::read_to_string(&counter).unwrap_or_default();
+    for _ in 0..2 {
+        let stderr = run();
+        assert!(!stderr.contains("building '"), "{stderr}");
+    }
     assert_eq!(
-        after, first,
-        "a warm `envy shell` must not run Nix (no evaluation, no build)"
+        sandbox.stats()[1..],
+        ["cache=hit builds=0", "cache=hit builds=0"],
+        "a warm `envy shell` neither evaluates nor builds"
     );
+    // Without the shell cache, the environment is evaluated again but everything is in the
+    // store already: the builder runs nothing.
+    fs_err::remove_dir_all(sandbox.cache().join("envy/shell-v1")).unwrap();
+    run();
+    assert_eq!(sandbox.stats()[3], "cache=miss builds=0");
+}
+
+#[test]
+fn a_cached_shell_is_a_gc_root_of_envys_store() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox.shell_script(
+        &[],
+        r#"echo "cc=$NIX_CC"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")""#,
+    );
+    let cc = out.lines().find_map(|l| l.strip_prefix("cc=")).unwrap();
+    let libc = out.lines().find_map(|l| l.strip_prefix("libc=")).unwrap();
+    // The root: `<state>/roots/envy-shell-<key>` → the environment's `-env` path, which
+    // records the environment and refers to what it needs.
+    let roots = toolchain::shared_store().state_dir.join("roots");
+    let anchored = fs_err::read_dir(&roots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("envy-shell-")
+        })
+        .filter_map(|p| fs_err::read_to_string(p).ok())
+        .any(|json| json.contains(cc));
+    assert!(
+        anchored,
+        "no `envy-shell-*` root in `{}` keeps `{cc}`",
+        roots.display()
+    );
+    // gc (a dry run: the store is shared with the other tests) would keep the toolchain.
+    let gc = sandbox
+        .envy(&["store", "gc", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_success(&gc, "envy store gc --dry-run");
+    let doomed = String::from_utf8_lossy(&gc.stdout);
+    for kept in [cc, libc] {
+        assert!(
+            !doomed.contains(kept),
+            "gc would delete `{kept}`:\n{doomed}"
+        );
+    }
 }
 
 #[test]
@@ -315,8 +349,8 @@ fn a_missing_host_clang_names_the_debian_packages() {
 
 #[test]
 fn the_materialised_package_set_gives_the_repositorys_derivations() {
-    // envy evaluates a copy of `pkgs/` written from the binary; Nix evaluating the repository
-    // with the same host tools must reach the same store paths.
+    // envy evaluates a copy of `pkgs/` written from the binary; evaluating the repository with
+    // the same host tools must give the same derivation.
     if !have_toolchain_prerequisites(&[]) {
         return;
     }
@@ -331,20 +365,22 @@ fn the_materialised_package_set_gives_the_repositorys_derivations() {
         .collect();
     assert_eq!(copies.len(), 1, "{copies:?}");
     let copy = &copies[0];
-    let drv = |args: &[&str]| {
-        let out = sandbox
-            .command("nix-instantiate")
-            .args(args)
-            .output()
-            .unwrap();
-        assert_success(&out, &format!("nix-instantiate {args:?}"));
+    let drv = |expr: &str| {
+        let out = sandbox.envy(&["eval", "-E", expr]).output().unwrap();
+        assert_success(&out, &format!("envy eval -E {expr}"));
         String::from_utf8(out.stdout).unwrap()
     };
-    let from_copy = drv(&[copy.join("shell.nix").to_str().unwrap()]);
-    let host_tools = format!("import {}/host-tools.nix", copy.display());
-    let repo = toolchain::pkgs_dir().join("shell.nix");
-    let from_repo = drv(&[repo.to_str().unwrap(), "--arg", "hostTools", &host_tools]);
+    let from_copy = drv(&format!(
+        "(import {}/shell.nix {{ }}).drvPath",
+        copy.display()
+    ));
+    let from_repo = drv(&format!(
+        "(import {}/shell.nix {{ hostTools = import {}/host-tools.nix; }}).drvPath",
+        toolchain::pkgs_dir().display(),
+        copy.display()
+    ));
     assert_eq!(from_copy, from_repo);
+    assert!(from_copy.contains("-envy-shell-"), "{from_copy}");
 }
 
 #[test]

@@ -61,6 +61,22 @@ fn add_dump_and_hash_match_nix() {
         &["--store", &nix_store, "--add-fixed", "sha256", &flat],
     );
     assert_eq!(envy.run(&["store", "add", "--flat", &flat]).trim(), theirs);
+    // `path-info --json` matches `nix path-info --json` (but for the registration time).
+    let added = envy
+        .run(&["store", "add", &tree.to_string_lossy()])
+        .trim()
+        .to_owned();
+    let strip = |text: &str| {
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        v[0].as_object_mut().unwrap().remove("registrationTime");
+        v
+    };
+    let ours = strip(&envy.run(&["store", "path-info", "--json", &added]));
+    let theirs = strip(&nix.run(
+        "nix",
+        &["path-info", "--store", &nix_store, "--json", &added],
+    ));
+    assert_eq!(ours, theirs);
     // The store dumps what it holds identically too.
     let stored = envy.run(&["store", "add", &tree.to_string_lossy()]);
     let a = envy
@@ -91,14 +107,16 @@ fn path_info_verify_and_gc() {
         serde_json::from_str(&envy.run(&["store", "path-info", "--json", &path])).unwrap();
     let item = &json[0];
     assert_eq!(item["path"], path.as_str());
-    assert_eq!(
-        item["narHash"].as_str().unwrap(),
-        format!("sha256:{}", envy.run(&["store", "hash", &path]).trim())
-    );
+    let nix32 = envy.run(&["store", "hash", &path]).trim().to_owned();
+    let sri = envy
+        .run(&["store", "hash", "--sri", &path])
+        .trim()
+        .to_owned();
+    assert_eq!(item["narHash"].as_str().unwrap(), sri);
     assert!(item["narSize"].as_u64().unwrap() > 300_000);
     assert_eq!(
         item["ca"].as_str().unwrap(),
-        format!("fixed:r:{}", item["narHash"].as_str().unwrap())
+        format!("fixed:r:sha256:{nix32}")
     );
     // A symlink to the path (like a result link) names it too.
     let link = envy.root.path().join("result");
@@ -245,4 +263,30 @@ fn copy_to_and_from_a_cache() {
     .unwrap();
     assert!(narinfo.contains("Sig: cli-test-1:"), "{narinfo}");
     assert!(narinfo.contains("Compression: xz"), "{narinfo}");
+}
+
+#[test]
+fn envy_gc_collects_envy_store() {
+    let envy = EnvyEnv::new();
+    // `envy gc` with no store yet creates none.
+    envy.run(&["gc"]);
+    assert!(!envy.store_dir.exists());
+    let file = envy.root.path().join("f");
+    fs_err::write(&file, "x\n").unwrap();
+    let path = envy
+        .run(&["store", "add", &file.to_string_lossy()])
+        .trim()
+        .to_owned();
+    let dry = envy.run(&["gc", "--dry-run"]);
+    assert!(
+        dry.contains("would free 1 unreachable store path of envy's store"),
+        "{dry}"
+    );
+    assert!(std::path::Path::new(&path).exists());
+    let done = envy.run(&["gc"]);
+    assert!(
+        done.contains("freed 1 unreachable store path of envy's store"),
+        "{done}"
+    );
+    assert!(!std::path::Path::new(&path).exists());
 }

@@ -1,51 +1,86 @@
-//! envy's package set (`pkgs/`), evaluated and built by real Nix 2.8 as the oracle: the
-//! nixpkgs-compatible names, host-tool identities in store paths, stdenv phases and hooks,
-//! `mkShell`, the trivial builders. None of these needs musl, so they are quick.
+//! envy's package set (`pkgs/`), evaluated and built by envy's own engine and by real Nix
+//! 2.8, the oracle, side by side: the nixpkgs-compatible names, host-tool identities in store
+//! paths (the same `.drv` paths from both evaluators), stdenv phases and hooks, `mkShell`, the
+//! trivial builders. None of these needs musl, so they are quick.
 
 mod common;
 #[path = "common/toolchain.rs"]
 mod toolchain;
 
-use toolchain::{Sandbox, assert_success, host_tools_nix, pkgs_dir};
+use std::path::PathBuf;
 
-/// `nix-instantiate --eval --strict --json` of `expr`, where `pkgs` is the package set.
-fn eval_json(sandbox: &Sandbox, expr: &str, clang_version: &str) -> serde_json::Value {
-    let full = format!(
+use toolchain::{Sandbox, assert_success, have_nix, host_tools_nix, pkgs_dir};
+
+fn with_pkgs(expr: &str, clang_version: &str) -> String {
+    format!(
         "let pkgs = import {} {{ hostTools = {}; }}; in {expr}",
         pkgs_dir().display(),
         host_tools_nix(clang_version)
-    );
-    let out = sandbox
-        .command("nix-instantiate")
-        .args(["--eval", "--strict", "--json", "-E", &full])
-        .output()
-        .unwrap();
-    assert_success(&out, &format!("nix-instantiate --eval {expr}"));
-    serde_json::from_slice(&out.stdout).unwrap()
+    )
 }
 
-/// Build `expr` (with `pkgs` in scope) and return the output path.
-fn build(sandbox: &Sandbox, expr: &str) -> std::path::PathBuf {
-    let file = sandbox.write(
-        "build.nix",
-        &format!(
-            "let pkgs = import {} {{ hostTools = {}; }}; in {expr}",
-            pkgs_dir().display(),
-            host_tools_nix("14.0.6")
-        ),
-    );
-    let out = sandbox
-        .command("nix-build")
+/// `expr` (with `pkgs` in scope) evaluated strictly to JSON by envy's evaluator and by Nix,
+/// which must agree (store paths are computed for Nix's store directory); the value.
+fn eval_json(sandbox: &Sandbox, expr: &str, clang_version: &str) -> serde_json::Value {
+    let full = with_pkgs(expr, clang_version);
+    let store_dir = toolchain::shared_nix().store_dir.display().to_string();
+    let envy = sandbox
+        .envy(&[
+            "eval",
+            "--strict",
+            "--json",
+            "--store-dir",
+            &store_dir,
+            "-E",
+            &full,
+        ])
+        .output()
+        .unwrap();
+    assert_success(&envy, &format!("envy eval {expr}"));
+    let nix = sandbox
+        .nix_command("nix-instantiate")
+        .args([
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "-E",
+            &full,
+        ])
+        .output()
+        .unwrap();
+    assert_success(&nix, &format!("nix-instantiate --eval {expr}"));
+    let envy: serde_json::Value = serde_json::from_slice(&envy.stdout).unwrap();
+    let nix: serde_json::Value = serde_json::from_slice(&nix.stdout).unwrap();
+    assert_eq!(envy, nix, "envy and Nix disagree on {expr}");
+    envy
+}
+
+/// Build `expr` (with `pkgs` in scope) with `envy build` and with `nix-build`; both outputs,
+/// envy's first.
+fn build(sandbox: &Sandbox, expr: &str) -> [PathBuf; 2] {
+    let file = sandbox.write("build.nix", &with_pkgs(expr, "14.0.6"));
+    let envy = sandbox
+        .envy(&["build", "--no-out-link"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_success(&envy, &format!("envy build {expr}"));
+    let nix = sandbox
+        .nix_command("nix-build")
         .arg("--no-out-link")
         .arg(&file)
         .output()
         .unwrap();
-    assert_success(&out, &format!("nix-build {expr}"));
-    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-fn have_nix() -> bool {
-    common::have_tool("nix-instantiate") && common::have_tool("nix-build")
+    assert_success(&nix, &format!("nix-build {expr}"));
+    let path = |out: &[u8]| PathBuf::from(String::from_utf8_lossy(out).trim());
+    let envy = path(&envy.stdout);
+    assert!(
+        envy.starts_with(&toolchain::shared_store().store_dir),
+        "{}",
+        envy.display()
+    );
+    [envy, path(&nix.stdout)]
 }
 
 #[test]
@@ -131,17 +166,18 @@ fn without_host_tools_the_set_says_what_to_install() {
         "(import {} {{ system = \"x86_64-linux\"; }}).stdenv.drvPath",
         pkgs_dir().display()
     );
-    let out = sandbox
-        .command("nix-instantiate")
-        .args(["--eval", "-E", &expr])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("apt-get install clang lld llvm"),
-        "{stderr}"
-    );
+    for mut cmd in [
+        sandbox.envy(&["eval"]),
+        sandbox.nix_command("nix-instantiate"),
+    ] {
+        let out = cmd.args(["--eval", "-E", &expr]).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("apt-get install clang lld llvm"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -150,7 +186,7 @@ fn stdenv_runs_phases_hooks_and_propagates_inputs() {
         return;
     }
     let sandbox = Sandbox::new();
-    let out = build(
+    let outs = build(
         &sandbox,
         r#"let
           dep = pkgs.stdenvNoCC.mkDerivation {
@@ -191,23 +227,25 @@ fn stdenv_runs_phases_hooks_and_propagates_inputs() {
           '';
         }"#,
     );
-    let read = |f: &str| fs_err::read_to_string(out.join(f)).unwrap();
-    assert_eq!(read("made"), "built\n");
-    assert_eq!(read("log"), "pre-configure\npost-build\npre-install-hook\n");
-    assert_eq!(
-        read("tool-output"),
-        "from-dep\n",
-        "a propagated input's bin/ is on PATH"
-    );
-    assert!(
-        read("hook").trim().ends_with("-dep"),
-        "the setup hook ran, with @out@ substituted"
-    );
-    let seen = read("seen");
-    assert!(
-        seen.contains("-dep") && seen.contains("-carrier"),
-        "env hooks see every input: {seen}"
-    );
+    for out in outs {
+        let read = |f: &str| fs_err::read_to_string(out.join(f)).unwrap();
+        assert_eq!(read("made"), "built\n");
+        assert_eq!(read("log"), "pre-configure\npost-build\npre-install-hook\n");
+        assert_eq!(
+            read("tool-output"),
+            "from-dep\n",
+            "a propagated input's bin/ is on PATH"
+        );
+        assert!(
+            read("hook").trim().ends_with("-dep"),
+            "the setup hook ran, with @out@ substituted"
+        );
+        let seen = read("seen");
+        assert!(
+            seen.contains("-dep") && seen.contains("-carrier"),
+            "env hooks see every input: {seen}"
+        );
+    }
 }
 
 #[test]
@@ -216,7 +254,7 @@ fn trivial_builders_produce_what_nixpkgs_would() {
         return;
     }
     let sandbox = Sandbox::new();
-    let out = build(
+    let outs = build(
         &sandbox,
         r#"pkgs.symlinkJoin {
           name = "joined";
@@ -227,23 +265,25 @@ fn trivial_builders_produce_what_nixpkgs_would() {
           ];
         }"#,
     );
-    let greet = sandbox
-        .command(out.join("bin/greet"))
-        .arg("world")
-        .output()
-        .unwrap();
-    assert_success(&greet, "greet");
-    assert_eq!(String::from_utf8_lossy(&greet.stdout), "hello world\n");
-    assert_eq!(
-        fs_err::read_to_string(out.join("share/data.txt")).unwrap(),
-        "payload"
-    );
-    assert_eq!(
-        fs_err::read_to_string(out.join("share/made.txt")).unwrap(),
-        "from env\n"
-    );
-    let script = fs_err::read_to_string(out.join("bin/greet")).unwrap();
-    assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+    for out in outs {
+        let greet = sandbox
+            .command(out.join("bin/greet"))
+            .arg("world")
+            .output()
+            .unwrap();
+        assert_success(&greet, "greet");
+        assert_eq!(String::from_utf8_lossy(&greet.stdout), "hello world\n");
+        assert_eq!(
+            fs_err::read_to_string(out.join("share/data.txt")).unwrap(),
+            "payload"
+        );
+        assert_eq!(
+            fs_err::read_to_string(out.join("share/made.txt")).unwrap(),
+            "from env\n"
+        );
+        let script = fs_err::read_to_string(out.join("bin/greet")).unwrap();
+        assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+    }
 }
 
 #[test]
@@ -272,5 +312,33 @@ fn mk_shell_merges_inputs_from_other_derivations() {
     assert_eq!(
         got,
         serde_json::json!({ "native": ["c", "b"], "build": ["a"], "hook": "first\nsecond", "extra": "x", "builder": "/bin/bash" })
+    );
+}
+
+#[test]
+fn envy_and_nix_instantiate_the_same_shells() {
+    // The `.drv` of `envy shell`'s environment, host and cross, with packages: envy's
+    // evaluator computes what Nix computes, down to the store path.
+    if !have_nix() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let got = eval_json(
+        &sandbox,
+        &format!(
+            r#"map (target: (import {}/shell.nix {{
+                 hostTools = pkgs.hostTools; inherit target; packages = [ "hello" "musl" "buildPackages.hello" ];
+               }}).drvPath) [ "x86_64-linux-musl" "aarch64-linux-musl" ]"#,
+            pkgs_dir().display()
+        ),
+        "14.0.6",
+    );
+    let paths = got.as_array().unwrap();
+    assert_eq!(paths.len(), 2);
+    assert!(
+        paths[1]
+            .as_str()
+            .unwrap()
+            .ends_with("-envy-shell-aarch64-unknown-linux-musl.drv")
     );
 }

@@ -7,8 +7,8 @@
 //! gives it. Two implement it:
 //!
 //! - [`nix::NixBackend`] runs the real Nix CLI (`nix print-dev-env --json`);
-//! - the embedded backend (envy-eval + envy-store + envy-build), selected with
-//!   `ENVY_BACKEND=embedded`, plugs in here with no change elsewhere.
+//! - [`embedded::EmbeddedBackend`] runs envy's own engine (envy-flake, envy-eval, envy-store,
+//!   envy-build): the default, falling back to Nix for flakes it cannot handle.
 //!
 //! Contract, for implementers:
 //! - Never print: report through the [`ProgressSink`]; put Nix-style text (`error: …`, an
@@ -21,6 +21,8 @@
 //!   [`BuildOutput::roots`], and free them in [`Backend::release_root`] (called by `envy gc`).
 //! - Be safe to run concurrently for different projects; envy holds a per-project lock.
 
+pub mod embedded;
+mod eval_store;
 pub mod nix;
 
 use std::collections::BTreeMap;
@@ -79,6 +81,8 @@ pub struct BuildOutput {
     pub record: EnvRecord,
     /// GC roots created for this environment (freed by [`Backend::release_root`]).
     pub roots: Vec<GcRoot>,
+    /// One-line notices for the user (`creating lock file …`, a fallback to Nix).
+    pub notices: Vec<String>,
 }
 
 /// A GC root a backend made to keep a built environment alive.
@@ -188,21 +192,27 @@ pub trait Backend: Send + Sync {
 }
 
 /// Backend names `ENVY_BACKEND` accepts.
-pub const BACKENDS: &[&str] = &["nix", "embedded"];
+pub const BACKENDS: &[&str] = &["embedded", "nix"];
 
-/// The backend named by `ENVY_BACKEND` (default `nix`).
+/// The backend named by `ENVY_BACKEND`. Unset: the embedded engine, handing a flake it
+/// cannot evaluate to Nix when Nix is installed (with a notice).
 pub fn from_env() -> anyhow::Result<Box<dyn Backend>> {
     let name = std::env::var(crate::env_vars::ENVY_BACKEND).unwrap_or_default();
-    by_name(if name.is_empty() { "nix" } else { &name })
+    if name.is_empty() {
+        return Ok(Box::new(embedded::EmbeddedBackend {
+            fallback_to_nix: true,
+        }));
+    }
+    by_name(&name)
 }
 
-/// The backend called `name`.
+/// The backend called `name` (`embedded` alone never falls back to Nix).
 pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Backend>> {
     match name {
         "nix" => Ok(Box::new(nix::NixBackend::from_env())),
-        "embedded" => anyhow::bail!(
-            "the embedded backend is not available in this build yet\nhint: unset `ENVY_BACKEND` to use the Nix CLI"
-        ),
+        "embedded" => Ok(Box::new(embedded::EmbeddedBackend {
+            fallback_to_nix: false,
+        })),
         other => anyhow::bail!(
             "unknown backend `{other}` in `ENVY_BACKEND`\nhint: use one of: {}",
             BACKENDS.join(", ")

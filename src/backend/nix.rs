@@ -37,6 +37,11 @@ impl NixBackend {
         Self { nix }
     }
 
+    /// Whether a `nix` binary was found.
+    pub fn is_available(&self) -> bool {
+        self.nix.is_some()
+    }
+
     fn installable(request: &BuildRequest<'_>) -> String {
         let flake = match &request.selection.flake_ref {
             Some(r) => r.clone(),
@@ -182,7 +187,11 @@ impl Backend for NixBackend {
         record.watch.normalize();
 
         let roots = profile_root(&profile).into_iter().collect();
-        Ok(BuildOutput { record, roots })
+        Ok(BuildOutput {
+            record,
+            roots,
+            notices: Vec::new(),
+        })
     }
 }
 

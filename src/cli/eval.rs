@@ -306,7 +306,7 @@ enum Input {
     File(PathBuf),
 }
 
-fn print_diagnostic(d: Diagnostic, show_trace: bool) {
+pub(crate) fn print_diagnostic(d: Diagnostic, show_trace: bool) {
     let text = match d {
         Diagnostic::Trace(msg, _) => format!("trace: {msg}"),
         Diagnostic::Warning {
@@ -334,7 +334,11 @@ fn print_diagnostic(d: Diagnostic, show_trace: bool) {
 
 /// Nix's `autoCallFunction`: call a function whose argument is an attribute-set pattern with
 /// the `--arg`/`--argstr` values it names (all of them with `...`).
-fn auto_call(ev: &mut Evaluator, v: &Value, args: &[Attr]) -> envy_eval::EvalResult<Value> {
+pub(crate) fn auto_call(
+    ev: &mut Evaluator,
+    v: &Value,
+    args: &[Attr],
+) -> envy_eval::EvalResult<Value> {
     let f = ev.force(v, Pos::NONE)?;
     if let Value::Attrs(a) = &f
         && let Some(functor) = a.get(Sym::FUNCTOR)
@@ -368,7 +372,7 @@ fn auto_call(ev: &mut Evaluator, v: &Value, args: &[Attr]) -> envy_eval::EvalRes
 }
 
 /// Nix's `findAlongAttrPath` for `-A`: dotted names (quotes allowed), list indices.
-fn select_attr_path(
+pub(crate) fn select_attr_path(
     ev: &mut Evaluator,
     root: &Value,
     path: &str,

@@ -24,3 +24,14 @@ impl Export {
         Ok(ExitCode::SUCCESS)
     }
 }
+
+/// `envy export <shell>` as the hook calls it, without parsing the command line again.
+pub fn run_hook(shell: Shell) -> ExitCode {
+    match crate::hook::slow::export(shell) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            super::report_error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}

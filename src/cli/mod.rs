@@ -3,11 +3,12 @@
 //! this is built.
 
 mod allow;
-mod build;
+pub(crate) mod build;
 mod completions;
 mod deny;
 mod eval;
-mod export;
+pub mod export;
+mod flake;
 mod gc;
 mod generations;
 mod hook;
@@ -67,6 +68,7 @@ enum Command {
     Completions(completions::Completions),
     Build(build::BuildArgs),
     Log(log::LogArgs),
+    Flake(flake::FlakeArgs),
     Shell(shell::ShellArgs),
     Store(store::Store),
     Eval(eval::EvalArgs),
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Completions(c) => c.run(),
         Command::Build(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Flake(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Store(c) => c.run(),
         Command::Eval(c) => c.run(),

@@ -1,14 +1,17 @@
 //! `envy shell`: an ad-hoc shell with envy's clang-musl toolchain, for the host or cross.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use crate::dirs::Dirs;
+use crate::engine::{Engine, EngineError, Render};
 use crate::toolchain::nix_backend::NixBackend;
-use crate::toolchain::progress::Progress;
 use crate::toolchain::shell_cache::{self, ShellEntry, ShellRequest, Target};
 use crate::toolchain::spawn::{self, UserShell};
-use crate::toolchain::{HostTools, cache_dir};
+use crate::toolchain::{HostTools, embedded, var};
 use crate::{env_vars, pkgs};
 
 /// Enter a shell whose `cc` builds fully static musl binaries, for this machine or cross
@@ -35,30 +38,41 @@ pub struct ShellArgs {
 }
 
 /// Which engine realises the environment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Backend {
+    /// The installed Nix (`ENVY_SHELL_BACKEND=nix`).
     Nix,
-    Embedded,
+    /// envy's own evaluator, store and builder, with the store in this directory.
+    Embedded { store_dir: PathBuf },
 }
 
 impl Backend {
     fn from_env() -> Result<Self> {
         match std::env::var(env_vars::ENVY_SHELL_BACKEND).as_deref() {
             Ok("nix") => Ok(Self::Nix),
-            Ok("embedded") => Ok(Self::Embedded),
-            // Until envy's own evaluator, store and builder are wired in, Nix realises shells.
-            Ok("") | Err(_) => Ok(Self::Nix),
+            Ok("embedded" | "") | Err(_) => {
+                // Where the store is decides the store paths, so it is part of the cache key;
+                // finding it needs no store access (the warm path opens nothing).
+                let location = envy_store::StoreConfig::from_env(None).context(
+                    "cannot tell where envy's store is: no data directory\n\
+                     hint: set HOME, or ENVY_STORE_DIR and ENVY_STATE_DIR",
+                )?;
+                Ok(Self::Embedded {
+                    store_dir: location.store_dir,
+                })
+            }
             Ok(other) => bail!(
-                "unknown `{}` value `{other}` (expected `nix` or `embedded`)",
+                "unknown `{}` value `{other}` (expected `embedded` or `nix`)",
                 env_vars::ENVY_SHELL_BACKEND
             ),
         }
     }
 
-    fn name(self) -> &'static str {
+    /// What the cache key records about the backend.
+    fn key(&self) -> String {
         match self {
-            Self::Nix => "nix",
-            Self::Embedded => "embedded",
+            Self::Nix => "nix".to_owned(),
+            Self::Embedded { store_dir } => format!("embedded\0{}", store_dir.display()),
         }
     }
 }
@@ -70,23 +84,28 @@ impl ShellArgs {
             packages: self.packages,
         };
         let backend = Backend::from_env()?;
-        let cache = cache_dir()
-            .context("cannot find a cache directory (set `ENVY_CACHE_DIR` or `HOME`)")?;
+        let dirs = Dirs::from_env()?;
+        let cache = dirs.cache_root();
 
         let path = std::env::var_os(env_vars::PATH);
         let host_tools =
-            HostTools::discover(path.as_deref(), Some(&cache)).map_err(|e| match e.hint() {
+            HostTools::discover(path.as_deref(), Some(cache)).map_err(|e| match e.hint() {
                 Some(hint) => anyhow::anyhow!("{e}\nhint: {hint}"),
                 None => anyhow::Error::new(e),
             })?;
 
-        let key = shell_cache::key(&host_tools, &request, backend.name());
-        let dir = shell_cache::entry_dir(&cache, &key);
-        let entry = match shell_cache::load(&cache, &key) {
-            Some(entry) => entry,
+        let key = shell_cache::key(&host_tools, &request, &backend.key());
+        let dir = shell_cache::entry_dir(cache, &key);
+        let entry = match shell_cache::load(cache, &key) {
+            Some(entry) => {
+                record_stats("hit", 0);
+                entry
+            }
             None => {
-                let entry = realise(backend, &cache, &dir, &host_tools, &request)?;
-                shell_cache::store(&cache, &key, &entry).with_context(|| {
+                dirs.ensure_cache_root()?;
+                let (entry, builds) = realise(&backend, cache, &dir, &key, &host_tools, &request)?;
+                record_stats("miss", builds);
+                shell_cache::store(cache, &key, &entry).with_context(|| {
                     format!("cannot write the shell cache in `{}`", dir.display())
                 })?;
                 entry
@@ -107,53 +126,86 @@ impl ShellArgs {
     }
 }
 
-/// Evaluate and build the environment for `request`.
+/// Append what this `envy shell` did to the file named by `__ENVY_SHELL_STATS`, if set:
+/// `cache=hit builds=0`, or `cache=miss builds=N` (a miss evaluates; N counts the derivations
+/// the builder ran). Tests assert on it that a warm shell neither evaluates nor builds.
+fn record_stats(cache: &str, builds: usize) {
+    if let Some(file) = std::env::var_os(env_vars::__ENVY_SHELL_STATS).filter(|f| !f.is_empty()) {
+        use std::io::Write;
+        let line = format!("cache={cache} builds={builds}\n");
+        let _ = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
+
+/// Evaluate and build the environment for `request`; also returns how many derivations were
+/// built.
 fn realise(
-    backend: Backend,
-    cache: &std::path::Path,
-    dir: &std::path::Path,
+    backend: &Backend,
+    cache: &Path,
+    dir: &Path,
+    key: &str,
     host_tools: &HostTools,
     request: &ShellRequest,
-) -> Result<ShellEntry> {
+) -> Result<(ShellEntry, usize)> {
     let pkgs_dir = pkgs::materialize(cache, host_tools).with_context(|| {
         format!(
             "cannot write envy's package set under `{}`",
             cache.display()
         )
     })?;
-    let mut progress = Progress::new(false);
-    let env = match backend {
+    let (env, anchor, builds) = match backend {
         Backend::Nix => {
             let nix = NixBackend::find().context(
-                "envy shell needs Nix to build its toolchain (the embedded engine is not wired in yet)\nhint: install Debian's `nix-bin`, or point `ENVY_NIX` at a nix binary",
+                "`ENVY_SHELL_BACKEND=nix` needs Nix\nhint: install Debian's `nix-bin`, point `ENVY_NIX` at a nix binary, or unset `ENVY_SHELL_BACKEND` to use envy's own engine",
             )?;
             fs_err::create_dir_all(dir)?;
-            nix.realise(&pkgs_dir, request, &dir.join("nix-profile"), &mut progress)?
+            let render = Render::new();
+            let env = nix.realise(&pkgs_dir, request, &dir.join("nix-profile"), &render);
+            render.finish();
+            (env?, None, render.built())
         }
-        Backend::Embedded => bail!(
-            "the embedded engine cannot build shells yet: envy's evaluator, store and builder are not wired into `envy shell`\nhint: unset `{}` to use Nix",
-            env_vars::ENVY_SHELL_BACKEND
-        ),
+        Backend::Embedded { .. } => {
+            let render = Arc::new(Render::new());
+            let engine = Engine::from_env(render.clone())?;
+            let realised =
+                embedded::realise(&engine, &pkgs_dir, request, &embedded::root_name(key));
+            render.finish();
+            let realised = realised.map_err(|e| {
+                let hint = match &e {
+                    EngineError::Build(envy_build::BuildError::Download { .. }) => format!(
+                        "\nhint: without internet, put the file into a hashed mirror (`<dir>/sha256/<hex>`) and set `{}=file://<dir>/`",
+                        env_vars::ENVY_HASHED_MIRRORS
+                    ),
+                    _ => String::new(),
+                };
+                anyhow::Error::new(e).context(format!(
+                    "cannot build the `envy shell` environment for `{}`{hint}",
+                    request.target.triple()
+                ))
+            })?;
+            for line in &realised.diagnostics {
+                eprintln!("{line}");
+            }
+            (realised.env, Some(realised.anchor), engine.built_count())
+        }
     };
     let clang = host_tools
         .get("clang")
         .map_or_else(String::new, |t| format!("clang {}", t.version));
-    let musl = env
-        .get("NIX_CC")
-        .and_then(|cc| {
-            fs_err::read_to_string(std::path::Path::new(cc).join("nix-support/orig-libc")).ok()
-        })
+    let musl = var(&env, "NIX_CC")
+        .and_then(|cc| fs_err::read_to_string(Path::new(cc).join("nix-support/orig-libc")).ok())
         .and_then(|libc| {
             libc.trim()
                 .rsplit_once("-musl-")
                 .map(|(_, v)| format!(", musl {v}"))
         })
         .unwrap_or_default();
-    Ok(ShellEntry::new(
-        request.target,
-        format!("{clang}{musl}"),
-        env,
-    ))
+    let entry = ShellEntry::new(request.target, format!("{clang}{musl}"), env, anchor);
+    Ok((entry, builds))
 }
 
 /// What the shell is, on stderr.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use envy_store::{LocalStore, StoreConfig, StorePath};
+use envy_store::{LocalStore, StorePath};
 
 /// Work with envy's store: add, dump, hash, inspect, verify, copy to and from binary caches, gc.
 ///
@@ -77,16 +77,7 @@ struct Opts {
 impl Opts {
     /// Open the store, creating it on first use.
     fn open(&self) -> Result<LocalStore> {
-        let config = StoreConfig::from_env(self.store_dir.as_deref()).context(
-            "cannot tell where envy's store is: no data directory\n\
-             hint: set HOME, or ENVY_STORE_DIR and ENVY_STATE_DIR",
-        )?;
-        LocalStore::open(&config).with_context(|| {
-            format!(
-                "cannot open envy's store at `{}`\nhint: envy needs a store directory of its own; set ENVY_STORE_DIR (and ENVY_STATE_DIR) or pass --store-dir",
-                config.store_dir.display()
-            )
-        })
+        crate::engine::context::open_store(self.store_dir.as_deref())
     }
 }
 

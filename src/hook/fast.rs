@@ -12,10 +12,17 @@ use std::path::Path;
 use super::state::{State, digest};
 use crate::env_vars::{__ENVY_PID, __ENVY_STATE, PWD};
 use crate::project::FLAKE_NIX;
+use crate::shell::Shell;
 
-/// Whether the shells named on `envy export`'s command line are ones the fast path serves.
-pub fn is_export_target(shell: &std::ffi::OsStr) -> bool {
-    matches!(shell.to_str(), Some("bash" | "zsh" | "fish" | "json"))
+/// The shell named on `envy export`'s command line, if it is one the hook serves.
+pub fn export_target(shell: &std::ffi::OsStr) -> Option<Shell> {
+    Some(match shell.to_str()? {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "json" => Shell::Json,
+        _ => return None,
+    })
 }
 
 /// `true` when `envy export` can print nothing and exit.

@@ -252,16 +252,16 @@ impl HostTools {
             String::from("# The host's clang/LLVM tools as envy discovered them (generated).\n{\n");
         out.push_str(&format!(
             "  system = {};\n  tools = {{\n",
-            nix_string(&self.system)
+            crate::engine::eval::nix_string(&self.system)
         ));
         for t in &self.tools {
             out.push_str(&format!(
                 "    {} = {{ path = {}; realPath = {}; version = {}; sha256 = {}; }};\n",
                 t.attr,
-                nix_string(&t.path.to_string_lossy()),
-                nix_string(&t.real_path.to_string_lossy()),
-                nix_string(&t.version),
-                nix_string(&t.sha256),
+                crate::engine::eval::nix_string(&t.path.to_string_lossy()),
+                crate::engine::eval::nix_string(&t.real_path.to_string_lossy()),
+                crate::engine::eval::nix_string(&t.version),
+                crate::engine::eval::nix_string(&t.sha256),
             ));
         }
         out.push_str("  };\n}\n");
@@ -277,26 +277,6 @@ pub fn host_system() -> Result<String, HostToolsError> {
             arch: arch.to_owned(),
         }),
     }
-}
-
-/// A Nix string literal for `s`.
-pub fn nix_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn probe_version(path: &Path) -> Result<String, HostToolsError> {
@@ -355,11 +335,6 @@ mod tests {
         );
         assert_eq!(first_version("no numbers here"), None);
         assert_eq!(first_version("build 7"), None);
-    }
-
-    #[test]
-    fn nix_strings_escape_interpolation_and_quotes() {
-        assert_eq!(nix_string(r#"a"b\c${d}$e"#), r#""a\"b\\c\${d}$e""#);
     }
 
     #[test]

@@ -1,26 +1,30 @@
 //! envy's toolchains: discovering the host's clang/LLVM tools, materialising the embedded
-//! package set next to them, realising `envy shell` environments with a backend, capturing a
-//! dev-shell derivation's environment (the `nix print-dev-env --json` shape), caching the
-//! result, and entering it with the user's shell.
+//! package set next to them, realising `envy shell` environments (with envy's own engine,
+//! `crate::engine`, or the installed Nix), caching the result as an [`EnvRecord`], and
+//! entering it with the user's shell.
 //!
 //! The Nix side (stdenvs, compiler wrappers, musl) lives in `pkgs/` at the repository root and
 //! is embedded by `crate::pkgs`; nothing here knows Nix language internals.
 
-// The embedded backend builds capturing derivations with it once envy's engine is wired in;
-// until then only its tests (against real Nix) use it.
-#[allow(dead_code)]
-pub mod capture;
-pub mod dev_env;
+pub mod embedded;
 pub mod host_tools;
 pub mod nix_backend;
-pub mod progress;
 pub mod shell_cache;
 pub mod spawn;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub use dev_env::DevEnv;
 pub use host_tools::HostTools;
+
+use crate::env_record::{EnvRecord, Variable};
+
+/// A string variable's value (exported or not).
+pub fn var<'a>(env: &'a EnvRecord, name: &str) -> Option<&'a str> {
+    match env.variables.get(name)? {
+        Variable::Exported(v) | Variable::Var(v) => Some(v),
+        _ => None,
+    }
+}
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -52,12 +56,4 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     fs_err::rename(&tmp, path)
-}
-
-/// envy's cache directory: `ENVY_CACHE_DIR`, else `$XDG_CACHE_HOME/envy`, else `~/.cache/envy`.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(crate::env_vars::ENVY_CACHE_DIR).filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    dirs::cache_dir().map(|d| d.join("envy"))
 }

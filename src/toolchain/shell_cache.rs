@@ -5,23 +5,27 @@
 //! <cache>/shell-v1/
 //!   CACHEDIR.TAG
 //!   <key>/                 key: sha256 over everything that decides the environment
-//!     entry.json           ShellEntry (the DevEnv and what the banner says), immutable
+//!     entry.json           ShellEntry (the EnvRecord and what the banner says), immutable
 //!     nix-profile*         GC root of the environment (Nix backend)
 //! ```
 //!
+//! The embedded engine's gc root is in envy's store instead: `<state>/roots/envy-shell-<key>`
+//! points at the environment's `-env` store path, whose references are everything it needs.
+//!
 //! The key covers the package set's content (embedded in this binary), the host tools'
-//! identities, the target, the `-p` packages and the backend, so any change to those is a
-//! new key. A hit is used only while the store paths it names still exist.
+//! identities, the target, the `-p` packages, the backend and its store directory, so any
+//! change to those is a new key. A hit is used only while the store paths it names still exist.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{DevEnv, HostTools};
+use super::{HostTools, var};
+use crate::env_record::EnvRecord;
 
 /// Bumped when [`ShellEntry`] or the key's inputs change meaning.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// A toolchain target of `envy shell`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -75,18 +79,28 @@ pub struct ShellEntry {
     pub target: String,
     /// For the banner: `clang 14.0.6, musl 1.2.3`.
     pub toolchain: String,
-    pub env: DevEnv,
+    /// The environment, sanitized (no build-time leftovers such as `HOME` or `TMPDIR`).
+    pub env: EnvRecord,
     /// Store paths the environment needs; the entry is stale when one is gone.
     pub requires: Vec<PathBuf>,
 }
 
 impl ShellEntry {
-    pub fn new(target: Target, toolchain: String, env: DevEnv) -> Self {
+    /// An entry for `env` (sanitized here); `anchor` is the store path the backend's gc root
+    /// keeps alive, if it is not one of the environment's own paths.
+    pub fn new(
+        target: Target,
+        toolchain: String,
+        mut env: EnvRecord,
+        anchor: Option<PathBuf>,
+    ) -> Self {
+        env.sanitize();
         // The compiler wrapper and the stdenv are what every use of the environment touches.
         let requires = ["NIX_CC", "stdenv"]
             .iter()
-            .filter_map(|v| env.get(v))
+            .filter_map(|v| var(&env, v))
             .map(PathBuf::from)
+            .chain(anchor)
             .collect();
         Self {
             format: FORMAT,
@@ -99,6 +113,8 @@ impl ShellEntry {
 }
 
 /// The cache key of a request.
+/// The cache key of a request; `backend` names the backend and its store (store paths
+/// depend on the store directory).
 pub fn key(host_tools: &HostTools, request: &ShellRequest, backend: &str) -> String {
     let mut h = Sha256::new();
     h.update(format!(
@@ -144,7 +160,7 @@ pub fn store(cache_dir: &Path, key: &str, entry: &ShellEntry) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toolchain::dev_env::Variable;
+    use crate::env_record::Variable;
 
     fn tools(version: &str) -> HostTools {
         HostTools {
@@ -198,12 +214,18 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let store_path = cache.path().join("store-path");
         fs_err::create_dir_all(&store_path).unwrap();
-        let mut env = DevEnv::default();
+        let mut env = EnvRecord::default();
         env.variables.insert(
             "NIX_CC".into(),
             Variable::Exported(store_path.to_string_lossy().into_owned()),
         );
-        let entry = ShellEntry::new(Target::X86_64, "clang 14".into(), env);
+        env.variables
+            .insert("TMPDIR".into(), Variable::Exported("/build".into()));
+        let entry = ShellEntry::new(Target::X86_64, "clang 14".into(), env, None);
+        assert!(
+            !entry.env.variables.contains_key("TMPDIR"),
+            "entries hold sanitized environments"
+        );
         assert!(load(cache.path(), "k").is_none());
         store(cache.path(), "k", &entry).unwrap();
         assert_eq!(load(cache.path(), "k"), Some(entry));

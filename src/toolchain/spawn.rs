@@ -12,8 +12,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::dev_env::{DevEnv, Variable};
 use super::shell_cache::ShellEntry;
+use super::var;
+use crate::env_record::{EnvRecord, Variable};
 use crate::env_vars;
 
 /// The prompt marker of an envy shell.
@@ -47,8 +48,8 @@ impl UserShell {
 }
 
 /// The PATH inside the environment: the environment's own, then the user's.
-fn joined_path(env: &DevEnv) -> OsString {
-    let mut path = OsString::from(env.get("PATH").unwrap_or_default());
+fn joined_path(env: &EnvRecord) -> OsString {
+    let mut path = OsString::from(var(env, "PATH").unwrap_or_default());
     if let Some(user) = std::env::var_os(env_vars::PATH).filter(|p| !p.is_empty()) {
         if !path.is_empty() {
             path.push(":");
@@ -59,7 +60,11 @@ fn joined_path(env: &DevEnv) -> OsString {
 }
 
 /// A command with the environment's exported variables (PATH joined with the user's).
-fn command_in(entry: &ShellEntry, env: &DevEnv, program: impl AsRef<std::ffi::OsStr>) -> Command {
+fn command_in(
+    entry: &ShellEntry,
+    env: &EnvRecord,
+    program: impl AsRef<std::ffi::OsStr>,
+) -> Command {
     let mut cmd = Command::new(program);
     for (name, value) in env.exported() {
         if name != "PATH" {
@@ -73,7 +78,7 @@ fn command_in(entry: &ShellEntry, env: &DevEnv, program: impl AsRef<std::ffi::Os
 
 /// Run `argv` in the environment, replacing this process. Returns only on failure to start.
 pub fn exec_command(entry: &ShellEntry, dir: &Path, argv: &[String]) -> std::io::Error {
-    let hook = entry.env.get("shellHook").unwrap_or_default();
+    let hook = var(&entry.env, "shellHook").unwrap_or_default();
     if hook.trim().is_empty() {
         return command_in(entry, &entry.env, &argv[0])
             .args(&argv[1..])
@@ -146,8 +151,8 @@ pub fn exec_shell(entry: &ShellEntry, dir: &Path, shell: &UserShell) -> std::io:
 
 /// The environment as zsh and fish get it: when there is a shell hook, what bash exports after
 /// running it; otherwise the captured environment.
-fn env_after_hook(entry: &ShellEntry, dir: &Path) -> std::io::Result<DevEnv> {
-    let hook = entry.env.get("shellHook").unwrap_or_default();
+fn env_after_hook(entry: &ShellEntry, dir: &Path) -> std::io::Result<EnvRecord> {
+    let hook = var(&entry.env, "shellHook").unwrap_or_default();
     if hook.trim().is_empty() {
         return Ok(entry.env.clone());
     }
@@ -166,10 +171,7 @@ fn env_after_hook(entry: &ShellEntry, dir: &Path) -> std::io::Result<DevEnv> {
     if !output.status.success() {
         return Err(std::io::Error::other("the environment's shell hook failed"));
     }
-    let mut env = DevEnv {
-        bash_functions: Default::default(),
-        variables: Default::default(),
-    };
+    let mut env = EnvRecord::default();
     let user_path = std::env::var_os(env_vars::PATH).unwrap_or_default();
     for item in output.stdout.split(|b| *b == 0).filter(|i| !i.is_empty()) {
         let item = String::from_utf8_lossy(item);
@@ -230,14 +232,14 @@ fn is_identifier(name: &str) -> bool {
 
 /// A bash startup file that recreates the environment: variables with their types, functions,
 /// PATH in front of the user's, the prompt marker (interactive) and the shell hook.
-pub fn bash_rc(env: &DevEnv, interactive: bool) -> String {
+pub fn bash_rc(env: &EnvRecord, interactive: bool) -> String {
     let mut rc = String::from("# envy shell environment (generated)\n");
     if interactive {
         rc.push_str("if [ -e ~/.bashrc ]; then . ~/.bashrc; fi\n");
     }
     rc.push_str("__envy_user_path=$PATH\nunset shellHook\n");
     for (name, var) in &env.variables {
-        if DevEnv::is_build_only(name) || !is_identifier(name) {
+        if !is_identifier(name) {
             continue;
         }
         match var {
@@ -287,14 +289,14 @@ unset __envy_zdotdir
 
 /// zsh's `.zshrc` in envy's ZDOTDIR: the user's `.zshrc`, then the environment's PATH in
 /// front again (in case the user's rc set PATH) and the prompt marker.
-fn zshrc(env: &DevEnv) -> String {
+fn zshrc(env: &EnvRecord) -> String {
     let mut rc = String::from(
         "# envy shell (generated): the user's .zshrc, then envy's PATH and prompt marker\n\
          if [[ -n ${__ENVY_ORIG_ZDOTDIR+x} ]]; then ZDOTDIR=$__ENVY_ORIG_ZDOTDIR; else unset ZDOTDIR; fi\n\
          unset __ENVY_ORIG_ZDOTDIR\n\
          [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]] && source ${ZDOTDIR:-$HOME}/.zshrc\n",
     );
-    if let Some(path) = env.get("PATH").filter(|p| !p.is_empty()) {
+    if let Some(path) = var(env, "PATH").filter(|p| !p.is_empty()) {
         rc.push_str(&format!(
             "export PATH={}:\"$PATH\"\ntypeset -U path\n",
             bash_quote(path)
@@ -306,9 +308,9 @@ fn zshrc(env: &DevEnv) -> String {
 
 /// fish's init file: the environment's PATH in front (config.fish ran already) and a
 /// `fish_prompt` that prints the marker before the user's prompt.
-fn fish_config(env: &DevEnv) -> String {
+fn fish_config(env: &EnvRecord) -> String {
     let mut rc = String::from("# envy shell (generated)\n");
-    if let Some(path) = env.get("PATH").filter(|p| !p.is_empty()) {
+    if let Some(path) = var(env, "PATH").filter(|p| !p.is_empty()) {
         let dirs: Vec<_> = path.split(':').map(fish_quote).collect();
         rc.push_str(&format!("set -gx PATH {} $PATH\n", dirs.join(" ")));
     }
@@ -324,8 +326,8 @@ fn fish_config(env: &DevEnv) -> String {
 mod tests {
     use super::*;
 
-    fn sample() -> DevEnv {
-        let mut env = DevEnv::default();
+    fn sample() -> EnvRecord {
+        let mut env = EnvRecord::default();
         let vars = [
             ("CC", Variable::Exported("cc".into())),
             ("PATH", Variable::Exported("/store/w/bin:/usr/bin".into())),
@@ -353,7 +355,9 @@ mod tests {
     fn the_bash_rc_recreates_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let rc = dir.path().join("rc");
-        fs_err::write(&rc, bash_rc(&sample(), false)).unwrap();
+        let mut env = sample();
+        env.sanitize();
+        fs_err::write(&rc, bash_rc(&env, false)).unwrap();
         let out = Command::new("/bin/bash")
             .args(["--norc", "--noprofile", "-c"])
             .arg(r#"source "$1"; printf '%s|' "$CC" "$PATH" "$quoted" "${list[0]}" "${map[k]}" "$HOME" "$greeting"; hello world"#)

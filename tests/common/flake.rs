@@ -315,3 +315,124 @@ pub fn copy_tree(from: &Path, to: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An evaluator wired to a flake session (Nix's store dir, nothing written), and the session.
+pub fn eval_session(
+    world: &FlakeWorld,
+    registries: envy_flake::Registries,
+) -> (envy_eval::Evaluator, envy_flake::FlakeSession) {
+    let fetcher = envy_fetch::Fetcher::new(world.fetch_settings());
+    let session = envy_flake::FlakeSession::new(fetcher, registries);
+    let ev = envy_eval::Evaluator::builder()
+        .io(session.io(Box::new(envy_eval::RealIO)))
+        .store(Box::new(envy_eval::DummyStore::new(
+            envy_store::StoreDir::nix_default(),
+        )))
+        .fetch(session.fetch())
+        .build();
+    (ev, session)
+}
+
+/// Lock and call the flake at `dir` with envy's evaluator; `attr` (a dotted path) of its
+/// value, deeply, as JSON.
+pub fn envy_flake_attr(
+    world: &FlakeWorld,
+    registries: envy_flake::Registries,
+    dir: &Path,
+    attr: &str,
+) -> Result<Value, String> {
+    let (mut ev, session) = eval_session(world, registries);
+    let top = envy_flake::FlakeRef::parse(".", Some(dir)).map_err(|e| e.to_string())?;
+    let locked = session
+        .lock(&mut ev, &top, &envy_flake::LockFlags::default())
+        .map_err(|e| e.to_string())?;
+    let mut v = session
+        .call(&mut ev, &locked)
+        .map_err(|e| e.render(false))?;
+    for part in attr.split('.').filter(|p| !p.is_empty()) {
+        let a = ev
+            .force_attrs(&v, envy_eval::Pos::NONE, "test")
+            .map_err(|e| e.render(false))?;
+        v = a
+            .get(envy_eval::symbol::Sym::new(part))
+            .cloned()
+            .ok_or_else(|| format!("attribute `{part}` missing"))?;
+    }
+    envy_flake::nix_value::to_json(&mut ev, &v, envy_eval::Pos::NONE).map_err(|e| e.render(false))
+}
+
+/// A directory of links to every program in `/usr/local/bin`, `/usr/bin` and `/bin` except
+/// Nix's: a `PATH` on which `nix` is absent but everything else (git, clang, bash…) is found.
+pub fn path_without_nix(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin-without-nix");
+    if bin.is_dir() {
+        return bin;
+    }
+    fs_err::create_dir_all(&bin).unwrap();
+    for src in ["/usr/local/bin", "/usr/bin", "/bin"] {
+        let Ok(entries) = fs_err::read_dir(src) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            if n == "nix" || n.starts_with("nix-") {
+                continue;
+            }
+            let link = bin.join(&name);
+            if !link.exists() {
+                let _ = std::os::unix::fs::symlink(e.path(), &link);
+            }
+        }
+    }
+    bin
+}
+
+impl FlakeWorld {
+    /// Give Nix a store with a real directory of its own (builds work; store paths are not
+    /// `/nix/store` ones), as the backends' tests need.
+    pub fn use_buildable_nix_store(&self) {
+        let r = self.root().display().to_string();
+        fs_err::write(
+            self.path("nix-conf/nix.conf"),
+            format!(
+                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
+                 build-users-group =\nflake-registry = {r}/nix-conf/registry.json\n\
+                 store = local?store={r}/nix/store&state={r}/nix/state&log={r}/nix/log\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// musl 1.2.3's source tarball, as named in the hashed mirror `scripts/test` fills.
+pub const MUSL_SHA256: &str = "7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4";
+
+/// The hashed mirror holding musl's source (`ENVY_TEST_MIRROR`, else `.fixtures/mirror`);
+/// `None` (after printing why, or failing under `ENVY_TEST_REQUIRE_TOOLS`) when it is missing.
+pub fn musl_mirror() -> Option<PathBuf> {
+    let dir = match std::env::var_os("ENVY_TEST_MIRROR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".fixtures/mirror"),
+    };
+    if dir.join("sha256").join(MUSL_SHA256).is_file() {
+        return Some(dir);
+    }
+    let reason = format!(
+        "musl's source is not in the test mirror `{}`",
+        dir.display()
+    );
+    if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
+        panic!("{reason} (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to create it");
+    }
+    eprintln!("skipping: {reason}; run scripts/test to create it");
+    None
+}
+
+/// A flake on envy's package set whose devShell (in `shell.nix`, importing `value.nix`) uses
+/// the clang-musl stdenv.
+pub const PACKAGE_SET_FLAKE: &str = "{\n  inputs.envy.url = \"envy\";\n  outputs = { self, envy }: {\n    devShells.x86_64-linux.default = import ./shell.nix { pkgs = envy.legacyPackages.x86_64-linux; };\n  };\n}\n";
+
+/// Its `shell.nix`.
+pub const PACKAGE_SET_SHELL: &str =
+    "{ pkgs }: pkgs.mkShell { name = \"musl-dev\"; FOO = import ./value.nix; }\n";

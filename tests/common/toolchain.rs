@@ -1,12 +1,14 @@
-//! Helpers for the toolchain and `envy shell` tests: an offline Nix 2.8 whose store is shared
-//! by every test of a run (so musl is built once, not once per test), a per-test HOME, XDG
-//! dirs and envy cache, and a runner for `envy shell`.
+//! Helpers for the toolchain and `envy shell` tests: one envy store shared by every test of a
+//! run (so musl is built once per architecture, not once per test), a `PATH` without Nix, a
+//! per-test HOME, XDG dirs and envy cache, a runner for `envy shell`, and an offline Nix 2.8
+//! for the tests that use it as the oracle.
 //!
-//! The shared store lives under cargo's target tmp dir (`envy-toolchain-nix/`): Nix's own
-//! locking lets parallel tests wait for one build of a path instead of repeating it, and
-//! a later run reuses what an earlier one built when the package set did not change.
+//! The shared store lives under cargo's target tmp dir (`envy-toolchain-store/`): the
+//! builder's path locks let parallel tests wait for one build of a path instead of repeating
+//! it, and a later run reuses what an earlier one built when the package set did not change.
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -25,10 +27,10 @@ pub fn mirror_dir() -> PathBuf {
 }
 
 /// Whether everything the toolchain tests need is here; otherwise skip (or fail under
-/// `ENVY_TEST_REQUIRE_TOOLS`) with the reason.
+/// `ENVY_TEST_REQUIRE_TOOLS`) with the reason. Nix is not among them.
 #[must_use]
 pub fn have_toolchain_prerequisites(extra_tools: &[&str]) -> bool {
-    for tool in ["nix", "nix-build", "clang", "ld.lld", "llvm-ar", "file"]
+    for tool in ["clang", "ld.lld", "llvm-ar", "file", "bash"]
         .iter()
         .chain(extra_tools)
     {
@@ -50,11 +52,92 @@ pub fn have_toolchain_prerequisites(extra_tools: &[&str]) -> bool {
     false
 }
 
-/// The offline Nix configuration and store shared by the tests of this run.
+/// Whether real Nix (the oracle) is here.
+#[must_use]
+pub fn have_nix() -> bool {
+    common::have_tool("nix")
+        && common::have_tool("nix-instantiate")
+        && common::have_tool("nix-build")
+}
+
+/// envy's store shared by the tests of this run (and reused by later runs); the directory
+/// `ENVY_TEST_TOOLCHAIN_STORE` names instead, when set (to build from scratch, or elsewhere).
+pub struct SharedStore {
+    pub store_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+pub fn shared_store() -> &'static SharedStore {
+    static STORE: OnceLock<SharedStore> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let root = match std::env::var_os("ENVY_TEST_TOOLCHAIN_STORE") {
+            Some(dir) => PathBuf::from(dir),
+            None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("envy-toolchain-store"),
+        };
+        SharedStore {
+            store_dir: root.join("store"),
+            state_dir: root.join("state"),
+        }
+    })
+}
+
+/// A `PATH` with everything of the test's own `PATH` except Nix's programs: the directory
+/// of the host's clang first (so the package set records the real tools, which the build
+/// sandbox sees under `/usr`), then a directory of links to every other program.
+pub fn path_without_nix() -> &'static OsString {
+    static PATH: OnceLock<OsString> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let original = std::env::var_os("PATH").unwrap_or_default();
+        // Every program of PATH but Nix's, the first directory winning as in a lookup.
+        let mut programs: Vec<(OsString, PathBuf)> = Vec::new();
+        for dir in std::env::split_paths(&original) {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for name in names {
+                if !name.to_string_lossy().starts_with("nix")
+                    && !programs.iter().any(|(n, _)| *n == name)
+                {
+                    programs.push((name.clone(), dir.join(&name)));
+                }
+            }
+        }
+        // Named after what it holds, so a changed PATH gets a new directory.
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            programs.hash(&mut h);
+            h.finish()
+        };
+        let links =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("envy-toolchain-path-{key:016x}"));
+        if !links.is_dir() {
+            let tmp = links.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = fs_err::remove_dir_all(&tmp);
+            fs_err::create_dir_all(&tmp).unwrap();
+            for (name, target) in &programs {
+                std::os::unix::fs::symlink(target, tmp.join(name)).unwrap();
+            }
+            if fs_err::rename(&tmp, &links).is_err() {
+                let _ = fs_err::remove_dir_all(&tmp);
+            }
+        }
+        let mut dirs = Vec::new();
+        if let Some(clang) = common::which("clang").and_then(|c| fs_err::canonicalize(c).ok()) {
+            dirs.push(clang.parent().unwrap().to_path_buf());
+        }
+        dirs.push(links);
+        std::env::join_paths(dirs).unwrap()
+    })
+}
+
+/// The offline Nix configuration and store of the oracle tests (no envy store in it).
 pub struct SharedNix {
     pub root: PathBuf,
     pub conf_dir: PathBuf,
-    pub store_uri: String,
+    pub store_dir: PathBuf,
 }
 
 pub fn shared_nix() -> &'static SharedNix {
@@ -66,45 +149,33 @@ pub fn shared_nix() -> &'static SharedNix {
         let registry = root.join("registry.json");
         fs_err::write(&registry, r#"{"flakes":[],"version":2}"#).unwrap();
         let r = root.display();
-        let store_uri = format!("local?store={r}/store&state={r}/state&log={r}/log");
-        let mirror = mirror_dir();
-        let sandbox_paths: Vec<String> = ["/bin", "/lib", "/lib64", "/usr"]
-            .iter()
-            .filter(|p| Path::new(p).exists())
-            .map(|p| (*p).to_owned())
-            .chain([mirror.display().to_string()])
-            .collect();
         let conf = format!(
             "experimental-features = nix-command flakes\n\
-             sandbox = true\n\
-             extra-sandbox-paths = {}\n\
+             sandbox = false\n\
              substituters =\n\
              build-users-group =\n\
              flake-registry = {}\n\
-             hashed-mirrors = file://{}/\n\
-             store = {store_uri}\n",
-            sandbox_paths.join(" "),
+             store = local?store={r}/store&state={r}/state&log={r}/log\n",
             registry.display(),
-            mirror.display(),
         );
-        common_write_if_changed(&conf_dir.join("nix.conf"), &conf);
+        write_if_changed(&conf_dir.join("nix.conf"), &conf);
         SharedNix {
+            store_dir: root.join("store"),
             root,
             conf_dir,
-            store_uri,
         }
     })
 }
 
-fn common_write_if_changed(path: &Path, contents: &str) {
+fn write_if_changed(path: &Path, contents: &str) {
     if fs_err::read_to_string(path).ok().as_deref() != Some(contents) {
-        let tmp = path.with_extension("tmp");
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         fs_err::write(&tmp, contents).unwrap();
         fs_err::rename(&tmp, path).unwrap();
     }
 }
 
-/// One test's world: its own HOME, XDG dirs and envy cache, the shared Nix.
+/// One test's world: its own HOME, XDG dirs and envy cache; the shared envy store.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -130,9 +201,24 @@ impl Sandbox {
         self.dir.path().join("cache")
     }
 
-    /// A command with this sandbox's environment (and the shared Nix).
+    /// Where `envy shell` records each run (`cache=hit|miss builds=N`).
+    pub fn stats_file(&self) -> PathBuf {
+        self.dir.path().join("shell-stats")
+    }
+
+    /// The lines of [`Sandbox::stats_file`] so far.
+    pub fn stats(&self) -> Vec<String> {
+        fs_err::read_to_string(self.stats_file())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A command with this sandbox's environment: no Nix on `PATH`, the shared envy store,
+    /// musl's source in the hashed mirror.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let nix = shared_nix();
+        let store = shared_store();
         let mut cmd = Command::new(program);
         cmd.current_dir(self.work())
             .env("HOME", self.home())
@@ -140,17 +226,35 @@ impl Sandbox {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env("NIX_CONF_DIR", &nix.conf_dir)
-            // envy's own builder fetches musl's source from the same mirror.
+            .env("PATH", path_without_nix())
+            .env("ENVY_STORE_DIR", &store.store_dir)
+            .env("ENVY_STATE_DIR", &store.state_dir)
             .env(
                 "ENVY_HASHED_MIRRORS",
                 format!("file://{}/", mirror_dir().display()),
             )
+            .env("__ENVY_SHELL_STATS", self.stats_file())
             .env("SHELL", "/bin/bash")
-            .env_remove("ENVY_CACHE_DIR")
             .env_remove("ENVY_SHELL_BACKEND")
+            .env_remove("ENVY_NIX")
+            .env_remove("ENVY_SUBSTITUTERS")
+            .env_remove("NIX_CONF_DIR")
             .env_remove("NIX_REMOTE")
+            .env_remove("NIX_PATH")
             .env_remove("ZDOTDIR");
+        cmd
+    }
+
+    /// A command for real Nix, the oracle: the test's own `PATH`, the shared Nix store.
+    pub fn nix_command(&self, program: &str) -> Command {
+        let nix = shared_nix();
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.work())
+            .env("HOME", self.home())
+            .env("XDG_CACHE_HOME", self.dir.path().join("nix-cache"))
+            .env("NIX_CONF_DIR", &nix.conf_dir)
+            .env_remove("NIX_REMOTE")
+            .env_remove("NIX_PATH");
         cmd
     }
 
@@ -194,8 +298,8 @@ pub fn assert_success(out: &Output, what: &str) {
     );
 }
 
-/// A host-tools attribute set for evaluating `pkgs/` directly with Nix (`--arg hostTools`),
-/// with one tool's version overridable.
+/// A host-tools attribute set for evaluating `pkgs/` directly (`hostTools = …`), with one
+/// tool's version overridable.
 pub fn host_tools_nix(clang_version: &str) -> String {
     let tool = |attr: &str, path: &str, version: &str| {
         format!(

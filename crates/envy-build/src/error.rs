@@ -104,6 +104,15 @@ pub enum BuildError {
     )]
     PartlyValid { drv: String, valid: String },
 
+    #[error(
+        "cycle detected in build of `{drv}` in the references of output `{output}` from output `{parent}`"
+    )]
+    OutputCycle {
+        drv: String,
+        output: String,
+        parent: String,
+    },
+
     #[error("output `{path}` is not allowed to refer to the following paths:{paths}")]
     DisallowedReferences { path: String, paths: String },
 

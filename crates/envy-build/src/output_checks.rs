@@ -4,6 +4,9 @@
 //! output), or with `__structuredAttrs` the per-output `outputChecks.<output>` object, which
 //! also knows `maxSize` and `maxClosureSize`.
 //!
+//! First of all, as in Nix, the outputs' references to each other must not form a cycle (they
+//! could never be registered one after the other).
+//!
 //! An absent `allowed…` list means "anything"; a present but empty one means "nothing". A
 //! `…Requisites` check looks at the whole closure of the output (without the output itself in
 //! the plain form, Nix's `ignoreSelfRefs`); a `…References` check at its direct references,
@@ -44,6 +47,7 @@ pub(crate) struct CheckInputs<'a> {
 /// # Errors
 /// The first check that fails, with Nix's wording; a malformed `outputChecks`.
 pub(crate) fn check_outputs(inputs: &CheckInputs<'_>) -> Result<(), BuildError> {
+    check_cycles(inputs)?;
     let sd = inputs.store.store_dir();
     let printed_drv = sd.print(inputs.drv_path);
     let structured = match inputs.drv.env_var("__json") {
@@ -64,6 +68,43 @@ pub(crate) fn check_outputs(inputs: &CheckInputs<'_>) -> Result<(), BuildError> 
             None => plain_checks(inputs.drv),
         };
         apply(inputs, &checks, info)?;
+    }
+    Ok(())
+}
+
+/// Nix's topological sort of the outputs by their references to each other, failing on the
+/// first cycle with the output that closes it and the one it was reached from.
+fn check_cycles(inputs: &CheckInputs<'_>) -> Result<(), BuildError> {
+    fn visit<'a>(
+        name: &'a str,
+        parent: Option<&'a str>,
+        inputs: &'a CheckInputs<'_>,
+        visited: &mut BTreeSet<&'a str>,
+        parents: &mut BTreeSet<&'a str>,
+    ) -> Result<(), BuildError> {
+        if parents.contains(name) {
+            return Err(BuildError::OutputCycle {
+                drv: inputs.store.store_dir().print(inputs.drv_path),
+                output: name.to_string(),
+                parent: parent.unwrap_or_default().to_string(),
+            });
+        }
+        if !visited.insert(name) {
+            return Ok(());
+        }
+        parents.insert(name);
+        let info = &inputs.built[name];
+        for (child, path) in inputs.outputs {
+            if child != name && inputs.built.contains_key(child) && info.references.contains(path) {
+                visit(child, Some(name), inputs, visited, parents)?;
+            }
+        }
+        parents.remove(name);
+        Ok(())
+    }
+    let (mut visited, mut parents) = (BTreeSet::new(), BTreeSet::new());
+    for name in inputs.built.keys() {
+        visit(name, None, inputs, &mut visited, &mut parents)?;
     }
     Ok(())
 }

@@ -134,7 +134,16 @@ mod tests {
         let out = run(&g, 2, false, |job| {
             let n = now.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(n, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(50));
+            // Wait for the other independent job rather than sleeping a fixed time: under CPU
+            // load a second worker may start late, which a fixed sleep mistook for no
+            // parallelism. A scheduler that ran them one after the other times out here.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while *job != "c"
+                && peak.load(Ordering::SeqCst) < 2
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             order.lock().unwrap().push(*job);
             now.fetch_sub(1, Ordering::SeqCst);
             Ok::<(), ()>(())

@@ -146,6 +146,23 @@ fn output_names_in_specs() {
         None,
     );
     w.run(&drv).unwrap();
+
+    // Outputs referring to each other cannot be registered: rejected before any check.
+    let drv = w.fx.drv_outputs(
+        "cycle",
+        "echo $dev > $out; echo $out > $dev",
+        &[],
+        &[],
+        &["out", "dev"],
+        None,
+    );
+    assert_eq!(
+        w.run(&drv).unwrap_err(),
+        format!(
+            "cycle detected in build of `{}` in the references of output `dev` from output `out`",
+            w.fx.dir().print(&drv)
+        )
+    );
 }
 
 /// `__structuredAttrs`: `outputChecks.<output>`, with sizes.

@@ -38,5 +38,5 @@ pub use fetcher::{FetchError, Fetcher, NoFetcher, Offline};
 pub use io::{EvalIO, FileAccess, FileType, MemoryIO, ReadRecord, RealIO};
 pub use lower::{Lint, ParseOptions};
 pub use source::{Location, Origin, Pos};
-pub use store::{DummyStore, EvalStore, Realiser, StoreError};
+pub use store::{DummyStore, EvalStore, Fetch, FetchKind, Realiser, StoreError};
 pub use value::Value;

@@ -133,3 +133,45 @@ impl EvalStore for DummyStore {
         Ok(())
     }
 }
+
+/// Which fetching builtin was called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchKind {
+    /// `builtins.fetchTree`
+    Tree,
+    /// `builtins.fetchGit`
+    Git,
+    /// `builtins.fetchTarball`
+    Tarball,
+    /// `builtins.fetchurl`
+    Url,
+    /// `builtins.getFlake`
+    Flake,
+}
+
+impl FetchKind {
+    /// The builtin's name.
+    pub fn builtin_name(self) -> &'static str {
+        match self {
+            FetchKind::Tree => "fetchTree",
+            FetchKind::Git => "fetchGit",
+            FetchKind::Tarball => "fetchTarball",
+            FetchKind::Url => "fetchurl",
+            FetchKind::Flake => "getFlake",
+        }
+    }
+}
+
+/// Fetching and flakes, implemented outside the evaluator (`envy-flake`): the fetching
+/// builtins call `fetch` with their (unforced) argument. Called re-entrantly when a fetched
+/// flake's own evaluation fetches, hence `&self`.
+pub trait Fetch {
+    /// Run builtin `kind` on `arg`.
+    fn fetch(
+        &self,
+        ev: &mut crate::Evaluator,
+        kind: FetchKind,
+        arg: &crate::Value,
+        pos: crate::Pos,
+    ) -> crate::EvalResult<crate::Value>;
+}

@@ -2,7 +2,7 @@
 //!
 //! - A local repository (`git+file`, not bare) with no `ref`/`rev` is fetched from its work
 //!   tree: the files `git ls-files` lists, with their uncommitted contents; untracked files are
-//!   left out. Clean (`git diff-index --quiet HEAD`) trees get `ref`, `rev`, `revCount` and
+//!   left out. Clean (`git diff --quiet HEAD`) trees get `ref`, `rev`, `revCount` and
 //!   the commit time as `lastModified`; dirty ones only `lastModified` (the HEAD commit's
 //!   time). Nothing is copied: the tree is hashed where it is.
 //! - Otherwise a commit is exported (`git archive`) into the fetch cache, once per commit,
@@ -187,14 +187,26 @@ fn fetch_workdir(
     submodules: bool,
     shallow: bool,
 ) -> Result<Option<(SourceTree, Input)>, FetchError> {
-    let have_commits = git.code(Some(dir), &["rev-parse", "--verify", "--quiet", "HEAD"])? == 0;
+    // The commands Nix 2.8 runs. `git diff` (unlike `diff-index`) refreshes the index, so a
+    // copied or touched but unchanged tree is clean.
+    let have_commits = git.code(
+        Some(dir),
+        &[
+            "--git-dir=.git",
+            "rev-parse",
+            "--verify",
+            "--no-revs",
+            "HEAD^{commit}",
+        ],
+    )? == 0;
+    let diff = ["diff", "HEAD", "--quiet", "--ignore-submodules", "--"];
     let clean = have_commits
-        && match git.code(Some(dir), &["diff-index", "--quiet", "HEAD", "--"])? {
+        && match git.code(Some(dir), &diff)? {
             0 => true,
             1 => false,
             _ => {
                 // Let `run` report git's own message.
-                git.run(Some(dir), &["diff-index", "--quiet", "HEAD", "--"])?;
+                git.run(Some(dir), &diff)?;
                 false
             }
         };

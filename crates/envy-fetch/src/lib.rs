@@ -31,7 +31,9 @@ mod github;
 pub mod input;
 mod path;
 mod tarball;
+pub mod time;
 pub mod tree;
+pub mod tree_attrs;
 pub mod url;
 
 pub use attrs::{Attr, Attrs};
@@ -39,4 +41,5 @@ pub use error::FetchError;
 pub use fetcher::{FetchSettings, Fetched, Fetcher};
 pub use input::Input;
 pub use tree::{SourceTree, TrackedFiles};
+pub use tree_attrs::{TreeAttr, tree_attrs};
 pub use url::ParsedUrl;

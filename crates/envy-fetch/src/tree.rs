@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use envy_store::hash::HashSink;
 use envy_store::nar::{self, PathFilter};
-use envy_store::{FileIngestionMethod, Hash, HashAlgo, StoreDir, StorePath};
+use envy_store::{FileIngestionMethod, Hash, HashAlgo, LocalStore, StoreDir, StorePath};
 
 use crate::FetchError;
 
@@ -98,6 +98,7 @@ pub struct SourceTree {
     nar_hash: Hash,
     nar_size: u64,
     store_path: StorePath,
+    store_dir: StoreDir,
 }
 
 impl SourceTree {
@@ -134,6 +135,7 @@ impl SourceTree {
             nar_hash,
             nar_size,
             store_path,
+            store_dir: store_dir.clone(),
         })
     }
 
@@ -170,6 +172,7 @@ impl SourceTree {
             nar_hash,
             nar_size,
             store_path,
+            store_dir: store_dir.clone(),
         })
     }
 
@@ -272,6 +275,62 @@ impl SourceTree {
         nar::dump_path_filtered(&self.root, out, &mut *filter).map_err(nar_err)
     }
 
+    /// Make sure the tree is in `store` — the lazy copy, made only when a build needs the
+    /// path: nothing is read when the path is valid already (reused by hash). The path is
+    /// kept alive for the life of this process (a temporary gc root).
+    pub fn ensure_in_store(&self, store: &LocalStore) -> Result<StorePath, FetchError> {
+        let store_err = |message: String| FetchError::Store {
+            path: self.root.clone(),
+            message,
+        };
+        if store.store_dir() != &self.store_dir() {
+            return Err(store_err(format!(
+                "the tree was hashed for store `{}`, not `{}`",
+                self.store_dir().as_str(),
+                store.store_dir().as_str()
+            )));
+        }
+        store
+            .add_temp_root(&self.store_path)
+            .map_err(|e| store_err(e.to_string()))?;
+        if store
+            .is_valid(&self.store_path)
+            .map_err(|e| store_err(e.to_string()))?
+        {
+            return Ok(self.store_path.clone());
+        }
+        let info = match self.method {
+            FileIngestionMethod::Flat => {
+                store.add_path(&self.root, self.store_path.name(), self.method, None)
+            }
+            FileIngestionMethod::Recursive => {
+                let mut filter = self.path_filter();
+                store.add_path(
+                    &self.root,
+                    self.store_path.name(),
+                    self.method,
+                    Some(&mut *filter),
+                )
+            }
+        }
+        .map_err(|e| store_err(e.to_string()))?;
+        if info.path != self.store_path {
+            // The tree changed between hashing and copying.
+            return Err(store_err(format!(
+                "it changed since it was hashed (now `{}`, was `{}`)",
+                info.path.base_name(),
+                self.store_path.base_name()
+            )));
+        }
+        Ok(info.path)
+    }
+
+    /// The store directory the store path was computed for.
+    #[must_use]
+    pub fn store_dir(&self) -> StoreDir {
+        self.store_dir.clone()
+    }
+
     /// The subtree at `rel` (a relative path input of a flake in this tree), hashed.
     pub fn subtree(
         &self,
@@ -368,6 +427,37 @@ mod tests {
         let mut nar = Vec::new();
         tracked.dump_nar(&mut nar).unwrap();
         assert_eq!(Hash::sha256(&nar), *tracked.nar_hash());
+    }
+
+    #[test]
+    fn copied_lazily_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store_dir = dir.path().join("store");
+        let store = LocalStore::open(&envy_store::StoreConfig::new(
+            &store_dir,
+            dir.path().join("state"),
+        ))
+        .unwrap();
+        let src = dir.path().join("src");
+        fs_err::create_dir_all(src.join("sub")).unwrap();
+        fs_err::write(src.join("sub/a"), "a").unwrap();
+        fs_err::write(src.join("untracked"), "u").unwrap();
+        let t = Arc::new(TrackedFiles::from_nul_separated(b"sub/a\0"));
+        let tree = SourceTree::hash(&src, Some(t), "source", store.store_dir()).unwrap();
+        assert!(
+            !store.is_valid(tree.store_path()).unwrap(),
+            "hashing copies nothing"
+        );
+        let p = tree.ensure_in_store(&store).unwrap();
+        let real = store.real_path(&p);
+        assert_eq!(fs_err::read_to_string(real.join("sub/a")).unwrap(), "a");
+        assert!(
+            !real.join("untracked").exists(),
+            "the filter applies to the copy"
+        );
+        // Reused by hash: a second call reads nothing (the source may even be gone).
+        fs_err::remove_dir_all(&src).unwrap();
+        assert_eq!(tree.ensure_in_store(&store).unwrap(), p);
     }
 
     #[test]

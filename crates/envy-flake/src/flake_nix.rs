@@ -19,7 +19,8 @@ pub const ALLOWED_ATTRS: &[&str] = &["description", "inputs", "outputs", "nixCon
 /// One declared input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlakeInput {
-    /// Where it comes from (`None` when it only `follows`).
+    /// Where it comes from (`None` when it only `follows`, or is an override that only
+    /// overrides inputs further down).
     pub reference: Option<FlakeRef>,
     /// `flake = false`: a plain source tree.
     pub is_flake: bool,
@@ -320,7 +321,9 @@ fn parse_input(name: &str, v: &Value, file: &Path, at: &[&str]) -> Result<FlakeI
             );
         }
     }
-    if input.follows.is_none() && input.reference.is_none() {
+    // A top-level input without `url` or `follows` is the indirect `flake:<name>`; an
+    // override without them only carries overrides further down (Nix 2.18+).
+    if input.follows.is_none() && input.reference.is_none() && at.len() == 1 {
         input.reference = Some(indirect(name)?.reference.expect("indirect has a reference"));
     }
     Ok(input)

@@ -124,7 +124,9 @@ pub struct Locker<'a> {
 struct LockState<'f> {
     flags: &'f LockFlags,
     new: LockFile,
-    overrides: std::collections::BTreeMap<InputPath, FlakeInput>,
+    /// Overrides by the input path they apply to, with the path of the flake declaring them
+    /// (their `follows` are relative to it).
+    overrides: std::collections::BTreeMap<InputPath, (FlakeInput, InputPath)>,
     parents: Vec<FlakeRef>,
 }
 
@@ -362,12 +364,9 @@ impl<'a> Locker<'a> {
         src: &SourceDir,
     ) -> Result<(), FlakeError> {
         for (id, input) in inputs {
-            for (oid, o) in &input.overrides {
-                let mut p = prefix.to_vec();
-                p.push(id.clone());
-                p.push(oid.clone());
-                st.overrides.insert(p, o.clone());
-            }
+            let mut p = prefix.to_vec();
+            p.push(id.clone());
+            add_overrides(st, prefix, &p, &input.overrides);
         }
         for (id, input2) in inputs {
             let mut input_path = prefix.to_vec();
@@ -377,7 +376,6 @@ impl<'a> Locker<'a> {
                 id,
                 input2,
                 node,
-                prefix,
                 &input_path,
                 old_node.clone(),
                 parent,
@@ -400,29 +398,32 @@ impl<'a> Locker<'a> {
         id: &str,
         input2: &FlakeInput,
         node: NodeId,
-        prefix: &[String],
         input_path: &InputPath,
         old_node: Option<(Rc<LockFile>, NodeId)>,
         parent: &LockParent,
         src: &SourceDir,
     ) -> Result<(), FlakeError> {
-        let has_override = st.overrides.contains_key(input_path);
-        let input = match st.overrides.get_mut(input_path) {
-            Some(o) => {
+        // An override that sets neither a reference nor `follows` only passes overrides further
+        // down: the input stays what its flake says.
+        let has_override = st
+            .overrides
+            .get(input_path)
+            .is_some_and(|(o, _)| o.reference.is_some() || o.follows.is_some());
+        let (input, declarer) = match st.overrides.get_mut(input_path).filter(|_| has_override) {
+            Some((o, declarer)) => {
                 // The overridden input keeps its own flake-ness.
                 o.is_flake = input2.is_flake;
-                o.clone()
+                (o.clone(), Some(declarer.clone()))
             }
-            None => input2.clone(),
+            None => (input2.clone(), None),
         };
         if let Some(follows) = &input.follows {
             let target = if parent.absolute && !has_override {
                 follows.clone()
             } else {
-                let mut t = if has_override {
-                    prefix[..prefix.len().saturating_sub(1)].to_vec()
-                } else {
-                    parent.path.clone()
+                let mut t = match &declarer {
+                    Some(d) => d.clone(),
+                    None => parent.path.clone(),
                 };
                 t.extend(follows.iter().cloned());
                 t
@@ -588,6 +589,24 @@ impl<'a> Locker<'a> {
                 subdir: flake.locked.subdir.clone(),
             },
         }
+    }
+}
+
+/// Record `overrides` of the input at `path`, and theirs below them, at any depth (as Nix
+/// 2.18+ does; 2.8 only honoured one level). An override declared nearer the root wins.
+fn add_overrides(
+    st: &mut LockState<'_>,
+    declarer: &[String],
+    path: &[String],
+    overrides: &FlakeInputs,
+) {
+    for (name, o) in overrides {
+        let mut p = path.to_vec();
+        p.push(name.clone());
+        st.overrides
+            .entry(p.clone())
+            .or_insert_with(|| (o.clone(), declarer.to_vec()));
+        add_overrides(st, declarer, &p, &o.overrides);
     }
 }
 

@@ -424,7 +424,7 @@ pub fn print_input_path(path: &[String]) -> String {
 /// `YYYY-MM-DD` of a Unix time (UTC).
 #[must_use]
 pub fn utc_date(secs: u64) -> String {
-    let (y, m, d, ..) = crate::time::civil(secs);
+    let (y, m, d, ..) = envy_fetch::time::civil(secs);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -131,6 +131,22 @@ impl Registry {
 #[derive(Debug, Clone, Default)]
 pub struct Registries {
     pub layers: Vec<(String, Registry)>,
+    /// Built-in entries whose target is only computed when they are used (the package set,
+    /// materialised on demand), consulted after the layers.
+    pub lazy: Vec<LazyEntry>,
+}
+
+/// A built-in `flake:<id>` whose target is made on first use.
+#[derive(Clone)]
+pub struct LazyEntry {
+    pub id: String,
+    pub target: std::rc::Rc<dyn Fn() -> Result<FlakeRef, String>>,
+}
+
+impl std::fmt::Debug for LazyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LazyEntry({})", self.id)
+    }
 }
 
 /// envy's user registry file under a config directory (`$XDG_CONFIG_HOME`).
@@ -178,6 +194,25 @@ impl Registries {
                     continue 'restart;
                 }
             }
+            if !input.is_direct()
+                && let Some(e) = self
+                    .lazy
+                    .iter()
+                    .find(|e| input.get_str("id") == Some(e.id.as_str()))
+            {
+                let target = (e.target)().map_err(|message| FlakeError::Registry {
+                    path: PathBuf::from(format!("<built-in entry `{}`>", e.id)),
+                    message,
+                })?;
+                input = target
+                    .input
+                    .apply_overrides(input.ref_(), input.get_str("rev"))?;
+                extra = Attrs::new();
+                if !target.subdir.is_empty() {
+                    extra.insert("dir".into(), target.subdir.as_str().into());
+                }
+                continue 'restart;
+            }
             if !input.is_direct() {
                 return Err(FlakeError::NotInRegistry {
                     reference: original.to_string(),
@@ -213,6 +248,12 @@ mod tests {
                 "user".into(),
                 Registry::parse(REG, Path::new("reg.json")).unwrap(),
             )],
+            lazy: vec![LazyEntry {
+                id: "builtin".into(),
+                target: std::rc::Rc::new(|| {
+                    FlakeRef::parse("path:/pkgs", None).map_err(|e| e.to_string())
+                }),
+            }],
         }
     }
 
@@ -246,6 +287,7 @@ mod tests {
             resolve("loop"),
             Err(FlakeError::RegistryCycle { .. })
         ));
+        assert_eq!(resolve("builtin").unwrap(), "path:/pkgs");
     }
 
     #[test]

@@ -27,9 +27,11 @@ pub mod local;
 pub mod nar;
 pub mod nix32;
 pub mod path_info;
+mod pipe;
 pub mod references;
 pub mod store_dir;
 pub mod store_path;
+mod sys;
 
 pub use content_address::{ContentAddress, ContentAddressMethod, FileIngestionMethod};
 pub use derivation::{

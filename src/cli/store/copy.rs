@@ -67,6 +67,7 @@ impl Copy {
                 "envy: warning: `{path}` in `{url}` has no trusted signature"
             )),
             CacheEvent::Present { .. } => bar.inc(1),
+            CacheEvent::Unavailable { .. } => {}
         };
         if let Some(url) = &self.to {
             let paths: Vec<StorePath> = self

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use envy_store::hash::HashSink;
 use envy_store::{HashAlgo, HashFormat, nar};
 
 /// Print the hash of a path's NAR serialisation: sha256 in nix32 by default, as
@@ -30,10 +29,8 @@ fn parse_algo(s: &str) -> Result<HashAlgo, String> {
 
 impl HashCmd {
     pub fn run(self) -> Result<ExitCode> {
-        let mut sink = HashSink::new(self.algo);
-        nar::dump_path(&self.path, &mut sink)
+        let (hash, _) = nar::nar_hash_path_with(&self.path, self.algo)
             .with_context(|| format!("cannot hash `{}`", self.path.display()))?;
-        let (hash, _) = sink.finish();
         let format = if self.sri {
             HashFormat::Sri
         } else if self.base16 {

@@ -75,29 +75,28 @@ fn write_line(line: &str) -> std::io::Result<()> {
     writeln!(std::io::stdout(), "{line}")
 }
 
-/// The object `nix path-info --json` prints for one path.
+/// The object `nix path-info --json` prints for one path, keys in Nix's order.
 fn to_json(sd: &envy_store::StoreDir, info: &ValidPathInfo) -> Value {
     let full = |p: &StorePath| sd.print(p);
     let mut v = json!({
         "path": full(&info.path),
-        "narHash": info.nar_hash.to_prefixed_nix32(),
+        "narHash": info.nar_hash.to_sri(),
         "narSize": info.nar_size,
         "references": info.references.iter().map(full).collect::<Vec<_>>(),
-        "registrationTime": info.registration_time,
-        "valid": true,
     });
     let obj = v.as_object_mut().expect("object");
+    if let Some(ca) = &info.ca {
+        obj.insert("ca".into(), json!(ca.to_string()));
+    }
     if let Some(d) = &info.deriver {
         obj.insert("deriver".into(), json!(full(d)));
     }
+    obj.insert("registrationTime".into(), json!(info.registration_time));
     if info.ultimate {
         obj.insert("ultimate".into(), json!(true));
     }
     if !info.signatures.is_empty() {
         obj.insert("signatures".into(), json!(info.signatures));
-    }
-    if let Some(ca) = &info.ca {
-        obj.insert("ca".into(), json!(ca.to_string()));
     }
     v
 }

@@ -18,6 +18,7 @@ pub(super) static OPS: &[PrimOp] = &[
     primop!("fetchGit", 1, prim_fetch_git),
     primop!("fetchTree", 1, prim_fetch_tree),
     primop!("flakeRefToString", 1, prim_flake_ref_to_string),
+    primop!("getFlake", 1, prim_get_flake),
 ];
 
 /// The parts of `fetchurl`'s and `fetchTarball`'s argument (a URL or an attribute set).
@@ -236,7 +237,32 @@ fn input_of(ev: &Evaluator, pairs: Vec<(&str, FAttr)>, pos: Pos) -> EvalResult<I
     Input::from_attrs(attrs).map_err(|e| ev.error(nix_text(e), pos))
 }
 
+/// The evaluator's [`Fetch`](crate::store::Fetch) extension, when it has one: it then runs
+/// every fetching builtin (and `getFlake`, which only it provides).
+fn external(
+    ev: &mut Evaluator,
+    kind: crate::store::FetchKind,
+    args: &[Value],
+    pos: Pos,
+) -> Option<EvalResult<Value>> {
+    let fetch = ev.fetch.clone()?;
+    Some(fetch.fetch(ev, kind, &args[0], pos))
+}
+
+fn prim_get_flake(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    match external(ev, crate::store::FetchKind::Flake, args, pos) {
+        Some(r) => r,
+        None => Err(ev.error(
+            "'builtins.getFlake' is not available in this evaluator (no flake support configured)",
+            pos,
+        )),
+    }
+}
+
 fn prim_fetchurl(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    if let Some(r) = external(ev, crate::store::FetchKind::Url, args, pos) {
+        return r;
+    }
     let a = ev.url_args(&args[0], pos, "fetchurl")?;
     let name = match &a.name {
         Some(n) => n.clone(),
@@ -295,6 +321,9 @@ fn prim_fetchurl(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Val
 }
 
 fn prim_fetch_tarball(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    if let Some(r) = external(ev, crate::store::FetchKind::Tarball, args, pos) {
+        return r;
+    }
     let a = ev.url_args(&args[0], pos, "fetchTarball")?;
     let mut pairs = vec![
         ("type", FAttr::String("tarball".into())),
@@ -312,6 +341,9 @@ fn prim_fetch_tarball(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResul
 }
 
 fn prim_fetch_git(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    if let Some(r) = external(ev, crate::store::FetchKind::Git, args, pos) {
+        return r;
+    }
     let v = ev.force(&args[0], pos)?;
     let mut pairs: Vec<(&str, FAttr)> = vec![("type", FAttr::String("git".into()))];
     let mut url = None;
@@ -377,6 +409,9 @@ fn prim_fetch_git(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
 }
 
 fn prim_fetch_tree(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    if let Some(r) = external(ev, crate::store::FetchKind::Tree, args, pos) {
+        return r;
+    }
     let v = ev.force(&args[0], pos)?;
     let input = match &v {
         Value::Attrs(a) => {

@@ -171,11 +171,9 @@ impl Evaluator {
         if let Some(sp) = self.path_cache.get(path) {
             return Ok(sp.clone());
         }
+        // Paths inside the store (`./.` and `./file` in a flake, read from its store path) are
+        // copied like any other, as Nix does: `"${./.}"` in a flake is `<hash>-<hash>-source`.
         let dir = self.store.store_dir().clone();
-        if dir.is_in_store(path) {
-            // Already in the store (possibly a subpath): used as is.
-            return Ok(path.to_string());
-        }
         let name = String::from_utf8_lossy(super::strings::base_name(path.as_bytes())).into_owned();
         let sp = self.add_path_to_store(
             Path::new(path),

@@ -161,6 +161,7 @@ pub struct Evaluator {
     pub(crate) io: Box<dyn EvalIO>,
     pub(crate) store: Box<dyn EvalStore>,
     pub(crate) realiser: Option<Box<dyn Realiser>>,
+    pub(crate) fetch: Option<Rc<dyn crate::store::Fetch>>,
     pub(crate) record: ReadRecord,
     pub(crate) diagnostics: Box<dyn FnMut(Diagnostic)>,
     pub(crate) import_cache: FxHashMap<PathBuf, Value>,
@@ -179,11 +180,19 @@ pub struct EvaluatorBuilder {
     io: Box<dyn EvalIO>,
     store: Option<Box<dyn EvalStore>>,
     realiser: Option<Box<dyn Realiser>>,
+    fetch: Option<Rc<dyn crate::store::Fetch>>,
     fetcher: Box<dyn crate::fetcher::Fetcher>,
     diagnostics: Box<dyn FnMut(Diagnostic)>,
 }
 
 impl EvaluatorBuilder {
+    /// Hand `fetchTree`, `fetchGit`, `fetchTarball`, `fetchurl` and `getFlake` to `f`
+    /// altogether (envy's flake layer: Nix's fetcher semantics, sources mounted in place);
+    /// without it, the built-in fetchers below use the `Fetcher` and `getFlake` is missing.
+    pub fn fetch(mut self, f: Rc<dyn crate::store::Fetch>) -> Self {
+        self.fetch = Some(f);
+        self
+    }
     /// Use this fetcher (default: none, every fetch fails).
     pub fn fetcher(mut self, f: Box<dyn crate::fetcher::Fetcher>) -> Self {
         self.fetcher = f;
@@ -221,14 +230,16 @@ impl EvaluatorBuilder {
                 envy_store::StoreDir::nix_default(),
             ))
         });
-        Evaluator::new(
+        let mut ev = Evaluator::new(
             self.settings,
             self.io,
             store,
             self.realiser,
             self.fetcher,
             self.diagnostics,
-        )
+        );
+        ev.fetch = self.fetch;
+        ev
     }
 }
 
@@ -248,6 +259,7 @@ impl Evaluator {
             io: Box::new(RealIO),
             store: None,
             realiser: None,
+            fetch: None,
             fetcher: Box::new(crate::fetcher::NoFetcher),
             diagnostics: Box::new(|_| {}),
         }
@@ -269,6 +281,7 @@ impl Evaluator {
             io,
             store,
             realiser,
+            fetch: None,
             record: ReadRecord::default(),
             diagnostics,
             import_cache: FxHashMap::default(),

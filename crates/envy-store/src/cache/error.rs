@@ -31,6 +31,8 @@ pub enum CacheError {
         line: usize,
         detail: String,
     },
+    #[error("`{url}` is not a binary cache (it has no `nix-cache-info`)")]
+    NotACache { url: String },
     #[error("binary cache `{url}` is for Nix stores with prefix `{cache_dir}`, not `{store_dir}`")]
     WrongStoreDir {
         url: String,

@@ -43,6 +43,8 @@ pub enum CacheEvent<'a> {
     Present { path: &'a StorePath },
     /// A cache has the path, but without a trusted signature.
     Untrusted { path: &'a StorePath, url: &'a str },
+    /// A cache could not be used (unreachable, not a cache, another store dir); it is skipped.
+    Unavailable { url: &'a str, error: String },
     /// A path is done (`done` of `total` in this operation).
     Done {
         path: &'a StorePath,
@@ -165,9 +167,12 @@ impl BinaryCache {
 
     /// Fail unless the cache serves `store_dir` (a cache without `StoreDir` serves `/nix/store`).
     pub fn check_store_dir(&self, store_dir: &StoreDir) -> Result<(), CacheError> {
-        let cache_dir = self
-            .cache_info()?
-            .and_then(|i| i.store_dir.clone())
+        let info = self.cache_info()?.ok_or_else(|| CacheError::NotACache {
+            url: self.url.clone(),
+        })?;
+        let cache_dir = info
+            .store_dir
+            .clone()
             .unwrap_or_else(|| crate::store_dir::NIX_STORE_DIR.to_owned());
         if cache_dir != store_dir.as_str() {
             return Err(CacheError::WrongStoreDir {

@@ -99,6 +99,10 @@ impl Substituter {
                     untrusted.get_or_insert_with(|| cache.url().to_owned());
                 }
                 Err(e) => {
+                    progress(CacheEvent::Unavailable {
+                        url: cache.url(),
+                        error: e.to_string(),
+                    });
                     first_error.get_or_insert(e);
                 }
             }

@@ -68,6 +68,23 @@ impl Db {
             path: path.to_owned(),
             source,
         };
+        // Two processes opening a new store at once race on switching it to WAL and on
+        // creating the schema, and SQLite reports some of those races as "database is locked"
+        // at once instead of waiting: set up under a lock file held only while opening.
+        let lock_path = path.with_extension("open-lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        lock.lock().map_err(|source| StoreError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(600)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -76,6 +93,14 @@ impl Db {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
+        // Closing the last connection would checkpoint the WAL into the database with fsyncs,
+        // which on ext4 wait for every file written before them (a whole added tree): leave
+        // the WAL for the next process, which reads it as it is; auto-checkpoints still run.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(err)?;
         let mut db = Db {
             conn,
             path: path.to_owned(),
@@ -294,7 +319,12 @@ impl Db {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: a deferred transaction that reads and then writes fails at once with
+        // "database is locked" when another connection wrote in between (WAL mode).
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         {
             let id: i64 = tx
                 .query_row(

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::error::{StoreError, io_err};
-use super::sys;
+use crate::sys;
 
 /// The modification time of every file in the store (Nix uses 1: "1970-01-01 00:00:01").
 pub const CANONICAL_MTIME: i64 = 1;
@@ -51,30 +51,56 @@ fn set_mode(path: &Path, mode: u32, current: u32) -> Result<(), StoreError> {
 
 /// Delete `path` (file, symlink or tree, read-only or not). A missing path is fine.
 pub fn delete_path(path: &Path) -> Result<(), StoreError> {
+    delete_path_counting(path).map(|_| ())
+}
+
+/// Delete `path` like `delete_path`, returning the bytes of file contents freed.
+pub fn delete_path_counting(path: &Path) -> Result<u64, StoreError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io_err(path)(e)),
     };
     if meta.is_dir() {
-        if meta.permissions().mode() & 0o700 != 0o700 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-                .map_err(io_err(path))?;
-        }
-        for entry in std::fs::read_dir(path).map_err(io_err(path))? {
-            delete_path(&entry.map_err(io_err(path))?.path())?;
-        }
-        match std::fs::remove_dir(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(path)(e)),
-        }
+        delete_dir(path, meta.permissions().mode())
     } else {
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(path)(e)),
+        unlink(path).map(|()| meta.len())
+    }
+}
+
+fn delete_dir(path: &Path, mode: u32) -> Result<u64, StoreError> {
+    if mode & 0o700 != 0o700 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(io_err(path))?;
+    }
+    let mut freed = 0;
+    for entry in std::fs::read_dir(path).map_err(io_err(path))? {
+        let entry = entry.map_err(io_err(path))?;
+        let child = entry.path();
+        // The entry's type comes with the directory listing: no extra `lstat` for it.
+        let is_dir = entry.file_type().map_err(io_err(&child))?.is_dir();
+        if is_dir {
+            let mode = entry
+                .metadata()
+                .map_err(io_err(&child))?
+                .permissions()
+                .mode();
+            freed += delete_dir(&child, mode)?;
+        } else {
+            freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            unlink(&child)?;
         }
+    }
+    match std::fs::remove_dir(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(freed),
+    }
+}
+
+fn unlink(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Garbage collection: mark everything reachable from the gc roots (direct roots, indirect
 //! roots whose links still point into the store, temporary roots of live processes, and roots
 //! the caller adds) over references — and, as Nix's `keep-derivations`, the derivers of live
-//! paths — then invalidate and delete the rest. Paths locked by another process (being made,
-//! or in use) are kept, with their closure. Leftovers of interrupted work (unregistered paths,
+//! paths — then invalidate and delete the rest. A process using or making a path holds it as
+//! a temporary root (added under the gc lock before it checks validity), so that is all gc
+//! respects. Leftovers of interrupted work (unregistered paths nobody holds the lock of,
 //! temporaries of dead processes) are deleted too.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -10,9 +11,10 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use super::error::{StoreError, io_err};
-use super::fs_ops::{delete_path, disk_usage};
-use super::{LocalStore, MARKER, PathLock, TMP_PREFIX, sys};
+use super::fs_ops::{delete_path, delete_path_counting, disk_usage};
+use super::{LocalStore, MARKER, TMP_PREFIX};
 use crate::store_path::StorePath;
+use crate::sys;
 
 /// What to collect.
 #[derive(Debug, Clone, Default)]
@@ -126,28 +128,14 @@ impl LocalStore {
         };
         mark(roots, &mut live);
 
-        // Lock the dead; whatever another process holds stays, with its closure.
-        let mut locks: Vec<PathLock> = Vec::new();
-        let mut busy = Vec::new();
-        let mut candidates: Vec<StorePath> = graph
+        // Whatever a running process uses or makes is one of its temporary roots (added under
+        // the gc lock, before it looks at validity), so the dead need no locks of their own.
+        let mut dead: Vec<StorePath> = graph
             .keys()
             .filter(|p| !live.contains(*p))
             .cloned()
             .collect();
-        candidates.sort();
-        if !options.dry_run {
-            for p in &candidates {
-                match self.try_lock_path(p)? {
-                    Some(lock) => locks.push(lock),
-                    None => busy.push(p.clone()),
-                }
-            }
-            mark(busy, &mut live);
-        }
-        let dead: Vec<StorePath> = candidates
-            .into_iter()
-            .filter(|p| !live.contains(p))
-            .collect();
+        dead.sort();
 
         let mut report = GcReport {
             dry_run: options.dry_run,
@@ -158,14 +146,12 @@ impl LocalStore {
             report.deleted = dead;
             return Ok(report);
         }
+        // Invalid first, then gone: a crash in between leaves unregistered leftovers only.
         self.db().invalidate(&dead)?;
         for p in &dead {
-            let real = self.real_path(p);
-            report.bytes_freed += disk_usage(&real);
-            delete_path(&real)?;
+            report.bytes_freed += delete_path_counting(&self.real_path(p))?;
         }
         report.deleted = dead;
-        drop(locks);
         report.leftovers = self.delete_leftovers(&graph.keys().cloned().collect())?;
         Ok(report)
     }

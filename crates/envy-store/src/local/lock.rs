@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{StoreError, io_err};
-use super::sys;
+use crate::sys;
 
 /// An exclusive lock on one store path; released (and its file removed) on drop.
 #[derive(Debug)]

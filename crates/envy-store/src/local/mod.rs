@@ -24,7 +24,6 @@ mod error;
 mod fs_ops;
 mod gc;
 mod lock;
-mod sys;
 mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +49,7 @@ use crate::nar::{self, NarError, PathFilter};
 use crate::path_info::{ValidPathInfo, now};
 use crate::store_dir::StoreDir;
 use crate::store_path::StorePath;
+use crate::sys;
 
 /// File marking a store directory as envy's.
 const MARKER: &str = ".envy-store";
@@ -111,6 +111,12 @@ impl LocalStore {
             db: Mutex::new(db),
             temp_roots: Mutex::new(None),
         })
+    }
+
+    /// Whether a store has been created at `config` (without creating one).
+    #[must_use]
+    pub fn exists(config: &StoreConfig) -> bool {
+        config.store_dir.join(MARKER).exists() && config.state_dir.join("db-v1.sqlite").exists()
     }
 
     /// The store directory.
@@ -405,7 +411,12 @@ impl LocalStore {
 
     /// Move prepared contents at `tmp` to `info.path` and register them, unless the path
     /// became valid meanwhile (then `tmp` is discarded).
-    fn install(&self, tmp: &Path, info: ValidPathInfo) -> Result<ValidPathInfo, StoreError> {
+    fn install(
+        &self,
+        tmp: &Path,
+        info: ValidPathInfo,
+        canonical: bool,
+    ) -> Result<ValidPathInfo, StoreError> {
         let _lock = self.lock_path(&info.path)?;
         if let Some(existing) = self.query_path_info(&info.path)? {
             delete_path(tmp)?;
@@ -413,7 +424,9 @@ impl LocalStore {
         }
         let real = self.real_path(&info.path);
         delete_path(&real)?;
-        canonicalise(tmp)?;
+        if !canonical {
+            canonicalise(tmp)?;
+        }
         fs_err::rename(tmp, &real).map_err(io_err(&real))?;
         self.register_valid_paths(std::slice::from_ref(&info))?;
         Ok(info)
@@ -446,8 +459,9 @@ impl LocalStore {
             source,
         };
         // One read of the source: archive into memory while hashing (up to a limit).
+        // Hashing runs on another thread while this one reads the tree.
         let mut sink = TeeSink {
-            hash: HashSink::new(HashAlgo::Sha256),
+            hash: crate::pipe::PipeWriter::new(HashSink::new(HashAlgo::Sha256)),
             buf: Some(Vec::new()),
         };
         match filter.as_deref_mut() {
@@ -455,7 +469,11 @@ impl LocalStore {
             None => nar::dump_path(src, &mut sink),
         }
         .map_err(src_err)?;
-        let (nar_hash, nar_size) = sink.hash.finish();
+        let (nar_hash, nar_size) = sink
+            .hash
+            .finish()
+            .map_err(|e| src_err(NarError::Write(e)))?
+            .finish();
         let path = self
             .store_dir
             .make_fixed_output_path(name, FileIngestionMethod::Recursive, &nar_hash, [], false)
@@ -470,9 +488,11 @@ impl LocalStore {
         }
         let tmp = self.temp_path();
         let result = (|| {
-            match sink.buf {
+            let canonical = match sink.buf {
                 Some(buf) => {
-                    nar::restore(buf.as_slice(), &tmp).map_err(|s| self.nar_err(&path, s))?
+                    unpack(buf.as_slice(), &tmp, nar_size)
+                        .map_err(|s| self.nar_err(&path, s))?;
+                    true
                 }
                 None => {
                     // Too big for memory: copy while hashing again, and insist on the same hash.
@@ -486,15 +506,15 @@ impl LocalStore {
                             got: hash.to_string(),
                         });
                     }
+                    false
                 }
-            }
+            };
             let mut info = ValidPathInfo::new(path.clone(), nar_hash, nar_size);
             info.ca = Some(ContentAddress {
                 method: ContentAddressMethod::Fixed(FileIngestionMethod::Recursive),
                 hash: nar_hash,
             });
-            info.ultimate = true;
-            self.install(&tmp, info)
+            self.install(&tmp, info, canonical)
         })();
         if result.is_err() {
             let _ = delete_path(&tmp);
@@ -557,8 +577,7 @@ impl LocalStore {
             let mut info = ValidPathInfo::new(path.clone(), nar_hash, nar_size);
             info.ca = Some(ca);
             info.references = references;
-            info.ultimate = true;
-            self.install(&tmp, info)
+            self.install(&tmp, info, false)
         })();
         if result.is_err() {
             let _ = delete_path(&tmp);
@@ -650,7 +669,8 @@ impl LocalStore {
                 hasher: Hasher::new(info.nar_hash.algo()),
                 len: 0,
             };
-            nar::restore(&mut reader, &tmp).map_err(|s| self.nar_err(&info.path, s))?;
+            unpack(&mut reader, &tmp, info.nar_size)
+                .map_err(|s| self.nar_err(&info.path, s))?;
             let got = reader.hasher.finish();
             if got != info.nar_hash {
                 return Err(StoreError::HashMismatch {
@@ -669,7 +689,7 @@ impl LocalStore {
             let mut info = info.clone();
             info.registration_time = now();
             info.ultimate = false;
-            self.install(&tmp, info).map(|_| ())
+            self.install(&tmp, info, true).map(|_| ())
         })();
         if result.is_err() {
             let _ = delete_path(&tmp);
@@ -677,8 +697,9 @@ impl LocalStore {
         result
     }
 
-    /// Write the NAR of a valid path.
+    /// Write the NAR of a valid path (a temporary root while this process lives).
     pub fn dump(&self, path: &StorePath, out: &mut impl Write) -> Result<(), StoreError> {
+        self.add_temp_root(path)?;
         if !self.is_valid(path)? {
             return Err(StoreError::InvalidPath {
                 path: self.store_dir.print(path),
@@ -699,6 +720,19 @@ impl LocalStore {
     }
 }
 
+/// NARs from this size on are unpacked with several threads; smaller ones are not worth the
+/// threads' start.
+const PARALLEL_UNPACK_FROM: u64 = 1 << 18;
+
+/// Unpack a NAR of `size` bytes at `dest` in canonical form.
+fn unpack(input: impl Read, dest: &Path, size: u64) -> Result<(), NarError> {
+    if size >= PARALLEL_UNPACK_FROM {
+        nar::restore_parallel(input, dest, true)
+    } else {
+        nar::parse(input, &mut nar::RestoreSink::canonical(dest))
+    }
+}
+
 /// Replace `link` by a symlink to `target`, atomically.
 fn replace_symlink(target: &Path, link: &Path) -> Result<(), StoreError> {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -715,7 +749,7 @@ fn replace_symlink(target: &Path, link: &Path) -> Result<(), StoreError> {
 
 /// Hashes the NAR while writing it, keeping a copy in memory up to `NAR_BUFFER_LIMIT`.
 struct TeeSink {
-    hash: HashSink,
+    hash: crate::pipe::PipeWriter<HashSink>,
     buf: Option<Vec<u8>>,
 }
 

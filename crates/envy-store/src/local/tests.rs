@@ -203,6 +203,21 @@ fn import_nar_checks_hash_and_size() {
     assert!(!t.store.real_path(&path).exists());
     t.store.import_nar(&info, nar_bytes.as_slice()).unwrap();
     assert!(t.store.is_valid(&path).unwrap());
+    // Unpacked directly in canonical form.
+    let real = t.store.real_path(&path);
+    for (rel, mode) in [
+        ("", 0o555),
+        ("file", 0o444),
+        ("sub", 0o555),
+        ("sub/exe", 0o555),
+    ] {
+        let meta = fs_err::symlink_metadata(real.join(rel)).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.mtime()), (mode, 1), "{rel}");
+    }
+    assert_eq!(
+        fs_err::symlink_metadata(real.join("link")).unwrap().mtime(),
+        1
+    );
     let mut dumped = Vec::new();
     t.store.dump(&path, &mut dumped).unwrap();
     assert!(dumped == nar_bytes);
@@ -289,12 +304,13 @@ fn gc_keeps_roots_and_their_closures() {
     assert!(dry.bytes_freed >= 2);
     assert!(gc.is_valid(&c).unwrap() && gc.real_path(&c).exists());
 
-    // A path locked by someone (being used) is kept with its closure.
-    let lock = gc.lock_path(&d).unwrap();
+    // A path another live process uses (a temporary root of it) is kept with its closure.
+    let user = t.reopen();
+    user.add_temp_root(&d).unwrap();
     let other = t.reopen();
     let report = other.collect_garbage(&GcOptions::default()).unwrap();
     assert!(report.deleted.is_empty(), "{:?}", report.deleted);
-    drop(lock);
+    drop(user);
 
     let report = other.collect_garbage(&GcOptions::default()).unwrap();
     assert_eq!(report.deleted.len(), 2);
@@ -376,4 +392,39 @@ fn verify_finds_missing_and_changed_paths() {
     assert_eq!(report.missing, vec![b]);
     assert_eq!(report.corrupt.len(), 1);
     assert_eq!(report.corrupt[0].0, a);
+}
+
+// Regression: recording a derivation's outputs read, then wrote, in a deferred transaction; in
+// WAL mode, a write committed by another connection in between made SQLite fail the upgrade
+// at once with "database is locked" (no busy wait), so concurrent evaluations writing `.drv`s
+// failed now and then.
+#[test]
+fn concurrent_derivation_writes() {
+    let t = TestStore::new();
+    let sd = t.store.store_dir().clone();
+    let stores: Vec<LocalStore> = (0..4).map(|_| t.reopen()).collect();
+    std::thread::scope(|s| {
+        for (n, st) in stores.iter().enumerate() {
+            let sd = sd.clone();
+            s.spawn(move || {
+                for i in 0..150 {
+                    let name = format!("d{n}-{i}");
+                    let mut drv = Derivation {
+                        name: name.clone(),
+                        platform: b"x86_64-linux".to_vec(),
+                        builder: b"/bin/sh".to_vec(),
+                        ..Derivation::default()
+                    };
+                    drv.outputs.insert("out".into(), DerivationOutput::Deferred);
+                    drv.env.insert(b"name".to_vec(), name.into_bytes());
+                    let mut hashes = crate::derivation::DrvHashes::new();
+                    let drv_path = drv
+                        .finalize(&sd, &mut hashes, &mut |_| unreachable!())
+                        .unwrap();
+                    assert_eq!(st.write_derivation(&drv).unwrap(), drv_path);
+                }
+            });
+        }
+    });
+    assert_eq!(t.store.all_valid_paths().unwrap().len(), 600);
 }

@@ -139,27 +139,40 @@ impl<W: Write> Dumper<'_, '_, W> {
             .write_all(&len.to_le_bytes())
             .map_err(NarError::Write)?;
         let mut file = std::fs::File::open(path).map_err(read_err)?;
-        // Grow the buffer to the largest file seen so far, up to one chunk.
-        let size = CHUNK.min(usize::try_from(len).unwrap_or(CHUNK).max(4096));
+        // Grow the buffer to the largest file seen so far (plus one byte), up to one chunk.
+        let size = CHUNK.min(
+            usize::try_from(len)
+                .map_or(CHUNK, |l| l.saturating_add(1))
+                .max(4096),
+        );
         if self.buf.len() < size {
             self.buf.resize(size, 0);
         }
+        let changed = || NarError::FileChanged {
+            path: path.to_owned(),
+        };
         let mut left = len;
-        while left > 0 {
+        loop {
+            // Ask for one byte more than is left: a file that grew shows itself, and a short
+            // read (end of file) saves the extra read that would otherwise confirm the end.
             let want = self
                 .buf
                 .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
+                .min(usize::try_from(left).map_or(usize::MAX, |l| l.saturating_add(1)));
             let n = match file.read(&mut self.buf[..want]) {
-                Ok(0) => {
-                    return Err(NarError::FileChanged {
-                        path: path.to_owned(),
-                    });
-                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(read_err(e)),
             };
+            if n as u64 > left {
+                return Err(changed());
+            }
+            if n == 0 {
+                if left == 0 {
+                    break;
+                }
+                return Err(changed());
+            }
             self.out
                 .write_all(&self.buf[..n])
                 .map_err(NarError::Write)?;
@@ -167,12 +180,9 @@ impl<W: Write> Dumper<'_, '_, W> {
                 file.write_all(&self.buf[..n]).map_err(create_err(dest))?;
             }
             left -= n as u64;
-        }
-        // A file that grew while we read it would give a NAR that does not match the tree.
-        if file.read(&mut [0u8; 1]).map_err(read_err)? != 0 {
-            return Err(NarError::FileChanged {
-                path: path.to_owned(),
-            });
+            if left == 0 && n < want {
+                break;
+            }
         }
         self.out
             .write_all(&[0u8; 8][..padding(len)])
@@ -242,7 +252,13 @@ pub fn dump_bytes(contents: &[u8], executable: bool, out: &mut impl Write) -> Re
 
 /// The sha256 NAR hash and NAR size of `path`, without keeping the NAR.
 pub fn nar_hash_path(path: &Path) -> Result<(Hash, u64), NarError> {
-    let mut sink = HashSink::new(HashAlgo::Sha256);
-    dump_path(path, &mut sink)?;
-    Ok(sink.finish())
+    nar_hash_path_with(path, HashAlgo::Sha256)
+}
+
+/// The NAR hash of `path` with any algorithm, and the NAR size. Reading the tree and hashing
+/// run on two threads.
+pub fn nar_hash_path_with(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarError> {
+    let mut pipe = crate::pipe::PipeWriter::new(HashSink::new(algo));
+    dump_path(path, &mut pipe)?;
+    Ok(pipe.finish().map_err(NarError::Write)?.finish())
 }

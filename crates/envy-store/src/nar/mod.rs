@@ -7,6 +7,7 @@
 mod dump;
 mod parse;
 mod restore;
+mod restore_parallel;
 mod writer;
 
 use std::io;
@@ -16,9 +17,11 @@ use thiserror::Error;
 
 pub use dump::{
     PathFilter, dump_and_copy, dump_bytes, dump_path, dump_path_filtered, nar_hash_path,
+    nar_hash_path_with,
 };
 pub use parse::{NarSink, NullSink, parse};
 pub use restore::{RestoreSink, restore};
+pub use restore_parallel::restore_parallel;
 pub use writer::NarWriter;
 
 /// The magic string every NAR starts with.

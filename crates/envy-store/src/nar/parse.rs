@@ -20,6 +20,10 @@ pub trait NarSink {
         contents: &mut dyn Read,
     ) -> Result<(), NarError>;
     fn symlink(&mut self, path: &[u8], target: &[u8]) -> Result<(), NarError>;
+    /// A directory's entries are complete.
+    fn end_directory(&mut self, _path: &[u8]) -> Result<(), NarError> {
+        Ok(())
+    }
 }
 
 /// A sink that only validates.
@@ -141,7 +145,7 @@ impl<R: Read> Reader<R> {
                 loop {
                     let tag = self.token()?;
                     match tag.as_slice() {
-                        b")" => return Ok(()),
+                        b")" => return sink.end_directory(path),
                         b"entry" => {}
                         _ => {
                             return Err(NarError::ExpectedTag {

@@ -1,11 +1,12 @@
 //! Unpacking a NAR onto the file system (Nix's `restorePath`). Files are created new (never
-//! over an existing file); permissions are plain (`0644`/`0755` before the umask) until the
-//! store canonicalises them.
+//! over an existing file), with plain permissions (`0644`/`0755` before the umask) — or, for
+//! the store, directly in canonical form (read-only, modification time 1), which saves a
+//! second walk over the tree.
 
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{NarError, NarSink, parse};
@@ -14,7 +15,11 @@ use super::{NarError, NarSink, parse};
 pub struct RestoreSink {
     root: PathBuf,
     buf: Vec<u8>,
+    canonical: bool,
 }
+
+/// Modification time of canonical store files.
+const CANONICAL_TIME: i64 = 1;
 
 impl RestoreSink {
     #[must_use]
@@ -22,6 +27,18 @@ impl RestoreSink {
         RestoreSink {
             root: root.to_owned(),
             buf: Vec::new(),
+            canonical: false,
+        }
+    }
+
+    /// A sink that leaves the tree canonical as the store wants it: files `0444`/`0555`,
+    /// directories `0555`, every modification time 1.
+    #[must_use]
+    pub fn canonical(root: &Path) -> RestoreSink {
+        RestoreSink {
+            root: root.to_owned(),
+            buf: Vec::new(),
+            canonical: true,
         }
     }
 
@@ -69,7 +86,12 @@ impl NarSink for RestoreSink {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(if executable { 0o755 } else { 0o644 })
+            .mode(match (self.canonical, executable) {
+                (false, false) => 0o644,
+                (false, true) => 0o755,
+                (true, false) => 0o444,
+                (true, true) => 0o555,
+            })
             .open(&target)
             .map_err(create_err(&target))?;
         if size > 0 {
@@ -87,12 +109,35 @@ impl NarSink for RestoreSink {
                     .map_err(create_err(&target))?;
             }
         }
+        if self.canonical {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(CANONICAL_TIME as u64);
+            file.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+                .map_err(create_err(&target))?;
+            // The umask may have cleared bits of the requested mode; the store wants exactly it.
+            let mode = if executable { 0o555 } else { 0o444 };
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(create_err(&target))?;
+        }
         Ok(())
     }
 
     fn symlink(&mut self, path: &[u8], target: &[u8]) -> Result<(), NarError> {
         let link = self.target(path);
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), &link).map_err(create_err(&link))
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &link).map_err(create_err(&link))?;
+        if self.canonical {
+            crate::sys::set_times_nofollow(&link, CANONICAL_TIME).map_err(create_err(&link))?;
+        }
+        Ok(())
+    }
+
+    fn end_directory(&mut self, path: &[u8]) -> Result<(), NarError> {
+        if self.canonical {
+            let dir = self.target(path);
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555))
+                .map_err(create_err(&dir))?;
+            crate::sys::set_times_nofollow(&dir, CANONICAL_TIME).map_err(create_err(&dir))?;
+        }
+        Ok(())
     }
 }
 

@@ -1,13 +1,17 @@
-//! Environment capture for the embedded backend: what `nix print-dev-env` does, for envy's
+//! Environment capture for the embedded engine: what `nix print-dev-env` does, for envy's
 //! builder. envy-build's `Builder::capture` runs [`SCRIPT`] in place of a dev-shell
 //! derivation's builder arguments, in that derivation's exact build environment; the script
-//! writes the environment, NUL-framed, to the first output; [`parse`] turns it into a
-//! [`DevEnv`] equal to what `nix print-dev-env --json` reports for the same derivation (the
-//! unit tests check that against real Nix).
+//! writes the environment, NUL-framed, to the first output; [`parse`] turns it into an
+//! [`EnvRecord`] equal to what `nix print-dev-env --json` reports for the same derivation (the
+//! unit tests check that against real Nix). [`Engine::keep_env`] then records the environment
+//! in the store as `<name>-env`, referring to the shell's inputs, for a gc root to keep.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::dev_env::{DevEnv, Variable};
+use envy_store::StorePath;
+
+use super::{Engine, EngineError};
+use crate::env_record::{EnvRecord, Variable};
 
 /// The script run in the dev-shell derivation's environment.
 pub const SCRIPT: &str = include_str!("capture.sh");
@@ -17,10 +21,6 @@ const MAGIC: &[u8] = b"envy-dev-env-v1";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CaptureError {
-    #[error(
-        "`envy shell` and the env cache only work on derivations whose builder is bash, not `{builder}`"
-    )]
-    NotBash { builder: String },
     #[error("the environment capture is not in envy's format (no `envy-dev-env-v1` header)")]
     BadHeader,
     #[error("the environment capture ends in the middle of an entry")]
@@ -31,8 +31,8 @@ pub enum CaptureError {
     BadCount { count: String },
 }
 
-/// Read what `capture.sh` wrote.
-pub fn parse(bytes: &[u8]) -> Result<DevEnv, CaptureError> {
+/// Read what `capture.sh` wrote (an empty watch list: the caller knows what was read).
+pub fn parse(bytes: &[u8]) -> Result<EnvRecord, CaptureError> {
     let mut fields = bytes.split(|b| *b == 0);
     if fields.next() != Some(MAGIC) {
         return Err(CaptureError::BadHeader);
@@ -43,7 +43,7 @@ pub fn parse(bytes: &[u8]) -> Result<DevEnv, CaptureError> {
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .ok_or(CaptureError::Truncated)
     };
-    let mut env = DevEnv::default();
+    let mut env = EnvRecord::default();
     loop {
         let kind = match next() {
             // `split` yields one empty field after the final NUL.
@@ -88,13 +88,69 @@ fn count(text: &str) -> Result<usize, CaptureError> {
     })
 }
 
+impl Engine {
+    /// The environment of the dev-shell derivation `drv_path` (its builder must be bash), as
+    /// `nix print-dev-env --json` reports it: its inputs are built (or substituted) first,
+    /// then [`SCRIPT`] runs in its build environment. Nothing is added to the store. The
+    /// record is not sanitized (see `EnvRecord::sanitize`).
+    pub fn capture_env(&self, drv_path: &StorePath) -> Result<EnvRecord, EngineError> {
+        let captured = self.with_builder(|b| b.capture(drv_path, SCRIPT))?;
+        parse(&captured.output).map_err(|source| EngineError::Capture {
+            drv: self.store.store_dir().print(drv_path),
+            source,
+        })
+    }
+
+    /// Record `env`, the environment of `drv_path`, in the store as `<name>-env` (its JSON,
+    /// like the output of Nix's `-env` derivation), referring to everything the environment
+    /// needs: the derivation's sources and its input derivations' outputs. A gc root on the
+    /// returned path keeps the whole environment alive.
+    pub fn keep_env(
+        &self,
+        drv_path: &StorePath,
+        env: &EnvRecord,
+    ) -> Result<StorePath, EngineError> {
+        let drv = self.store.read_derivation(drv_path)?;
+        let dir = self.store.store_dir();
+        let mut refs: BTreeSet<StorePath> = drv.input_srcs.iter().cloned().collect();
+        for (input, wanted) in &drv.input_drvs {
+            let known = self
+                .store
+                .read_derivation(input)?
+                .output_paths(dir)
+                .map_err(|source| envy_store::StoreError::Derivation {
+                    path: dir.print(input),
+                    source,
+                })?;
+            for name in &wanted.outputs {
+                let path = known.get(name).cloned().flatten().ok_or_else(|| {
+                    envy_store::StoreError::InvalidPath {
+                        path: format!("{}^{name}", dir.print(input)),
+                    }
+                })?;
+                refs.insert(path);
+            }
+        }
+        let json = serde_json::to_vec(&env.to_json()).unwrap_or_default();
+        let name = format!("{}-env", drv.name);
+        Ok(self.store.add_text(&name, &json, &refs)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::process::Command;
 
+    fn get<'a>(env: &'a EnvRecord, name: &str) -> Option<&'a str> {
+        match env.variables.get(name)? {
+            Variable::Exported(v) | Variable::Var(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Run the capture script in a plain bash with `setup` as the stdenv's setup script.
-    fn capture_with_setup(setup: &str, extra_env: &[(&str, &str)]) -> DevEnv {
+    fn capture_with_setup(setup: &str, extra_env: &[(&str, &str)]) -> EnvRecord {
         let dir = tempfile::tempdir().unwrap();
         let stdenv = dir.path().join("stdenv");
         fs_err::create_dir_all(&stdenv).unwrap();
@@ -131,7 +187,7 @@ mod tests {
             &[("FROM_DRV", "drv value")],
         );
         assert_eq!(
-            env.get("EXPORTED"),
+            get(&env, "EXPORTED"),
             Some("a \"quoted\" value\n            on two lines")
         );
         assert_eq!(
@@ -224,21 +280,66 @@ mod tests {
         false
     }
 
-    /// The oracle: for the same dev shell, the capture (built by Nix with `capture.sh` as the
-    /// builder script, as the embedded backend will) equals `nix print-dev-env --json`, except
-    /// for what names the capturing derivation itself or the moment of capture.
+    /// `s` with every store path's `<store dir>/<hash>-` written as `/STORE/` (and the store
+    /// directory itself as `/STORE`): envy's store and Nix's have different directories,
+    /// hence different hashes for the same derivations.
+    fn without_store_hashes(s: &str, store_dir: &str) -> String {
+        let prefix = format!("{store_dir}/");
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(i) = rest.find(&prefix) {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + prefix.len()..];
+            match after.get(32..33) {
+                Some("-") => {
+                    out.push_str("/STORE/");
+                    rest = &after[33..];
+                }
+                _ => {
+                    out.push_str(&prefix);
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out.replace(store_dir, "/STORE")
+    }
+
+    fn normalized(env: &EnvRecord, store_dir: &str) -> EnvRecord {
+        let n = |s: &String| without_store_hashes(s, store_dir);
+        let mut out = EnvRecord::default();
+        for (name, var) in &env.variables {
+            let var = match var {
+                Variable::Exported(v) => Variable::Exported(n(v)),
+                Variable::Var(v) => Variable::Var(n(v)),
+                Variable::Array(a) => Variable::Array(a.iter().map(n).collect()),
+                Variable::Associative(m) => {
+                    Variable::Associative(m.iter().map(|(k, v)| (n(k), n(v))).collect())
+                }
+            };
+            out.variables.insert(name.clone(), var);
+        }
+        for (name, body) in &env.bash_functions {
+            out.bash_functions.insert(name.clone(), n(body));
+        }
+        out
+    }
+
+    /// The oracle: the same mkShell, evaluated, built and captured by envy's engine (its own
+    /// evaluator, store and builder) and by `nix print-dev-env --json`, gives the same
+    /// environment — up to the store directory (each has its own) and what names the moment
+    /// or place of capture.
     #[test]
-    fn capture_matches_nix_print_dev_env() {
+    fn the_engine_captures_what_nix_print_dev_env_prints() {
         if !have_nix() {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         let tools = crate::toolchain::HostTools {
-            system: "x86_64-linux".into(),
+            system: envy_build::builder::host_system(),
             tools: vec![],
         };
         let pkgs = crate::pkgs::materialize(&dir.path().join("envy-cache"), &tools).unwrap();
-        fs_err::write(dir.path().join("capture.sh"), SCRIPT).unwrap();
         let expr = dir.path().join("shell.nix");
         fs_err::write(
             &expr,
@@ -256,38 +357,63 @@ mod tests {
     export HOOKED_MULTI=$'line one\nline\ttwo \\ end'
     EOF
   '';
+in {{
   shell = pkgs.mkShellNoCC {{
-    packages = [ hooked ];
+    packages = [ hooked (pkgs.writeShellScriptBin "greet" "echo hi") ];
     FOO = "bar";
     listy = [ "x" "y" ];
     shellHook = "echo entering";
   }};
-in {{
-  inherit shell;
-  env = derivation (shell.drvAttrs // {{ args = [ ./capture.sh ]; }});
 }}
 "#,
                 pkgs = pkgs.display()
             ),
         )
         .unwrap();
-        let expr = expr.to_str().unwrap();
         let oracle = nix(
             dir.path(),
-            &["nix", "print-dev-env", "--json", "-f", expr, "shell"],
+            &[
+                "nix",
+                "print-dev-env",
+                "--json",
+                "-f",
+                expr.to_str().unwrap(),
+                "shell",
+            ],
         );
-        let mut oracle = DevEnv::from_json(&oracle).unwrap();
-        let built = nix(
-            dir.path(),
-            &["nix-build", "--no-out-link", expr, "-A", "env"],
-        );
-        let built = String::from_utf8(built).unwrap();
-        let mut captured = parse(&fs_err::read(built.trim()).unwrap()).unwrap();
+        let oracle = EnvRecord::from_json(std::str::from_utf8(&oracle).unwrap()).unwrap();
 
+        let envy_dir = dir.path().join("envy");
+        let store = envy_store::LocalStore::open(&envy_store::StoreConfig::new(
+            envy_dir.join("store"),
+            envy_dir.join("state"),
+        ))
+        .unwrap();
+        let config = envy_build::BuildConfig::new(&envy_dir.join("state"));
+        let substituter = envy_store::cache::Substituter::new(&[], vec![]).unwrap();
+        let engine = Engine::new(
+            store,
+            config,
+            substituter,
+            std::sync::Arc::new(envy_build::NoProgress),
+        );
+        let drv = engine
+            .instantiate(super::super::EvalRequest::call_file(&expr, &[], &["shell"]))
+            .unwrap();
+        let raw = engine.capture_env(&drv.drv_path).unwrap();
+        assert!(
+            engine.built_count() >= 3,
+            "hooked, greet and the stdenv were built"
+        );
+
+        let mut oracle = normalized(&oracle, &dir.path().join("store").to_string_lossy());
+        let mut captured = normalized(&raw, &envy_dir.join("store").to_string_lossy());
         for env in [&mut oracle, &mut captured] {
-            // The capturing derivation's own output and build directory (named after the
-            // derivation outside a sandbox), the line the script was at, the clock.
+            // The dev shell's own output and build directory (named after the derivation
+            // outside a sandbox), the line the script was at, the clock, and the build user's
+            // login shell (bash reads it from passwd: `/noshell` in a sandbox, as in Nix's).
             for volatile in [
+                "SHELL",
                 "out",
                 "prefix",
                 "NIX_BUILD_TOP",
@@ -303,7 +429,7 @@ in {{
             }
         }
         assert_eq!(captured.bash_functions, oracle.bash_functions);
-        let names = |e: &DevEnv| e.variables.keys().cloned().collect::<Vec<_>>();
+        let names = |e: &EnvRecord| e.variables.keys().cloned().collect::<Vec<_>>();
         assert_eq!(names(&captured), names(&oracle));
         for (name, value) in &oracle.variables {
             assert_eq!(
@@ -313,13 +439,17 @@ in {{
             );
         }
         // And the environment is the one the package set promises.
-        assert_eq!(captured.get("FOO"), Some("bar"));
+        assert_eq!(get(&captured, "FOO"), Some("bar"));
         assert_eq!(
-            captured.get("HOOKED_MULTI"),
+            get(&captured, "HOOKED_MULTI"),
             Some("line one\nline\ttwo \\ end")
         );
-        assert!(captured.get("HOOKED_DEPS").unwrap().contains("-hooked"));
-        assert!(captured.get("PATH").unwrap().contains("-hooked/bin"));
+        assert!(
+            get(&captured, "HOOKED_DEPS")
+                .unwrap()
+                .contains("/STORE/hooked")
+        );
+        assert!(get(&captured, "PATH").unwrap().contains("/STORE/greet/bin"));
         assert_eq!(
             captured.variables["hookedList"],
             Variable::Array(vec!["a b".into(), "c".into()])
@@ -328,6 +458,17 @@ in {{
             captured.bash_functions.contains_key("hookedGreet")
                 && captured.bash_functions.contains_key("genericBuild")
         );
+
+        // The environment's `-env` path refers to what the shell needs, so a gc root on it
+        // keeps the packages alive.
+        let anchor = engine.keep_env(&drv.drv_path, &raw).unwrap();
+        let info = engine.store().path_info(&anchor).unwrap();
+        let names: Vec<&str> = info.references.iter().map(|r| r.name()).collect();
+        assert!(
+            names.contains(&"hooked") && names.contains(&"greet"),
+            "{names:?}"
+        );
+        assert!(anchor.name().ends_with("-env"), "{anchor:?}");
     }
 
     #[test]

@@ -1,0 +1,453 @@
+//! The embedded backend: envy's own engine, no Nix needed. The flake is locked (writing
+//! `flake.lock` for the root flake when it is missing or out of date, as Nix does) and
+//! evaluated by envy-eval with its sources mounted in place (hashed, not copied); the
+//! devShell derivation is instantiated into envy's store — mounted sources it refers to are
+//! copied then, and only then — its inputs are built by envy-build and its environment is
+//! captured the way `nix print-dev-env` does (the toolchain's `capture.sh`).
+//!
+//! The watch list is exactly what the evaluation read: every file, directory listing and
+//! environment variable in the evaluator's read record, mapped from mounted store paths back
+//! to the user's files; immutable inputs (store paths, the fetch cache) are left out.
+//!
+//! When the flake needs what the embedded engine cannot provide (an input type it does not
+//! fetch, a flake id its registry does not know, a builtin it lacks) and Nix is installed,
+//! [`EmbeddedBackend`] hands the build to the Nix backend with a one-line notice.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use envy_build::{BuildEvent, Builder};
+use envy_eval::symbol::Sym;
+use envy_eval::{Evaluator, Pos, Value};
+use envy_fetch::FetchError;
+use envy_flake::mounts::Mounts;
+use envy_flake::{FlakeError, FlakeRef, LockFlags};
+use envy_store::{LocalStore, StorePath};
+
+use super::eval_store::LocalEvalStore;
+use super::nix::NixBackend;
+use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot};
+use crate::env_record::WatchList;
+use crate::progress::ProgressSink;
+
+/// The embedded backend.
+pub struct EmbeddedBackend {
+    /// Hand unsupported flakes to Nix when it is installed.
+    pub fallback_to_nix: bool,
+}
+
+/// Why the embedded engine did not produce an environment.
+enum Failure {
+    /// A real error in the flake or its build: shown as it is.
+    Failed(BackendError),
+    /// Something the embedded engine does not support (`what`, one line).
+    Unsupported { what: String, watch: Vec<PathBuf> },
+}
+
+impl From<BackendError> for Failure {
+    fn from(e: BackendError) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+/// What the evaluation thread hands back.
+struct Evaluated {
+    drv_path: StorePath,
+    watch: WatchList,
+    notices: Vec<String>,
+}
+
+/// What the evaluation thread needs (owned: it runs on its own big stack).
+struct Job {
+    root: PathBuf,
+    flake_ref: Option<String>,
+    /// Attribute paths to try, in order (`devShells.<system>.<name>`, …).
+    candidates: Vec<String>,
+    /// What the attribute is, for messages (`devShell \`default\``).
+    what: String,
+    system: String,
+}
+
+fn setup(e: impl std::fmt::Display) -> BackendError {
+    BackendError::new(ErrorKind::Setup, e.to_string())
+}
+
+impl Backend for EmbeddedBackend {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        progress: &dyn ProgressSink,
+    ) -> Result<BuildOutput, BackendError> {
+        match build(request, progress) {
+            Ok(out) => Ok(out),
+            Err(Failure::Failed(e)) => Err(e),
+            Err(Failure::Unsupported { what, watch }) => {
+                let nix = NixBackend::from_env();
+                if self.fallback_to_nix && nix.is_available() {
+                    let mut out = nix.build(request, progress)?;
+                    out.notices
+                        .insert(0, format!("{what}; using Nix for this flake"));
+                    return Ok(out);
+                }
+                Err(BackendError::new(
+                    ErrorKind::Setup,
+                    format!(
+                        "error: {what}\nhint: envy's own engine cannot evaluate this flake; install Nix (Debian: `apt install nix-bin`) and envy uses it for such flakes, or set `ENVY_BACKEND=nix`"
+                    ),
+                )
+                .with_watch(watch))
+            }
+        }
+    }
+}
+
+fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<BuildOutput, Failure> {
+    let ctx = crate::cli::build::BuildContext::from_env().map_err(|e| setup(format!("{e:#}")))?;
+    let store = Arc::new(ctx.store);
+    let config = ctx.config;
+    let (sys, name) = (request.system, request.selection.name.as_str());
+    let mut candidates = vec![format!("devShells.{sys}.{name}")];
+    if name == "default" {
+        candidates.push(format!("devShell.{sys}"));
+    }
+    candidates.push(format!("packages.{sys}.{name}"));
+    candidates.push(format!("legacyPackages.{sys}.{name}"));
+    let job = Job {
+        root: request.project_root.to_owned(),
+        flake_ref: request.selection.flake_ref.clone(),
+        candidates,
+        what: format!("devShell `{name}`"),
+        system: request.system.to_string(),
+    };
+    progress.phase("evaluating flake.nix");
+    log_evaluation(request.project_root);
+    let eval_store = store.clone();
+    let evaluated = envy_eval::run_with_stack(move || evaluate(job, eval_store))?;
+
+    progress.phase(&format!("building {}", evaluated.drv_path.name()));
+    let render = |event: BuildEvent| match event {
+        BuildEvent::Started { name, .. } => progress.phase(&format!("building {name}")),
+        BuildEvent::Log { line, .. } => progress.log_line(&line),
+        _ => {}
+    };
+    let builder = Builder::new(&store, &config, &render);
+    let captured = builder
+        .capture(&evaluated.drv_path, crate::engine::capture::SCRIPT)
+        .map_err(|e| {
+            BackendError::new(ErrorKind::Build, format!("{e}"))
+                .with_watch(evaluated.watch.files.clone())
+        })?;
+    let mut record = crate::engine::capture::parse(&captured.output).map_err(setup)?;
+    record.watch = evaluated.watch;
+    let roots = add_roots(&store, &evaluated.drv_path, request.roots_dir)?;
+    Ok(BuildOutput {
+        record,
+        roots,
+        notices: evaluated.notices,
+    })
+}
+
+/// Instantiate `attr` of the flake `reference` (resolved against `cwd`) into envy's store:
+/// `packages.<system>.<attr>`, `legacyPackages.<system>.<attr>`, or `<attr>` itself, as
+/// `nix build FLAKE#ATTR` looks them up. Returns the `.drv` and the lock notices.
+pub fn instantiate_flake_attr(
+    store: Arc<LocalStore>,
+    cwd: &Path,
+    reference: &str,
+    attr: &str,
+    system: &str,
+) -> anyhow::Result<(StorePath, Vec<String>)> {
+    let candidates = if attr.is_empty() || attr == "default" {
+        vec![
+            format!("packages.{system}.default"),
+            format!("defaultPackage.{system}"),
+        ]
+    } else {
+        vec![
+            format!("packages.{system}.{attr}"),
+            format!("legacyPackages.{system}.{attr}"),
+            attr.to_string(),
+        ]
+    };
+    let job = Job {
+        root: cwd.to_owned(),
+        flake_ref: Some(if reference.is_empty() {
+            ".".to_string()
+        } else {
+            reference.to_string()
+        }),
+        candidates,
+        what: format!("attribute `{attr}`"),
+        system: system.to_string(),
+    };
+    match envy_eval::run_with_stack(move || evaluate(job, store)) {
+        Ok(e) => Ok((e.drv_path, e.notices)),
+        Err(Failure::Failed(e)) => Err(anyhow::anyhow!("{}", e.message)),
+        Err(Failure::Unsupported { what, .. }) => Err(anyhow::anyhow!(
+            "{what}\nhint: envy's own engine cannot evaluate this flake; use `nix build`"
+        )),
+    }
+}
+
+/// One line in `ENVY_EVAL_LOG`, if set (best effort: diagnostics never fail a build).
+fn log_evaluation(root: &Path) {
+    use std::io::Write;
+    let Some(file) = std::env::var_os(crate::env_vars::ENVY_EVAL_LOG).filter(|v| !v.is_empty())
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Ok(mut f) = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = writeln!(f, "{now} {}", root.display());
+    }
+}
+
+/// Keep the devShell's inputs alive: its `.drv` and every input derivation's outputs.
+fn add_roots(
+    store: &LocalStore,
+    drv_path: &StorePath,
+    dir: &Path,
+) -> Result<Vec<GcRoot>, BackendError> {
+    fs_err::create_dir_all(dir).map_err(setup)?;
+    let drv = store.read_derivation(drv_path).map_err(setup)?;
+    let mut paths = vec![drv_path.clone()];
+    for (input, outputs) in &drv.input_drvs {
+        let input_drv = store.read_derivation(input).map_err(setup)?;
+        let known = input_drv.output_paths(store.store_dir()).map_err(setup)?;
+        for name in &outputs.outputs {
+            if let Some(Some(p)) = known.get(name.as_str()) {
+                paths.push(p.clone());
+            }
+        }
+    }
+    let mut roots = Vec::new();
+    for p in paths {
+        if !store.is_valid(&p).map_err(setup)? {
+            continue;
+        }
+        let link = dir.join(format!("embedded-{}", p.base_name()));
+        store.add_root(&link, &p).map_err(setup)?;
+        roots.push(GcRoot {
+            backend: "embedded".to_string(),
+            path: link,
+            target: Some(store.store_dir().print(&p)),
+        });
+    }
+    Ok(roots)
+}
+
+/// Lock, call the flake, pick the devShell and instantiate it.
+fn evaluate(job: Job, store: Arc<LocalStore>) -> Result<Evaluated, Failure> {
+    let session =
+        crate::flakes::session(store.store_dir().clone()).map_err(|e| setup(format!("{e:#}")))?;
+    let mounts = session.mounts().clone();
+    let eval_store = LocalEvalStore::new(store.clone(), mounts.clone());
+    let mut ev = crate::flakes::evaluator(&session, Box::new(eval_store), &job.system);
+    let result = evaluate_in(&job, &session, &mut ev, &mounts);
+    let record = ev.take_record();
+    let watch = watch_list(&record, &mounts, &store);
+    match result {
+        Ok((drv_path, mut notices)) => {
+            notices.extend(session.builtins().take_notices());
+            Ok(Evaluated {
+                drv_path,
+                watch,
+                notices,
+            })
+        }
+        Err(Failure::Failed(e)) => Err(Failure::Failed(e.with_watch(watch.files))),
+        Err(Failure::Unsupported { what, .. }) => Err(Failure::Unsupported {
+            what,
+            watch: watch.files,
+        }),
+    }
+}
+
+fn evaluate_in(
+    job: &Job,
+    session: &envy_flake::FlakeSession,
+    ev: &mut Evaluator,
+    mounts: &Mounts,
+) -> Result<(StorePath, Vec<String>), Failure> {
+    let reference = job
+        .flake_ref
+        .clone()
+        .unwrap_or_else(|| job.root.display().to_string());
+    let top = FlakeRef::parse(&reference, Some(&job.root)).map_err(|e| flake_failure(e, mounts))?;
+    let locked = session
+        .lock(ev, &top, &LockFlags::default())
+        .map_err(|e| flake_failure(e, mounts))?;
+    let notices: Vec<String> = locked
+        .notices
+        .iter()
+        .map(|n| n.lines().next().unwrap_or_default().to_string())
+        .collect();
+    let eval_err = |e: Box<envy_eval::EvalError>| eval_failure(&e, mounts);
+    let flake = session.call(ev, &locked).map_err(eval_err)?;
+    let candidates = &job.candidates;
+    let mut shell = None;
+    for c in candidates {
+        if let Some(v) = get_path(ev, &flake, c).map_err(eval_err)? {
+            shell = Some(v);
+            break;
+        }
+    }
+    let Some(shell) = shell else {
+        let quoted: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        return Err(Failure::Failed(BackendError::new(
+            ErrorKind::Eval,
+            format!(
+                "error: flake `{}` does not provide attribute {}",
+                locked.flake.original,
+                quoted.join(", ")
+            ),
+        )));
+    };
+    let drv_path = get_path(ev, &shell, "drvPath")
+        .map_err(eval_err)?
+        .ok_or_else(|| {
+            Failure::Failed(BackendError::new(
+                ErrorKind::Eval,
+                format!(
+                    "error: the {} is not a derivation (it has no `drvPath`)",
+                    job.what
+                ),
+            ))
+        })?;
+    let drv_path = ev
+        .force_string(
+            &drv_path,
+            Pos::NONE,
+            "while evaluating the devShell's `drvPath`",
+        )
+        .map_err(eval_err)?;
+    let drv_path = mounts
+        .store_dir()
+        .parse(&drv_path.to_str_lossy())
+        .map_err(|e| Failure::Failed(setup(e)))?;
+    Ok((drv_path, notices))
+}
+
+/// `a.b.c` of `v`, or `None` when an attribute on the way is missing.
+fn get_path(ev: &mut Evaluator, v: &Value, path: &str) -> envy_eval::EvalResult<Option<Value>> {
+    let mut cur = v.clone();
+    for part in path.split('.') {
+        let attrs = ev.force_attrs(&cur, Pos::NONE, "while looking up the devShell")?;
+        match attrs.get(Sym::new(part)) {
+            Some(next) => cur = next.clone(),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(cur))
+}
+
+/// Store paths of mounted trees in `message` replaced by where their files really are.
+fn user_paths(message: &str, mounts: &Mounts) -> String {
+    let mut out = message.to_string();
+    for tree in mounts.trees() {
+        let at = mounts.store_dir().print(tree.store_path());
+        out = out.replace(&at, &tree.root().display().to_string());
+    }
+    out
+}
+
+/// The innermost cause of a flake error.
+fn root_cause(e: &FlakeError) -> &FlakeError {
+    match e {
+        FlakeError::Context { source, .. } => root_cause(source),
+        other => other,
+    }
+}
+
+fn flake_failure(e: FlakeError, mounts: &Mounts) -> Failure {
+    let unsupported = match root_cause(&e) {
+        FlakeError::NotInRegistry { reference } => Some(format!(
+            "flake `{reference}` is not in envy's registry (`~/.config/envy/registry.json`)"
+        )),
+        FlakeError::FetchPlain(FetchError::UnsupportedInput { input })
+        | FlakeError::Fetch {
+            source: FetchError::UnsupportedInput { input },
+            ..
+        } => Some(format!("envy cannot fetch input `{input}`")),
+        FlakeError::Eval { message } if is_unsupported_eval(message) => {
+            Some(first_line(message).to_string())
+        }
+        _ => None,
+    };
+    match unsupported {
+        Some(what) => Failure::Unsupported {
+            what,
+            watch: Vec::new(),
+        },
+        None => Failure::Failed(BackendError::new(
+            ErrorKind::Eval,
+            user_paths(&format!("{e}"), mounts),
+        )),
+    }
+}
+
+fn eval_failure(e: &envy_eval::EvalError, mounts: &Mounts) -> Failure {
+    let text = user_paths(&e.render(false), mounts);
+    if is_unsupported_eval(&text) {
+        return Failure::Unsupported {
+            what: first_line(&text).trim_start_matches("error: ").to_string(),
+            watch: Vec::new(),
+        };
+    }
+    Failure::Failed(BackendError::new(ErrorKind::Eval, text))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// Errors that mean "envy's evaluator lacks this", not "the flake is wrong".
+fn is_unsupported_eval(message: &str) -> bool {
+    let line = first_line(message);
+    line.contains("is not available in this evaluator")
+        || line.contains("not implemented")
+        || line.contains("is unsupported")
+}
+
+/// The evaluator's read record as a watch list of the user's files.
+fn watch_list(record: &envy_eval::ReadRecord, mounts: &Mounts, store: &LocalStore) -> WatchList {
+    let store_dir = store.store_dir().as_path().to_owned();
+    let cache = crate::flakes::cache_dir().ok();
+    let keep = |p: &Path| -> Option<PathBuf> {
+        let real = if p.starts_with(&store_dir) {
+            mounts.real_path(p)?
+        } else {
+            p.to_owned()
+        };
+        // Store paths and the fetch cache never change under a name.
+        if real.starts_with(&store_dir) || cache.as_ref().is_some_and(|c| real.starts_with(c)) {
+            return None;
+        }
+        Some(real)
+    };
+    let mut watch = WatchList::default();
+    for path in record.files.keys() {
+        if let Some(p) = keep(path) {
+            watch.add_file(p);
+        }
+    }
+    for dir in &record.dirs {
+        if let Some(p) = keep(dir) {
+            watch.add_dir(p);
+        }
+    }
+    watch.env = record.env.keys().cloned().collect();
+    watch.normalize();
+    watch
+}

@@ -1,0 +1,305 @@
+//! `envy flake lock|update|metadata|show`: a flake's lock file and what it declares, with
+//! envy's own engine (no Nix needed). Lock files are written exactly as Nix 2.8 writes them.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use envy_eval::symbol::Sym;
+use envy_eval::{DummyStore, Evaluator, Pos};
+use envy_flake::lockfile::{Edge, LockFile, NodeId};
+use envy_flake::{FlakeRef, FlakeSession, LockFlags, LockedFlake};
+
+/// Work with flakes: lock their inputs, update them, show metadata and outputs.
+#[derive(Debug, clap::Args)]
+pub struct FlakeArgs {
+    #[command(subcommand)]
+    command: FlakeCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum FlakeCommand {
+    Lock(LockArgs),
+    Update(UpdateArgs),
+    Metadata(MetadataArgs),
+    Show(ShowArgs),
+}
+
+/// Create or update `flake.lock` so that it records every input (nothing changes when it is
+/// up to date; a flake without inputs gets no lock file).
+#[derive(Debug, clap::Args)]
+struct LockArgs {
+    /// The flake (default: the one in the current directory)
+    #[arg(default_value = ".")]
+    flake: String,
+    /// Re-lock this input (an input path such as `nixpkgs` or `dep/nixpkgs`)
+    #[arg(long = "update-input", value_name = "INPUT")]
+    update_input: Vec<String>,
+    /// Ignore the existing lock file and lock every input afresh
+    #[arg(long)]
+    recreate_lock_file: bool,
+    /// Compute the lock but do not write it
+    #[arg(long)]
+    no_write_lock_file: bool,
+}
+
+/// Update inputs to their latest versions: the named ones, or all of them.
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// Inputs to update (input paths); all when none is given
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<String>,
+    /// The flake (default: the one in the current directory)
+    #[arg(long, default_value = ".")]
+    flake: String,
+}
+
+/// Show a flake's references, source, revision and locked inputs.
+#[derive(Debug, clap::Args)]
+struct MetadataArgs {
+    /// The flake (default: the one in the current directory)
+    #[arg(default_value = ".")]
+    flake: String,
+    /// Print JSON, as `nix flake metadata --json` does
+    #[arg(long)]
+    json: bool,
+    /// Fail instead of changing the lock file
+    #[arg(long)]
+    no_update_lock_file: bool,
+    /// Do not write a changed lock file
+    #[arg(long)]
+    no_write_lock_file: bool,
+}
+
+/// Show a flake's outputs as a tree.
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// The flake (default: the one in the current directory)
+    #[arg(default_value = ".")]
+    flake: String,
+    /// Print JSON, as `nix flake show --json` does
+    #[arg(long)]
+    json: bool,
+}
+
+impl FlakeArgs {
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            FlakeCommand::Lock(a) => {
+                let flags = LockFlags {
+                    recreate_lock_file: a.recreate_lock_file,
+                    write_lock_file: !a.no_write_lock_file,
+                    input_updates: a
+                        .update_input
+                        .iter()
+                        .map(|s| input_path(s))
+                        .collect::<Result<_>>()?,
+                    ..LockFlags::default()
+                };
+                Engine::open()?.lock(&a.flake, &flags).map(|_| ())
+            }
+            FlakeCommand::Update(a) => {
+                let flags = if a.inputs.is_empty() {
+                    LockFlags {
+                        recreate_lock_file: true,
+                        ..LockFlags::default()
+                    }
+                } else {
+                    LockFlags {
+                        input_updates: a
+                            .inputs
+                            .iter()
+                            .map(|s| input_path(s))
+                            .collect::<Result<_>>()?,
+                        ..LockFlags::default()
+                    }
+                };
+                Engine::open()?.lock(&a.flake, &flags).map(|_| ())
+            }
+            FlakeCommand::Metadata(a) => {
+                let flags = LockFlags {
+                    update_lock_file: !a.no_update_lock_file,
+                    write_lock_file: !a.no_write_lock_file,
+                    ..LockFlags::default()
+                };
+                let locked = Engine::open()?.lock(&a.flake, &flags)?;
+                if a.json {
+                    println!("{}", envy_flake::metadata::metadata_json(&locked));
+                } else {
+                    print!(
+                        "{}",
+                        metadata_text(&locked, std::io::stdout().is_terminal())
+                    );
+                }
+                Ok(())
+            }
+            FlakeCommand::Show(a) => {
+                let mut engine = Engine::open()?;
+                let locked = engine.lock(&a.flake, &LockFlags::default())?;
+                let value = engine
+                    .session
+                    .call(&mut engine.ev, &locked)
+                    .map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
+                let attrs = engine
+                    .ev
+                    .force_attrs(&value, Pos::NONE, "while evaluating the flake")
+                    .map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
+                let outputs = attrs.get(Sym::new("outputs")).cloned().unwrap_or(value);
+                let color = std::io::stdout().is_terminal() && !a.json;
+                let shown = envy_flake::show::show(&mut engine.ev, &outputs, color)
+                    .map_err(|e| anyhow::anyhow!("{}", e.render(false)))?;
+                if a.json {
+                    println!("{}", shown.json);
+                } else {
+                    for w in &shown.warnings {
+                        eprintln!("envy: warning: {w}");
+                    }
+                    println!("{}", bold(color, &locked.flake.locked.to_string()));
+                    for line in &shown.lines {
+                        println!("{line}");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `a/b` → `["a", "b"]`.
+fn input_path(s: &str) -> Result<Vec<String>> {
+    envy_flake::flake_nix::parse_input_path(s).with_context(|| format!("bad input path `{s}`"))
+}
+
+/// An evaluator and flake session on envy's store directory (nothing is built).
+struct Engine {
+    session: FlakeSession,
+    ev: Evaluator,
+}
+
+impl Engine {
+    fn open() -> Result<Engine> {
+        let store_dir = crate::flakes::store_dir()?;
+        let session = crate::flakes::session(store_dir.clone())?;
+        let ev = crate::flakes::evaluator(
+            &session,
+            Box::new(DummyStore::new(store_dir)),
+            &crate::backend::current_system(),
+        );
+        Ok(Engine { session, ev })
+    }
+
+    /// Lock the flake `reference` (relative to the current directory), printing Nix's notices.
+    fn lock(&mut self, reference: &str, flags: &LockFlags) -> Result<LockedFlake> {
+        let cwd = crate::project::current_dir()?;
+        let top = FlakeRef::parse(reference, Some(&cwd))
+            .with_context(|| format!("cannot use flake reference `{reference}`"))?;
+        let locked = self
+            .session
+            .lock(&mut self.ev, &top, flags)
+            .with_context(|| format!("cannot lock flake `{top}`"))?;
+        for n in &locked.notices {
+            eprintln!("envy: {n}");
+        }
+        Ok(locked)
+    }
+}
+
+fn bold(color: bool, s: &str) -> String {
+    if color {
+        format!("\x1b[1m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// `nix flake metadata` without `--json`.
+fn metadata_text(locked: &LockedFlake, color: bool) -> String {
+    let f = &locked.flake;
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        out.push_str(&format!("{} {value}\n", bold(color, label)));
+    };
+    line("Resolved URL: ", f.resolved.to_string());
+    line("Locked URL:   ", f.locked.to_string());
+    if let Some(d) = &f.nix.description {
+        line("Description:  ", d.clone());
+    }
+    line(
+        "Path:         ",
+        f.tree.store_dir().print(f.tree.store_path()),
+    );
+    if let Some(r) = f.locked.input.get_str("rev") {
+        line("Revision:     ", r.to_string());
+    }
+    if let Some(n) = f.locked.input.rev_count() {
+        line("Revisions:    ", n.to_string());
+    }
+    if let Some(t) = f.locked.input.last_modified() {
+        line("Last modified:", local_time(t));
+    }
+    out.push_str(&format!("{}\n", bold(color, "Inputs:")));
+    let lock = &locked.lock;
+    let mut visited = vec![lock.root()];
+    tree(lock, lock.root(), "", color, &mut visited, &mut out);
+    out
+}
+
+fn tree(
+    lock: &LockFile,
+    node: NodeId,
+    prefix: &str,
+    color: bool,
+    visited: &mut Vec<NodeId>,
+    out: &mut String,
+) {
+    let inputs = &lock.node(node).inputs;
+    for (i, (name, edge)) in inputs.iter().enumerate() {
+        let last = i + 1 == inputs.len();
+        let branch = if last { "└───" } else { "├───" };
+        match edge {
+            Edge::Node(child) => {
+                let locked = lock
+                    .node(*child)
+                    .locked
+                    .as_ref()
+                    .map(|l| l.locked.to_string())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{prefix}{branch}{}: {locked}\n",
+                    bold(color, name)
+                ));
+                if !visited.contains(child) {
+                    visited.push(*child);
+                    let next = format!("{prefix}{}", if last { "    " } else { "│   " });
+                    tree(lock, *child, &next, color, visited, out);
+                }
+            }
+            Edge::Follows(path) => {
+                out.push_str(&format!(
+                    "{prefix}{branch}{} follows input '{}'\n",
+                    bold(color, name),
+                    path.join("/")
+                ));
+            }
+        }
+    }
+}
+
+/// `%F %T` in local time.
+fn local_time(secs: u64) -> String {
+    let t = secs as libc::time_t;
+    // SAFETY: `localtime_r` writes only into `tm`, which outlives the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return secs.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}

@@ -1,0 +1,91 @@
+//! Opening envy's store and the builder's settings from the environment, the one way every
+//! command does it (`envy build`, `envy log`, `envy store …`, `envy shell`, the embedded
+//! backend): `ENVY_STORE_DIR` / `ENVY_STATE_DIR` (else under `$XDG_DATA_HOME/envy`), the
+//! sandbox, hashed-mirror and core settings, and the binary caches of `config.toml`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use envy_build::sandbox::HostPath;
+use envy_build::{BuildConfig, SandboxMode};
+use envy_store::cache::{CacheConfig, Substituter};
+use envy_store::{LocalStore, StoreConfig};
+
+use crate::env_vars as vars;
+
+/// Open envy's store (creating it on first use): `store_dir` if given (`--store-dir`), else
+/// `ENVY_STORE_DIR`, else `$XDG_DATA_HOME/envy/store`; state in `ENVY_STATE_DIR` or
+/// `$XDG_DATA_HOME/envy/state`.
+pub fn open_store(store_dir: Option<&Path>) -> Result<LocalStore> {
+    let location = StoreConfig::from_env(store_dir).context(
+        "cannot tell where envy's store is: no data directory\n\
+         hint: set HOME, or ENVY_STORE_DIR and ENVY_STATE_DIR",
+    )?;
+    LocalStore::open(&location).with_context(|| {
+        format!(
+            "cannot open envy's store at `{}`\nhint: envy needs a store directory of its own; set `{}` (and `{}`)",
+            location.store_dir.display(),
+            vars::ENVY_STORE_DIR,
+            vars::ENVY_STATE_DIR
+        )
+    })
+}
+
+/// envy's store, opened from the environment, with the builder's settings.
+pub struct BuildContext {
+    pub store: LocalStore,
+    pub config: BuildConfig,
+}
+
+impl BuildContext {
+    pub fn from_env() -> Result<Self> {
+        let store = open_store(None)?;
+        let config = build_config(store.state_dir())?;
+        Ok(Self { store, config })
+    }
+}
+
+/// The binary cache settings (`$XDG_CONFIG_HOME/envy/config.toml`, then the environment).
+fn cache_config() -> Result<CacheConfig> {
+    let file = CacheConfig::default_file();
+    CacheConfig::load(file.as_deref()).with_context(|| {
+        format!(
+            "cannot read envy's cache settings{}",
+            file.map(|f| format!(" in `{}`", f.display()))
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// The builder's settings: environment overrides on top of defaults.
+pub fn build_config(state_dir: &Path) -> Result<BuildConfig> {
+    let mut config = BuildConfig::new(state_dir);
+    if let Ok(mode) = std::env::var(vars::ENVY_SANDBOX) {
+        config.sandbox = SandboxMode::parse(&mode).with_context(|| {
+            format!(
+                "invalid `{}` value `{mode}`\nhint: use `true`, `false` or `auto`",
+                vars::ENVY_SANDBOX
+            )
+        })?;
+    }
+    if let Ok(paths) = std::env::var(vars::ENVY_SANDBOX_PATHS) {
+        config.sandbox_paths = HostPath::parse_list(&paths);
+    }
+    config.hashed_mirrors = match std::env::var(vars::ENVY_HASHED_MIRRORS) {
+        Ok(mirrors) => mirrors.split_whitespace().map(String::from).collect(),
+        Err(_) => cache_config()?.hashed_mirrors,
+    };
+    if let Ok(cores) = std::env::var(vars::ENVY_BUILD_CORES) {
+        config.cores = cores
+            .parse()
+            .with_context(|| format!("invalid `{}` value `{cores}`", vars::ENVY_BUILD_CORES))?;
+    }
+    Ok(config)
+}
+
+/// The configured binary caches (possibly none).
+pub fn substituter() -> Result<Substituter> {
+    Substituter::from_config(&cache_config()?).context(
+        "invalid binary cache settings\nhint: check `substituters` and `trusted-public-keys` (or `ENVY_SUBSTITUTERS` and `ENVY_TRUSTED_PUBLIC_KEYS`)",
+    )
+}
