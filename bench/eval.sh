@@ -29,12 +29,9 @@ LIB=$SHARED/bench-data/nixpkgs-lib-2022/lib
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Built as install.sh builds envy: release, glibc linked statically.
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-TARGET_FLAGS_VAR=CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
-log "building envy (release, static) for $HOST"
-env "$TARGET_FLAGS_VAR=-C target-feature=+crt-static" cargo build --release --quiet --bin envy --target "$HOST"
-ENVY=$ROOT/target/$HOST/release/envy
+log "building envy (cargo build --release -p envy)"
+cargo build --release --quiet -p envy
+ENVY=$ROOT/target/release/envy
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/envy-bench-eval.XXXXXX")
 trap 'rm -rf "$W"' EXIT

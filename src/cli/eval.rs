@@ -129,6 +129,7 @@ impl EvalArgs {
         let fetch_cache = crate::dirs::Dirs::from_env()?.cache_root().join("fetch-v1");
         let fetch_settings = envy_fetch::FetchSettings::new(store_dir.clone(), fetch_cache);
         envy_eval::run_with_stack(move || {
+            huge_page_heap();
             let mut stderr = std::io::stderr();
             let diag_trace = show_trace;
             let mut ev = Evaluator::builder()
@@ -137,18 +138,21 @@ impl EvalArgs {
                 .fetcher(Box::new(envy_fetch::Fetcher::new(fetch_settings)))
                 .diagnostics(Box::new(move |d| print_diagnostic(d, diag_trace)))
                 .build();
-            match self.evaluate(&mut ev, input) {
+            let code = match self.evaluate(&mut ev, input) {
                 Ok(out) => {
                     let mut stdout = std::io::stdout().lock();
                     let _ = stdout.write_all(&out);
                     let _ = stdout.flush();
-                    Ok(ExitCode::SUCCESS)
+                    ExitCode::SUCCESS
                 }
                 Err(e) => {
                     let _ = writeln!(stderr, "{}", e.render(show_trace));
-                    Ok(ExitCode::from(1))
+                    ExitCode::from(1)
                 }
-            }
+            };
+            // The process ends right after: freeing every value one by one would only cost time.
+            std::mem::forget(ev);
+            Ok(code)
         })
     }
 
@@ -297,6 +301,46 @@ impl EvalArgs {
             });
         }
         Ok(out)
+    }
+}
+
+/// Let the heap's memory be backed by transparent huge pages.
+///
+/// An evaluation touches tens to hundreds of MiB of fresh memory; with 4 KiB pages a fifth of
+/// its time goes to page faults. envy's mimalloc is built without THP (the hook's short runs
+/// would pay for zeroing 2 MiB pages), so for `envy eval` the mapping that holds mimalloc's
+/// arena (found through a fresh allocation in `/proc/self/maps`) is advised `MADV_HUGEPAGE`:
+/// memory is still taken as it is touched, 2 MiB at a time. Best effort: nothing changes when
+/// the mapping cannot be found, or when it is this thread's stack.
+fn huge_page_heap() {
+    let probe = Box::new([0u8; 64]);
+    let p = probe.as_ptr() as usize;
+    let stack = &probe as *const _ as usize;
+    let Ok(maps) = fs_err::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let Some((range, _)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        if (start..end).contains(&p) {
+            if !(start..end).contains(&stack) {
+                // SAFETY: advice only, on a mapping of this process that stays mapped.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+                }
+            }
+            return;
+        }
     }
 }
 

@@ -34,7 +34,7 @@ fn prim_attr_names(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<V
     Ok(Value::list(
         a.sorted_by_name()
             .into_iter()
-            .map(|x| Value::string(x.name.as_str()))
+            .map(|x| ev.sym_string(x.name))
             .collect(),
     ))
 }
@@ -167,7 +167,7 @@ fn prim_map_attrs(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
         .map(|a| Attr {
             name: a.name,
             pos: a.pos,
-            value: Thunk::apply2(f.clone(), Value::string(a.name.as_str()), a.value.clone()),
+            value: Thunk::apply2(f.clone(), ev.sym_string(a.name), a.value.clone()),
         })
         .collect();
     Ok(Value::attrs(Attrs::from_sorted(out)))
@@ -198,7 +198,7 @@ fn prim_zip_attrs_with(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResu
             Attr {
                 name,
                 pos: Pos::NONE,
-                value: Thunk::apply2(f.clone(), Value::string(name.as_str()), Value::list(vals)),
+                value: Thunk::apply2(f.clone(), ev.sym_string(name), Value::list(vals)),
             }
         })
         .collect();

@@ -172,6 +172,8 @@ pub struct Evaluator {
     pub(crate) drv_hashes: envy_store::DrvHashes,
     pub(crate) fetcher: Box<dyn crate::fetcher::Fetcher>,
     pub(crate) fetch_cache: FxHashMap<String, envy_fetch::Fetched>,
+    /// Attribute names as string values (`attrNames`, `mapAttrs`, …), made once per name.
+    pub(crate) sym_strings: FxHashMap<Sym, Value>,
 }
 
 /// Builder for an `Evaluator`.
@@ -292,6 +294,7 @@ impl Evaluator {
             drv_hashes: envy_store::DrvHashes::new(),
             fetcher,
             fetch_cache: FxHashMap::default(),
+            sym_strings: FxHashMap::default(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -748,6 +751,15 @@ impl Evaluator {
                 value: Value::Int(loc.column as i64),
             },
         ]))
+    }
+
+    /// The name `s` as a string value (shared: attribute names become strings often).
+    #[inline]
+    pub(crate) fn sym_string(&mut self, s: Sym) -> Value {
+        self.sym_strings
+            .entry(s)
+            .or_insert_with(|| Value::string(s.as_str()))
+            .clone()
     }
 
     // ---- errors ----------------------------------------------------------------------------
