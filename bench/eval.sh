@@ -65,7 +65,10 @@ nix_cmd() { echo "nix-instantiate --store '$NIX_STORE' --eval --strict -I nixpkg
 run() { bash -c "exec $1"; }
 peak_kb() { /usr/bin/time -f %M -o "$W/rss" bash -c "exec $1 >/dev/null 2>&1"; cat "$W/rss"; }
 
-printf '\n%-12s %12s %12s %8s %12s %12s\n' workload envy nix 'nix/envy' 'envy RSS' 'nix RSS'
+# Time is hyperfine's median wall-clock time; CPU is the mean user+system time (less sensitive
+# to other load on a shared machine); RSS is the peak resident memory of one run.
+printf '\n%-12s %10s %10s %8s | %10s %10s %8s | %10s %10s\n' workload 'envy' 'nix' 'nix/envy' \
+  'envy CPU' 'nix CPU' 'nix/envy' 'envy RSS' 'nix RSS'
 failed=0
 for i in "${!NAMES[@]}"; do
   name=${NAMES[$i]} file=${FILES[$i]}
@@ -77,11 +80,13 @@ for i in "${!NAMES[@]}"; do
   fi
   hyperfine -N --warmup 2 --runs "$RUNS" --export-csv "$W/$name.csv" "$e" "$n" >/dev/null 2>&1
   # CSV: command,mean,stddev,median,user,system,min,max (seconds)
-  read -r te tn < <(awk -F, 'NR==2{e=$2} NR==3{n=$2} END{print e, n}' "$W/$name.csv")
+  read -r te tn ce cn < <(awk -F, 'NR==2{e=$4; ce=$5+$6} NR==3{n=$4; cn=$5+$6} END{print e, n, ce, cn}' "$W/$name.csv")
   re=$(peak_kb "$e") rn=$(peak_kb "$n")
   ratio=$(awk -v e="$te" -v n="$tn" 'BEGIN{printf "%.2f", n/e}')
-  printf '%-12s %10.1fms %10.1fms %7sx %10sKB %10sKB\n' "$name" "$(awk -v t="$te" 'BEGIN{print t*1000}')" \
-    "$(awk -v t="$tn" 'BEGIN{print t*1000}')" "$ratio" "$re" "$rn"
+  cratio=$(awk -v e="$ce" -v n="$cn" 'BEGIN{printf "%.2f", n/e}')
+  ms() { awk -v t="$1" 'BEGIN{printf "%.1fms", t*1000}'; }
+  printf '%-12s %10s %10s %7sx | %10s %10s %7sx | %8sKB %8sKB\n' "$name" "$(ms "$te")" "$(ms "$tn")" "$ratio" \
+    "$(ms "$ce")" "$(ms "$cn")" "$cratio" "$re" "$rn"
   awk -v r="$ratio" 'BEGIN{exit !(r > 1.0)}' || failed=1
 done
 echo

@@ -276,3 +276,17 @@ fn nix_language_suite() {
         unexpected.len()
     );
 }
+
+/// The eval-fail criterion compares the final `error: …` line: with `--show-trace` Nix prints a
+/// bare `error:` header and the trace frames before it, and those must not be what is compared.
+#[test]
+fn final_error_line_skips_the_trace_header() {
+    let exp = "error:\n       … while calling the 'abort' builtin\n         at /pwd/lang/x.nix:1:14:\n\n       error: evaluation aborted with the following error message: 'x'\n";
+    assert_eq!(
+        final_error_line(exp).as_deref(),
+        Some("error: evaluation aborted with the following error message: 'x'")
+    );
+    let other = "error: evaluation aborted with the following error message: 'y'\n";
+    assert_ne!(final_error_line(exp), final_error_line(other));
+    assert_eq!(final_error_line("error:\n       … while evaluating\n"), None);
+}

@@ -100,7 +100,12 @@ impl Evaluator {
         }
     }
 
-    fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, pos: Pos) -> EvalResult<Value> {
+    pub(crate) fn call_lambda(
+        &mut self,
+        c: &Rc<Closure>,
+        arg: Value,
+        pos: Pos,
+    ) -> EvalResult<Value> {
         let def = c.def;
         if self.call_depth >= self.settings.max_call_depth {
             let mut e = EvalError::new(

@@ -610,6 +610,10 @@ impl Evaluator {
         let f = self.eval_fast(func, env)?;
         if args.len() == 1 {
             let a = self.lazy(args[0], env);
+            // The common case, without `call_forced`'s loop and a copy of the argument.
+            if let Value::Lambda(c) = &f {
+                return self.call_lambda(c, a, pos);
+            }
             return self.call_forced(f, std::slice::from_ref(&a), pos);
         }
         let argv: smallvec::SmallVec<[Value; 4]> = args.iter().map(|a| self.lazy(a, env)).collect();
