@@ -48,9 +48,10 @@ impl Evaluator {
                     let op = app.op;
                     let needed = op.arity - app.args.len();
                     if args.len() >= needed {
-                        let mut all: smallvec::SmallVec<[Value; 4]> =
-                            app.args.iter().cloned().collect();
-                        all.extend(args[..needed].iter().cloned());
+                        let mut all: smallvec::SmallVec<[Value; 4]> = smallvec::SmallVec::new();
+                        for a in app.args.iter().chain(&args[..needed]) {
+                            all.push(a.clone());
+                        }
                         let r = self.call_primop(op, &all, pos)?;
                         args = &args[needed..];
                         f = r;

@@ -616,7 +616,14 @@ impl Evaluator {
             }
             return self.call_forced(f, std::slice::from_ref(&a), pos);
         }
-        let argv: smallvec::SmallVec<[Value; 4]> = args.iter().map(|a| self.lazy(a, env)).collect();
+        if let [a, b] = args {
+            let argv = [self.lazy(a, env), self.lazy(b, env)];
+            return self.call_forced(f, &argv, pos);
+        }
+        let mut argv: smallvec::SmallVec<[Value; 4]> = smallvec::SmallVec::new();
+        for a in args {
+            argv.push(self.lazy(a, env));
+        }
         self.call_forced(f, &argv, pos)
     }
 

@@ -19,10 +19,14 @@ pub struct Env {
 impl Env {
     /// An environment with `n` slots holding `null` until set.
     pub fn new(up: Option<Rc<Env>>, n: usize) -> Env {
-        Env {
-            up,
-            slots: (0..n).map(|_| UnsafeCell::new(Value::Null)).collect(),
+        let mut slots = SmallVec::new();
+        if n > slots.inline_size() {
+            slots.reserve_exact(n);
         }
+        for _ in 0..n {
+            slots.push(UnsafeCell::new(Value::Null));
+        }
+        Env { up, slots }
     }
 
     /// An environment with one slot (a function call's argument).
