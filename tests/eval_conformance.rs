@@ -288,5 +288,8 @@ fn final_error_line_skips_the_trace_header() {
     );
     let other = "error: evaluation aborted with the following error message: 'y'\n";
     assert_ne!(final_error_line(exp), final_error_line(other));
-    assert_eq!(final_error_line("error:\n       … while evaluating\n"), None);
+    assert_eq!(
+        final_error_line("error:\n       … while evaluating\n"),
+        None
+    );
 }
