@@ -52,7 +52,8 @@ int main() {
 }
 "#;
 
-/// Compile the three programs with plain `cc`/`c++` inside `envy shell ARGS`, describe them
+/// Compile the three programs with plain `cc`/`c++` (no flags: pthreads are part of musl's
+/// libc) inside `envy shell ARGS`, describe them
 /// with `file` and `ldd`, and run them (through `runner`, e.g. qemu, when given).
 fn build_and_run(shell_args: &[&str], runner: &str) -> String {
     let sandbox = Sandbox::new();
@@ -62,7 +63,7 @@ fn build_and_run(shell_args: &[&str], runner: &str) -> String {
     let script = format!(
         r#"set -e
         cc hello.c -o hello
-        cc -pthread threads.c -o threads
+        cc threads.c -o threads
         c++ shapes.cc -o shapes
         for p in hello threads shapes; do
           echo "== $p"
@@ -196,20 +197,37 @@ fn a_second_shell_runs_no_evaluation_and_no_build() {
         "the tests run envy without Nix on PATH"
     );
     let sandbox = Sandbox::new();
-    let run = || {
-        let out = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
+    let run = |state_dir: Option<&std::path::Path>| {
+        let mut cmd = sandbox.envy(&["shell", "--", "true"]);
+        if let Some(dir) = state_dir {
+            cmd.env("ENVY_STATE_DIR", dir);
+        }
+        let out = cmd.output().unwrap();
         assert_success(&out, "envy shell -- true");
         String::from_utf8(out.stderr).unwrap()
     };
-    run();
+    run(None);
     let first = sandbox.stats();
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(
         first[0].starts_with("cache=miss builds="),
         "the first shell evaluates (and builds what the store lacks): {first:?}"
     );
+    // Evidence beyond envy's own counter. Evaluating needs the package set that `envy shell`
+    // writes into its cache: remove it, and a warm shell must not write it again. Building
+    // (or opening the store at all) needs the store's state directory, which holds the
+    // database, the locks and the builder's logs: point it at a directory that does not
+    // exist (the store directory, part of the cache key, stays), and a warm shell must
+    // neither fail for it nor create it.
+    let pkgs = sandbox.cache().join("envy/pkgs-v1");
+    assert!(
+        pkgs.is_dir(),
+        "the first shell materialised the package set"
+    );
+    fs_err::remove_dir_all(&pkgs).unwrap();
+    let no_state = sandbox.dir.path().join("no-store-state");
     for _ in 0..2 {
-        let stderr = run();
+        let stderr = run(Some(&no_state));
         assert!(!stderr.contains("building '"), "{stderr}");
     }
     assert_eq!(
@@ -217,11 +235,20 @@ fn a_second_shell_runs_no_evaluation_and_no_build() {
         ["cache=hit builds=0", "cache=hit builds=0"],
         "a warm `envy shell` neither evaluates nor builds"
     );
+    assert!(
+        !pkgs.exists(),
+        "a warm `envy shell` wrote the package set (it evaluated)"
+    );
+    assert!(
+        !no_state.exists(),
+        "a warm `envy shell` opened the store (its state directory was created)"
+    );
     // Without the shell cache, the environment is evaluated again but everything is in the
     // store already: the builder runs nothing.
     fs_err::remove_dir_all(sandbox.cache().join("envy/shell-v1")).unwrap();
-    run();
+    run(None);
     assert_eq!(sandbox.stats()[3], "cache=miss builds=0");
+    assert!(pkgs.is_dir(), "a cold shell materialises the package set");
 }
 
 #[test]
