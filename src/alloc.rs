@@ -33,15 +33,25 @@ unsafe extern "C" {
     fn _mi_auto_process_init();
 }
 
-/// Set mimalloc up (once) and serve every allocation from now on with it.
-pub fn use_mimalloc() {
+/// Set mimalloc up (once) and serve every allocation from now on with it; returns whether
+/// mimalloc is on.
+///
+/// Only the main thread may attach: mimalloc binds its main heap to the thread that sets it
+/// up, and would tear it down when that thread ends. Called from any other thread (a test
+/// harness's worker, say), this leaves glibc in charge.
+pub fn use_mimalloc() -> bool {
     static ATTACH: Once = Once::new();
-    ATTACH.call_once(|| {
-        // SAFETY: mimalloc's documented process-attach entry point, called once, before any
-        // allocation is routed to mimalloc.
-        unsafe { _mi_auto_process_init() };
-        MIMALLOC.store(true, Ordering::Release);
-    });
+    // SAFETY: plain system calls without arguments.
+    let main_thread = unsafe { libc::gettid() == libc::getpid() };
+    if main_thread {
+        ATTACH.call_once(|| {
+            // SAFETY: mimalloc's process-attach entry point (what its constructor would have
+            // run), called once, on the main thread, before any allocation is routed to it.
+            unsafe { _mi_auto_process_init() };
+            MIMALLOC.store(true, Ordering::Release);
+        });
+    }
+    mimalloc_on()
 }
 
 /// Whether mimalloc serves new allocations (and may own existing blocks).
@@ -122,20 +132,23 @@ unsafe impl GlobalAlloc for EnvyAlloc {
 mod tests {
     use super::*;
 
+    // The switch itself (std's start-up allocations made with glibc, freed after mimalloc is
+    // on) happens in every run of the envy binary, which calls `use_mimalloc` on its main
+    // thread: every integration test exercises it.
     #[test]
-    fn blocks_from_both_allocators_are_freed_by_their_owner() {
+    fn only_the_main_thread_attaches_mimalloc() {
+        // libtest runs this on a worker thread: attaching here would bind mimalloc's main
+        // heap to a thread about to end.
+        assert!(!use_mimalloc());
         let layout = Layout::from_size_align(64, 8).unwrap();
-        use_mimalloc();
-        // SAFETY: matching alloc/dealloc pairs with a non-zero layout.
+        // SAFETY: a matching alloc/realloc/dealloc sequence with non-zero layouts.
         unsafe {
-            let from_glibc = System.alloc(layout);
-            assert!(!owned_by_mimalloc(from_glibc));
-            let from_mimalloc: *mut u8 = mi::mi_malloc(64).cast();
-            assert!(owned_by_mimalloc(from_mimalloc));
-            EnvyAlloc.dealloc(from_glibc, layout);
-            let grown = EnvyAlloc.realloc(from_mimalloc, layout, 4096);
-            assert!(owned_by_mimalloc(grown));
+            let block = EnvyAlloc.alloc(layout);
+            assert!(!block.is_null());
+            let grown = EnvyAlloc.realloc(block, layout, 4096);
+            assert!(!grown.is_null());
             EnvyAlloc.dealloc(grown, Layout::from_size_align(4096, 8).unwrap());
         }
+        assert!(!mimalloc_on());
     }
 }
