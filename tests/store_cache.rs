@@ -31,7 +31,7 @@ struct NixCache {
 }
 
 fn nix_cache() -> NixCache {
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let sk = nix.run(
         "nix",
@@ -222,7 +222,7 @@ fn nix_reads_an_envy_written_cache() {
     if !common::have_tool("nix") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let store_dir = r.join("shared/store");
     let store = envy_store_at(&store_dir, &r.join("envy-state"));

@@ -14,7 +14,7 @@ fn add_dump_and_hash_match_nix() {
     if !common::have_tool("nix-store") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let tree = r.join("tree");
     sample_tree(&tree);
@@ -195,7 +195,7 @@ fn copy_to_and_from_a_cache() {
     if !common::have_tool("nix") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let secret = nix.run(
         "nix",

@@ -19,8 +19,10 @@ impl BuildEnv {
         }
         fs_err::write(
             tmp.path().join("nix/conf/nix.conf"),
-            "experimental-features = nix-command flakes\nsandbox = true\n\
-             extra-sandbox-paths = /bin /usr /lib /lib64\nsubstituters =\nbuild-users-group =\n",
+            format!(
+                "{}sandbox = true\nextra-sandbox-paths = /bin /usr /lib /lib64\n",
+                super::nix::OFFLINE_SETTINGS
+            ),
         )
         .unwrap();
         Self { tmp }

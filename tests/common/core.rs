@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::common::envy_bin;
+use crate::common::{envy_bin, nix};
 
 /// The Nix system of this machine.
 pub fn system() -> String {
@@ -74,25 +74,12 @@ impl Sandbox {
         let root = tmp.path().to_path_buf();
         let home = root.join("home");
         let work = root.join("work");
-        for d in [&home, &work, &root.join("nix-conf")] {
+        for d in [&home, &work] {
             fs_err::create_dir_all(d).unwrap();
         }
-        fs_err::write(
-            root.join("nix-conf/registry.json"),
-            r#"{"flakes":[],"version":2}"#,
-        )
-        .unwrap();
-        fs_err::write(
-            root.join("nix-conf/nix.conf"),
-            format!(
-                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
-                 build-users-group =\nflake-registry = {reg}\n\
-                 store = local?store={r}/nix/store&state={r}/nix/state&log={r}/nix/log\n",
-                reg = root.join("nix-conf/registry.json").display(),
-                r = root.display()
-            ),
-        )
-        .unwrap();
+        let conf = root.join("nix-conf");
+        let store = nix::local_store(&root.join("nix/store"), &root.join("nix"));
+        nix::write_offline_conf(&conf, &conf.join("registry.json"), Some(&store));
         let id = COUNTER.fetch_add(1, Ordering::Relaxed);
         Self {
             tmp,

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod flake;
+pub mod nix;
 
 use std::path::PathBuf;
 
