@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use corekit::{Sandbox, simple_flake, tick};
+use corekit::{Sandbox, simple_flake, tick, write_stdenv};
 use serde_json::Value;
 
 fn tools() -> bool {
@@ -247,12 +247,10 @@ fn print_dev_env_matches_nix_minus_the_sandbox_leaks() {
         ),
     );
     fs_err::write(project.join("extra.nix"), "\"extra\"\n").unwrap();
-    fs_err::create_dir_all(project.join("stdenv")).unwrap();
-    fs_err::write(
-        project.join("stdenv/setup"),
+    write_stdenv(
+        &project,
         "greet() { echo \"hi $1\"; }\ndeclare -a arr=(a 'b c')\nlocalVar=1\n",
-    )
-    .unwrap();
+    );
 
     let envy = json(&sb.envy_ok(&project, &["print-dev-env", "--json"]));
     let mut nix = Command::new("nix");
@@ -377,12 +375,7 @@ fn slow_builds_show_progress() {
     }
     let sb = Sandbox::new();
     let project = sb.project("proj", &simple_flake("slow", "stdenv = ./stdenv;"));
-    fs_err::create_dir_all(project.join("stdenv")).unwrap();
-    fs_err::write(
-        project.join("stdenv/setup"),
-        "echo 'warming up' >&2; sleep 1.6\n",
-    )
-    .unwrap();
+    write_stdenv(&project, "echo 'warming up' >&2; sleep 1.6\n");
     sb.envy_ok(&project, &["allow"]);
     let out = sb.envy_ok(&project, &["reload"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

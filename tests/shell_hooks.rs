@@ -7,7 +7,7 @@ mod common;
 #[path = "common/core.rs"]
 mod corekit;
 
-use corekit::{Sandbox, Session, Sh, simple_flake, stable, tick};
+use corekit::{Sandbox, Session, Sh, simple_flake, stable, tick, write_stdenv};
 
 fn tools(sh: Sh) -> bool {
     common::have_tool("tmux") && common::have_tool("nix") && common::have_tool(sh.name())
@@ -258,12 +258,10 @@ fn shell_hook_and_functions(sh: Sh) {
       '';"#,
         ),
     );
-    fs_err::create_dir_all(project.join("stdenv")).unwrap();
-    fs_err::write(
-        project.join("stdenv/setup"),
+    write_stdenv(
+        &project,
         "greet() {\n  echo \"greet $1\"\n}\nsetupVar=from-setup\n",
-    )
-    .unwrap();
+    );
     sb.envy_ok(&project, &["allow"]);
     let rc = match sh {
         Sh::Fish => "set -gx EXISTING mine".to_string(),

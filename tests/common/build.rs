@@ -82,14 +82,7 @@ impl BuildEnv {
 
     /// `nix-build` the same attribute with real Nix; returns (output path, NAR hash) pairs.
     pub fn nix_build(&self, attr: &str) -> Vec<(String, String)> {
-        let out = self
-            .nix_command("nix-build")
-            .arg(self.path("work/default.nix"))
-            .arg("-A")
-            .arg(attr)
-            .arg("--no-out-link")
-            .output()
-            .unwrap();
+        let out = self.run_nix_build(attr);
         assert!(
             out.status.success(),
             "nix-build: {}",
@@ -114,16 +107,20 @@ impl BuildEnv {
 
     /// `nix-build` an attribute that must fail; returns Nix's stderr.
     pub fn nix_build_failure(&self, attr: &str) -> String {
-        let out = self
-            .nix_command("nix-build")
+        let out = self.run_nix_build(attr);
+        assert!(!out.status.success(), "nix-build {attr} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `nix-build work/default.nix -A attr --no-out-link`, finished.
+    fn run_nix_build(&self, attr: &str) -> Output {
+        self.nix_command("nix-build")
             .arg(self.path("work/default.nix"))
             .arg("-A")
             .arg(attr)
             .arg("--no-out-link")
             .output()
-            .unwrap();
-        assert!(!out.status.success(), "nix-build {attr} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+            .unwrap()
     }
 
     /// An `envy` command in this world.

@@ -154,13 +154,7 @@ impl FlakeWorld {
 
     /// A command running the envy binary in `dir` with this world's environment.
     pub fn envy(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(super::envy_bin());
-        cmd.args(args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(self.env())
-            .env("PWD", dir);
-        cmd
+        super::envy_in(dir, args, self.env())
     }
 }
 

@@ -6,11 +6,27 @@ pub mod build;
 pub mod flake;
 pub mod nix;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The envy binary built for this test run.
 pub fn envy_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_envy"))
+}
+
+/// The envy binary in `dir` with only the environment `env` (and `PWD`).
+pub fn envy_in<K, V>(dir: &Path, args: &[&str], env: impl IntoIterator<Item = (K, V)>) -> Command
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(envy_bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env)
+        .env("PWD", dir);
+    cmd
 }
 
 /// `../shared` next to the project (conformance data, bench data), or `ENVY_TEST_SHARED`.
