@@ -453,21 +453,7 @@ fn in_tmux(sandbox: &Sandbox, shell: &str, command: &str) -> String {
     let out_file = sandbox.dir.path().join("out");
     let envy = common::envy_bin();
     let mut start = sandbox.command("tmux");
-    start
-        .args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "200",
-            "-y",
-            "50",
-        ])
+    common::tmux_new_session(&mut start, &socket, "t")
         .arg(format!("{} shell", envy.display()))
         .env("SHELL", shell);
     assert_success(&start.output().unwrap(), "tmux new-session");

@@ -285,22 +285,8 @@ impl<'a> Session<'a> {
             .map(|w| shell_words::quote(w).into_owned())
             .collect::<Vec<_>>()
             .join(" ");
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "S",
-                "-x",
-                "200",
-                "-y",
-                "50",
-                "-c",
-            ])
+        let status = crate::common::tmux_new_session(&mut Command::new("tmux"), &socket, "S")
+            .arg("-c")
             .arg(dir)
             .arg(&command)
             .status()

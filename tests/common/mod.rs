@@ -29,6 +29,23 @@ where
     cmd
 }
 
+/// Make `tmux` (a command running tmux) start a detached session `session` on the private
+/// server `socket`, with no user configuration and a 200x50 window; the caller appends the
+/// session's options and command.
+pub fn tmux_new_session<'c>(tmux: &'c mut Command, socket: &str, session: &str) -> &'c mut Command {
+    tmux.args([
+        "-L",
+        socket,
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        session,
+    ])
+    .args(["-x", "200", "-y", "50"])
+}
+
 /// `../shared` next to the project (conformance data, bench data), or `ENVY_TEST_SHARED`.
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("ENVY_TEST_SHARED") {
