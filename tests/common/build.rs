@@ -49,12 +49,17 @@ impl BuildEnv {
     }
 
     fn nix_command(&self, program: &str) -> Command {
+        self.nix_command_at(program, &self.nix_store_uri())
+    }
+
+    /// A real Nix command with this world's Nix configuration, HOME and cache, on the store
+    /// `store_uri`.
+    pub fn nix_command_at(&self, program: &str, store_uri: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env("NIX_CONF_DIR", self.path("nix/conf"))
             .env("HOME", self.path("home"))
             .env("XDG_CACHE_HOME", self.path("nix/cache"))
-            .arg("--store")
-            .arg(self.nix_store_uri());
+            .args(["--store", store_uri]);
         cmd
     }
 
