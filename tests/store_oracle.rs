@@ -411,7 +411,7 @@ fn nar_dump_hash_and_add_match_nix() {
             .arg(path)
             .output()
             .unwrap();
-        store_common::assert_success("nix-store --dump", &out);
+        store_common::assert_success(&out, "nix-store --dump");
         let mut ours = Vec::new();
         nar::dump_path(path, &mut ours).unwrap();
         assert!(

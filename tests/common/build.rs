@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use super::assert_success;
+
 /// One test's world: HOME, XDG dirs, envy's store/state, and Nix's state and real store.
 pub struct BuildEnv {
     pub tmp: tempfile::TempDir,
@@ -193,16 +195,6 @@ impl BuildEnv {
 pub fn store_path(path: &str) -> envy_store::StorePath {
     envy_store::StorePath::from_base_name(Path::new(path).file_name().unwrap().to_str().unwrap())
         .unwrap()
-}
-
-pub fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Whether namespaces work here; otherwise the sandbox tests skip. `scripts/test` sets

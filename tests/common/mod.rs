@@ -7,7 +7,7 @@ pub mod flake;
 pub mod nix;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The envy binary built for this test run.
 pub fn envy_bin() -> PathBuf {
@@ -44,6 +44,17 @@ pub fn tmux_new_session<'c>(tmux: &'c mut Command, socket: &str, session: &str) 
         session,
     ])
     .args(["-x", "200", "-y", "50"])
+}
+
+/// Fail with the command's output unless it succeeded; `what` names it.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `../shared` next to the project (conformance data, bench data), or `ENVY_TEST_SHARED`.

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The settings every test's Nix shares: flakes on, nothing downloaded, no build users.
 pub const OFFLINE_SETTINGS: &str =
@@ -111,17 +111,7 @@ impl PrivateNix {
     /// Run a Nix command, expecting success; stdout trimmed.
     pub fn run(&self, program: &str, args: &[&str]) -> String {
         let out = self.command(program).args(args).output().unwrap();
-        assert_success(program, &out);
+        super::assert_success(&out, program);
         String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
     }
-}
-
-/// Fail with the command's stderr when it did not succeed.
-pub fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "`{what}` failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The private real Nix the store's oracle tests use.
 #[allow(unused_imports)]
-pub use crate::common::nix::{PrivateNix as NixEnv, assert_success};
+pub use crate::common::{assert_success, nix::PrivateNix as NixEnv};
 
 /// A directory tree with files, an executable, symlinks (one dangling), nested and empty
 /// directories, and names that sort differently as bytes and as text.
@@ -85,7 +85,7 @@ impl EnvyEnv {
     /// Run `envy ARGS`, expecting success; stdout.
     pub fn run(&self, args: &[&str]) -> String {
         let out = self.command().args(args).output().unwrap();
-        assert_success(&format!("envy {}", args.join(" ")), &out);
+        assert_success(&out, &format!("envy {}", args.join(" ")));
         String::from_utf8(out.stdout).unwrap()
     }
 }

@@ -10,9 +10,10 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
+pub use crate::common::assert_success;
 use crate::common::{self, nix};
 
 /// musl 1.2.3's source tarball, as named in the hashed mirror.
@@ -278,16 +279,6 @@ impl Sandbox {
         fs_err::write(&path, contents).unwrap();
         path
     }
-}
-
-pub fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A host-tools attribute set for evaluating `pkgs/` directly (`hostTools = …`), with one
