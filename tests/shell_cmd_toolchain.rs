@@ -52,6 +52,11 @@ int main() {
 }
 "#;
 
+/// A sandbox, when the toolchain's prerequisites are there.
+fn toolchain_sandbox() -> Option<Sandbox> {
+    have_toolchain_prerequisites(&[]).then(Sandbox::new)
+}
+
 /// Compile the three programs with plain `cc`/`c++` (no flags: pthreads are part of musl's
 /// libc) inside `envy shell ARGS`, describe them
 /// with `file` and `ldd`, and run them (through `runner`, e.g. qemu, when given).
@@ -130,10 +135,9 @@ fn aarch64_programs_are_static_and_run_under_qemu() {
 
 #[test]
 fn the_environment_is_set_the_way_nixpkgs_cc_wrapper_sets_it() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.shell_script(
         &["--target", "aarch64-linux-musl"],
         r#"printf '%s\n' "CC=$CC" "CXX=$CXX" "AR=$AR" "LD=$LD" "RANLIB=$RANLIB" "STRIP=$STRIP" "NM=$NM" \
@@ -170,10 +174,9 @@ fn the_environment_is_set_the_way_nixpkgs_cc_wrapper_sets_it() {
 #[test]
 fn cxx_standard_library_headers_are_not_available() {
     // Documented limitation: there is no C++ standard library for musl here.
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     sandbox.write(
         "vec.cc",
         "#include <vector>\nint main() { std::vector<int> v; return (int)v.size(); }\n",
@@ -253,10 +256,9 @@ fn a_second_shell_runs_no_evaluation_and_no_build() {
 
 #[test]
 fn a_cached_shell_is_a_gc_root_of_envys_store() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.shell_script(
         &[],
         r#"echo "cc=$NIX_CC"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")""#,
@@ -299,10 +301,9 @@ fn a_cached_shell_is_a_gc_root_of_envys_store() {
 
 #[test]
 fn packages_from_the_set_join_the_environment() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox
         .envy(&["shell", "-p", "hello", "--", "hello"])
         .output()
@@ -324,10 +325,9 @@ fn packages_from_the_set_join_the_environment() {
 
 #[test]
 fn cross_packages_are_target_libraries_and_build_packages_are_tools() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.shell_script(
         &["--target", "aarch64-linux-musl", "-p", "musl", "-p", "buildPackages.hello"],
         r#"echo "flags=$NIX_CFLAGS_COMPILE $NIX_LDFLAGS"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")"; hello"#,
@@ -378,10 +378,9 @@ fn a_missing_host_clang_names_the_debian_packages() {
 fn the_materialised_package_set_gives_the_repositorys_derivations() {
     // envy evaluates a copy of `pkgs/` written from the binary; evaluating the repository with
     // the same host tools must give the same derivation.
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
     assert_success(&out, "envy shell -- true");
     let root = sandbox.cache().join("envy/pkgs-v1");
@@ -454,21 +453,7 @@ fn in_tmux(sandbox: &Sandbox, shell: &str, command: &str) -> String {
     let out_file = sandbox.dir.path().join("out");
     let envy = common::envy_bin();
     let mut start = sandbox.command("tmux");
-    start
-        .args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "200",
-            "-y",
-            "50",
-        ])
+    common::tmux_new_session(&mut start, &socket, "t")
         .arg(format!("{} shell", envy.display()))
         .env("SHELL", shell);
     assert_success(&start.output().unwrap(), "tmux new-session");
