@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use envy_build::Progress;
 use envy_store::StorePath;
 
 use super::{Engine, EngineError};
@@ -94,7 +95,17 @@ impl Engine {
     /// then [`SCRIPT`] runs in its build environment. Nothing is added to the store. The
     /// record is not sanitized (see `EnvRecord::sanitize`).
     pub fn capture_env(&self, drv_path: &StorePath) -> Result<EnvRecord, EngineError> {
-        let captured = self.with_builder(|b| b.capture(drv_path, SCRIPT))?;
+        self.capture_env_reporting(drv_path, &*self.progress)
+    }
+
+    /// [`Engine::capture_env`], reporting its builds to `progress` instead of the engine's
+    /// display (a caller's sink that lives only as long as this call).
+    pub fn capture_env_reporting(
+        &self,
+        drv_path: &StorePath,
+        progress: &dyn Progress,
+    ) -> Result<EnvRecord, EngineError> {
+        let captured = self.with_builder_reporting(progress, |b| b.capture(drv_path, SCRIPT))?;
         parse(&captured.output).map_err(|source| EngineError::Capture {
             drv: self.store.store_dir().print(drv_path),
             source,
