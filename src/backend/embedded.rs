@@ -142,11 +142,8 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         BackendError::new(ErrorKind::Build, format!("{e}"))
             .with_watch(evaluated.watch.files.clone())
     };
-    let mut record = engine
-        .capture_env_reporting(&evaluated.drv_path, &render)
-        .map_err(failed)?;
-    let anchor = engine
-        .keep_env(&evaluated.drv_path, &record)
+    let (mut record, anchor) = engine
+        .capture_and_keep(&evaluated.drv_path, &render)
         .map_err(failed)?;
     let roots = add_root(engine.store(), &anchor, request.roots_dir)?;
     record.watch = evaluated.watch;
