@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Entering a flake project, in one run, against the peers measured in the same run:
 #   envy (embedded backend, no Nix involved) on a project whose devShell uses the package
-#   set's clang-musl stdenv, cold (no cached environment: evaluation + capture; its inputs
-#   are built once beforehand) and warm (the environment cached), against `nix print-dev-env`
+#   set's clang-musl stdenv, cold (no cached environment: evaluation, then the environment of
+#   the unchanged devShell derivation read back, as Nix reuses its `-env` output; its inputs
+#   are built and captured once beforehand) and warm (the environment cached), against `nix print-dev-env`
 #   (2.8, with and without its evaluation cache) and direnv's `use flake` on the same devShell
 #   built by Nix. Target: warm entry at least 20x faster than direnv with `use flake`.
 #
@@ -134,7 +135,7 @@ vs_direnv=$(ratio "$direnv_ms" "$warm")
 echo
 echo "entering a clang-musl flake project (medians)"
 echo "  first entry with an empty store (envy builds musl, the wrapper, the stdenv): ${first} s"
-echo "  envy cold (evaluate + capture):   ${cold} ms   (nix print-dev-env --no-eval-cache: ${nixc} ms, $(ratio "$nixc" "$cold")x envy)"
+echo "  envy cold (evaluate, no cache):   ${cold} ms   (nix print-dev-env --no-eval-cache: ${nixc} ms, $(ratio "$nixc" "$cold")x envy)"
 echo "  envy warm (cached environment):   ${warm} ms   (${warm_syscalls:-?} system calls, no evaluation, no store access)"
 echo "  nix print-dev-env (eval cache):   ${nixw} ms   ($(ratio "$nixw" "$warm")x envy warm)"
 echo "  direnv with use flake:            ${direnv_ms} ms   (${vs_direnv}x envy warm, target >= 20x)"
