@@ -2,30 +2,39 @@
 # `envy shell` speed, in one run, against its peers measured in the same run:
 #   1. the cold build of the host toolchain (musl from source, compiler wrappers, stdenv) by
 #      envy's own evaluator and builder, in a fresh envy store and cache — and, for
-#      comparison, the same shell built by Nix in a fresh Nix store;
-#   2. a warm `envy shell -- true` against `nix develop -c true` on the same shell, cached,
-#      and against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`.
+#      comparison, the same shell built by Nix (`nix develop`) in a fresh Nix store;
+#   2. a warm `envy shell -- true` against `nix develop -c true` on the same shell, cached
+#      (a flake, so Nix's evaluation cache applies, and its environment already built), and
+#      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`.
 #
 #   bench/shell.sh            # needs hyperfine, nix, clang/lld/llvm and .fixtures/mirror
+#   RUNS=100 bench/shell.sh   # more warm runs (default 50)
 #
-# Everything happens under a temporary directory (HOME, caches, envy's store, the Nix store);
-# nothing of the invoking user's is touched.
+# envy is built as install.sh builds it (release, glibc linked statically, non-PIE). Everything
+# happens under a temporary directory (HOME, caches, envy's store, the Nix store); nothing of
+# the invoking user's is touched. Exits 1 when the target is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+RUNS=${RUNS:-50}
 MIRROR=${ENVY_TEST_MIRROR:-$ROOT/.fixtures/mirror}
 MUSL_SHA=7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4
-[ -f "$MIRROR/sha256/$MUSL_SHA" ] || { echo "bench: musl's source is not in $MIRROR; run scripts/test once" >&2; exit 1; }
-for tool in hyperfine nix clang ld.lld llvm-ar; do
-  command -v "$tool" >/dev/null || { echo "bench: \`$tool\` is required" >&2; exit 1; }
+[ -f "$MIRROR/sha256/$MUSL_SHA" ] || { echo "bench/shell.sh: musl's source is not in $MIRROR; run scripts/test once" >&2; exit 2; }
+for tool in hyperfine nix clang ld.lld llvm-ar cargo; do
+  command -v "$tool" >/dev/null || { echo "bench/shell.sh needs \`$tool\` (scripts/test installs it)" >&2; exit 2; }
 done
 
-echo "==> building envy (release)" >&2
-cargo build --release --locked --quiet
-ENVY=$ROOT/target/release/envy
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+STATIC_FLAGS="-C target-feature=+crt-static -C relocation-model=static"
+TARGET_FLAGS_VAR=CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+log "building envy (release, static, as install.sh does) for $HOST"
+env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" cargo build --release --locked --quiet --bin envy --target "$HOST"
+ENVY=$ROOT/target/$HOST/release/envy
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/envy-bench-shell.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
 mkdir -p "$W/home" "$W/cache" "$W/etc"
 echo '{"flakes":[],"version":2}' > "$W/registry.json"
 sandbox_paths=$(for p in /bin /lib /lib64 /usr; do [ -e $p ] && printf '%s ' $p; done)
@@ -39,44 +48,61 @@ flake-registry = $W/registry.json
 hashed-mirrors = file://$MIRROR/
 store = local?store=$W/store&state=$W/state&log=$W/log
 CONF
-export HOME=$W/home XDG_CACHE_HOME=$W/cache XDG_DATA_HOME=$W/data NIX_CONF_DIR=$W/etc SHELL=/bin/bash
+export HOME=$W/home XDG_CACHE_HOME=$W/cache XDG_DATA_HOME=$W/data XDG_STATE_HOME=$W/xdg-state
+export XDG_CONFIG_HOME=$W/config NIX_CONF_DIR=$W/etc SHELL=/bin/bash
 export ENVY_HASHED_MIRRORS=file://$MIRROR/
-unset ENVY_SHELL_BACKEND ENVY_STORE_DIR ENVY_STATE_DIR ENVY_SUBSTITUTERS NIX_REMOTE
+unset ENVY_SHELL_BACKEND ENVY_STORE_DIR ENVY_STATE_DIR ENVY_SUBSTITUTERS NIX_REMOTE NIX_PATH
 
 seconds_since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
-echo "==> cold: the host toolchain from nothing with envy's engine (musl from source included)" >&2
+log "cold: the host toolchain from nothing with envy's engine (musl from source included)"
 start=$(date +%s.%N)
 "$ENVY" shell -- true
 cold=$(seconds_since "$start")
-builds=$(ls "$W"/data/envy/state/log/drvs/*/* | wc -l)
+builds=$(find "$W/data/envy/state/log/drvs" -type f | wc -l)
 
+# The same shell for Nix, as a flake (Nix caches flake evaluations) over the package set envy
+# materialised.
 PKGS=$(echo "$W"/cache/envy/pkgs-v1/*/)
-echo "==> cold: the same shell with Nix (nix develop), for comparison" >&2
+SYSTEM=$(sed -n 's/.*system = "\([^"]*\)".*/\1/p' "$PKGS/host-tools.nix" | head -n1)
+mkdir -p "$W/nix-shell"
+cat > "$W/nix-shell/flake.nix" <<FLAKE
+{
+  inputs.envy.url = "path:$PKGS";
+  outputs = { self, envy }: {
+    devShells.$SYSTEM.default = import "\${envy}/shell.nix" { };
+  };
+}
+FLAKE
+log "cold: the same shell with Nix (nix develop), for comparison"
 start=$(date +%s.%N)
-nix develop -f "$PKGS/shell.nix" -c true 2>/dev/null
+nix develop "path:$W/nix-shell" -c true 2>"$W/nix-cold.log" || { cat "$W/nix-cold.log" >&2; exit 1; }
 nix_cold=$(seconds_since "$start")
 
-echo "==> warm: envy shell -- true vs nix develop -c true vs bash -c true" >&2
-hyperfine --shell=none --warmup 5 --min-runs 30 --export-csv "$W/warm.csv" \
+log "warm: envy shell -- true vs nix develop -c true vs bash -c true ($RUNS runs each)"
+hyperfine --shell=none --warmup 5 --runs "$RUNS" --export-csv "$W/warm.csv" \
   -n "envy shell -- true" "$ENVY shell -- true" \
-  -n "nix develop -c true" "nix develop -f $PKGS/shell.nix -c true" \
+  -n "nix develop -c true" "nix develop path:$W/nix-shell -c true" \
   -n "bash -c true" "bash -c true" >&2
 
-mean() { awk -F, -v n="$1" '$1 == n { printf "%.3f", $2 * 1000 }' "$W/warm.csv"; }
-envy_ms=$(mean "envy shell -- true")
-nix_ms=$(mean "nix develop -c true")
-bash_ms=$(mean "bash -c true")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# Milliseconds from hyperfine's CSV: column 2 is the mean, 3 the standard deviation, 4 the
+# median. The ratios use medians: on a machine whose cores are shared, a few runs stall for
+# tens of milliseconds and swing a mean of a few milliseconds; the means are printed too.
+stat_of() { awk -F, -v n="$1" -v c="$2" '$1 == n { printf "%.2f", $c * 1000 }' "$W/warm.csv"; }
+line() { echo "median $(stat_of "$1" 4) ms (mean $(stat_of "$1" 2) ± $(stat_of "$1" 3))"; }
+envy_ms=$(stat_of "envy shell -- true" 4)
+nix_ms=$(stat_of "nix develop -c true" 4)
+bash_ms=$(stat_of "bash -c true" 4)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 envy_vs_bash=$(ratio "$envy_ms" "$bash_ms")
 
 echo
-echo "envy shell benchmark"
-echo "  cold build of the host toolchain (musl included), envy's engine: ${cold} s ($builds derivations built)"
-echo "  the same with Nix (nix develop):                             ${nix_cold} s   (nix / envy: $(ratio "$nix_cold" "$cold")x)"
-echo "  warm envy shell -- true:  ${envy_ms} ms"
-echo "  warm nix develop -c true: ${nix_ms} ms   (nix develop / envy: $(ratio "$nix_ms" "$envy_ms")x)"
-echo "  bash -c true:             ${bash_ms} ms  (envy / bash: ${envy_vs_bash}x, target <= 5x)"
+echo "envy shell benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -m)), envy $(git rev-parse --short HEAD)"
+echo "  cold host toolchain (musl included), envy's engine: ${cold} s, $builds derivations built"
+echo "  the same shell cold with nix develop:              ${nix_cold} s (nix / envy: $(ratio "$nix_cold" "$cold")x)"
+echo "  warm envy shell -- true:   $(line "envy shell -- true")"
+echo "  warm nix develop -c true:  $(line "nix develop -c true"); nix develop / envy: $(ratio "$nix_ms" "$envy_ms")x"
+echo "  bash -c true:              $(line "bash -c true"); envy / bash: ${envy_vs_bash}x (target <= 5x)"
 if awk -v r="$envy_vs_bash" 'BEGIN { exit !(r <= 5) }'; then
   echo "  target met"
 else

@@ -19,6 +19,7 @@ mod fsutil;
 mod gc;
 mod hook;
 mod humanize;
+mod nix_cli;
 mod pkgs;
 mod progress;
 mod project;

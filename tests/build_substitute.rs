@@ -24,19 +24,10 @@ fn outputs_built_by_nix_come_from_its_binary_cache() {
     }
     let env = BuildEnv::new();
     // This Nix store lives at envy's store dir itself, until envy takes over.
-    let store = format!(
-        "local?store={}&state={}&log={}",
-        env.store_dir().display(),
-        env.path("nix/state").display(),
-        env.path("nix/log").display()
-    );
+    let store = common::nix::local_store(&env.store_dir(), &env.path("nix"));
     let nix = |program: &str, args: &[&str], stdin: Option<&str>| {
-        let mut cmd = std::process::Command::new(program);
-        cmd.env("NIX_CONF_DIR", env.path("nix/conf"))
-            .env("HOME", env.path("home"))
-            .env("XDG_CACHE_HOME", env.path("nix/cache"))
-            .args(["--store", &store])
-            .args(args);
+        let mut cmd = env.nix_command_at(program, &store);
+        cmd.args(args);
         if let Some(file) = stdin {
             cmd.stdin(fs_err::File::open(file).unwrap().into_parts().0);
         }

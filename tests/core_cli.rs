@@ -10,11 +10,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use corekit::{Sandbox, simple_flake, tick};
+use corekit::{Sandbox, simple_flake, tick, write_stdenv};
 use serde_json::Value;
 
 fn tools() -> bool {
     common::have_tool("nix")
+}
+
+/// A sandbox, when the tools are there.
+fn sandbox() -> Option<Sandbox> {
+    tools().then(Sandbox::new)
 }
 
 /// `envy export json` in `dir` with the hook's variables; returns (changes, stderr).
@@ -58,10 +63,9 @@ fn json(out: &std::process::Output) -> Value {
 
 #[test]
 fn blocked_project_says_so_once_and_loads_after_allow() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("bar", ""));
     let (changes, stderr) = export(&sb, &project, None, 1);
     assert_eq!(changes.get("FOO"), None, "never evaluated before allow");
@@ -123,10 +127,9 @@ fn a_lock_file_nix_writes_keeps_the_allow() {
 
 #[test]
 fn denied_project_is_silent() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("bar", ""));
     sb.envy_ok(&project, &["deny"]);
     let (changes, stderr) = export(&sb, &project, None, 1);
@@ -138,10 +141,9 @@ fn denied_project_is_silent() {
 
 #[test]
 fn unchanged_prompt_prints_nothing_and_opens_no_file() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("bar", ""));
     fs_err::create_dir_all(project.join("sub")).unwrap();
     sb.envy_ok(&project, &["allow"]);
@@ -190,15 +192,13 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
         .lines()
         .filter_map(|l| l.split('"').nth(1).map(str::to_string))
         .filter(|p| {
-            // The dynamic loader finding libc & co., std reading its own stack bounds, and
-            // mimalloc's static constructor reading two kernel settings (it is linked for the
-            // evaluator; the fast path never allocates with it, see src/alloc.rs).
+            // The dynamic loader finding libc & co. and std reading its own stack bounds.
+            // (mimalloc, linked for the evaluator, is set up only by commands that evaluate:
+            // its constructor would read two kernel settings here, see src/alloc.rs.)
             let name = p.rsplit('/').next().unwrap_or_default();
             !(p.starts_with("/etc/ld.so")
                 || name.starts_with("lib") && name.contains(".so")
-                || p.starts_with("/proc/self")
-                || p == "/proc/sys/vm/overcommit_memory"
-                || p == "/sys/kernel/mm/transparent_hugepage/enabled")
+                || p.starts_with("/proc/self"))
         })
         .collect();
     assert!(opened.is_empty(), "the fast path opened files: {opened:?}");
@@ -206,10 +206,9 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
 
 #[test]
 fn leaving_restores_and_switching_generations_keeps_the_original_base() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("one", r#"PATH = "/fixture/bin";"#));
     sb.envy_ok(&project, &["allow"]);
     let (load, stderr) = export(&sb, &project, None, 1);
@@ -235,10 +234,9 @@ fn leaving_restores_and_switching_generations_keeps_the_original_base() {
 
 #[test]
 fn print_dev_env_matches_nix_minus_the_sandbox_leaks() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project(
         "proj",
         &simple_flake(
@@ -249,12 +247,10 @@ fn print_dev_env_matches_nix_minus_the_sandbox_leaks() {
         ),
     );
     fs_err::write(project.join("extra.nix"), "\"extra\"\n").unwrap();
-    fs_err::create_dir_all(project.join("stdenv")).unwrap();
-    fs_err::write(
-        project.join("stdenv/setup"),
+    write_stdenv(
+        &project,
         "greet() { echo \"hi $1\"; }\ndeclare -a arr=(a 'b c')\nlocalVar=1\n",
-    )
-    .unwrap();
+    );
 
     let envy = json(&sb.envy_ok(&project, &["print-dev-env", "--json"]));
     let mut nix = Command::new("nix");
@@ -348,10 +344,9 @@ fn print_dev_env_matches_nix_minus_the_sandbox_leaks() {
 
 #[test]
 fn broken_flake_error_names_the_file_and_line() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project(
         "proj",
         "{\n  outputs = { self }: {\n    devShells = 1 +;\n  };\n}\n",
@@ -374,17 +369,11 @@ fn broken_flake_error_names_the_file_and_line() {
 
 #[test]
 fn slow_builds_show_progress() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("slow", "stdenv = ./stdenv;"));
-    fs_err::create_dir_all(project.join("stdenv")).unwrap();
-    fs_err::write(
-        project.join("stdenv/setup"),
-        "echo 'warming up' >&2; sleep 1.6\n",
-    )
-    .unwrap();
+    write_stdenv(&project, "echo 'warming up' >&2; sleep 1.6\n");
     sb.envy_ok(&project, &["allow"]);
     let out = sb.envy_ok(&project, &["reload"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -434,10 +423,9 @@ fn generation_roots(sb: &Sandbox, dir: &Path) -> BTreeMap<u64, (PathBuf, String)
 
 #[test]
 fn generations_rollback_and_gc_keep_what_they_must() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("v", "BAR = import ./extra.nix;"));
     sb.envy_ok(&project, &["allow"]);
     // Generation 1, loaded by a live "shell" (a process that outlives this test's steps).
@@ -541,10 +529,9 @@ fn generations_rollback_and_gc_keep_what_they_must() {
 
 #[test]
 fn use_another_flakes_devshell() {
-    if !tools() {
+    let Some(sb) = sandbox() else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("own", ""));
     let _tools = sb.project("tools", &corekit::flake(&[("py", "FOO = \"from-tools\";")]));
     sb.envy_ok(&project, &["allow"]);

@@ -247,7 +247,7 @@ fn run_both(nix: &Nix, fix: &Fixtures, exprs: &[String]) -> (String, String) {
     text.push_str("]\n");
     let file = fix.join("cases.nix");
     fs_err::write(&file, &text).unwrap();
-    let store_dir = nix.store_dir();
+    let store_dir = nix.store_dir.clone();
     let mut n = nix.instantiate(&store_dir);
     n.current_dir(fix)
         .args(["--eval", "--strict"])
@@ -318,11 +318,11 @@ fn every_nix_2_8_builtin_agrees() {
     if !nix_available() {
         return;
     }
-    let nix = Nix::new();
+    let nix = Nix::new("envy-eval-nix-");
     let fix = Fixtures::new();
     // Every builtin 2.8 has appears in the table.
     let out = nix
-        .instantiate(&nix.store_dir())
+        .instantiate(&nix.store_dir)
         .args(["--eval", "--strict", "-E", "builtins.attrNames builtins"])
         .output()
         .unwrap();
@@ -386,7 +386,7 @@ fn derivation_paths_agree_with_nix_2_8() {
     if !nix_available() {
         return;
     }
-    let nix = Nix::new();
+    let nix = Nix::new("envy-eval-nix-");
     let fix = Fixtures::new();
     let exprs: Vec<String> = DERIVATION_CASES
         .iter()
@@ -523,7 +523,7 @@ fn generated_expressions_agree_with_nix_2_8() {
     if !nix_available() {
         return;
     }
-    let nix = Nix::new();
+    let nix = Nix::new("envy-eval-nix-");
     let fix = Fixtures::new();
     let mut runner = TestRunner::new_with_rng(
         Config::default(),

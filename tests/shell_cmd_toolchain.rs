@@ -52,7 +52,13 @@ int main() {
 }
 "#;
 
-/// Compile the three programs with plain `cc`/`c++` inside `envy shell ARGS`, describe them
+/// A sandbox, when the toolchain's prerequisites are there.
+fn toolchain_sandbox() -> Option<Sandbox> {
+    have_toolchain_prerequisites(&[]).then(Sandbox::new)
+}
+
+/// Compile the three programs with plain `cc`/`c++` (no flags: pthreads are part of musl's
+/// libc) inside `envy shell ARGS`, describe them
 /// with `file` and `ldd`, and run them (through `runner`, e.g. qemu, when given).
 fn build_and_run(shell_args: &[&str], runner: &str) -> String {
     let sandbox = Sandbox::new();
@@ -62,7 +68,7 @@ fn build_and_run(shell_args: &[&str], runner: &str) -> String {
     let script = format!(
         r#"set -e
         cc hello.c -o hello
-        cc -pthread threads.c -o threads
+        cc threads.c -o threads
         c++ shapes.cc -o shapes
         for p in hello threads shapes; do
           echo "== $p"
@@ -129,10 +135,9 @@ fn aarch64_programs_are_static_and_run_under_qemu() {
 
 #[test]
 fn the_environment_is_set_the_way_nixpkgs_cc_wrapper_sets_it() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.shell_script(
         &["--target", "aarch64-linux-musl"],
         r#"printf '%s\n' "CC=$CC" "CXX=$CXX" "AR=$AR" "LD=$LD" "RANLIB=$RANLIB" "STRIP=$STRIP" "NM=$NM" \
@@ -169,10 +174,9 @@ fn the_environment_is_set_the_way_nixpkgs_cc_wrapper_sets_it() {
 #[test]
 fn cxx_standard_library_headers_are_not_available() {
     // Documented limitation: there is no C++ standard library for musl here.
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     sandbox.write(
         "vec.cc",
         "#include <vector>\nint main() { std::vector<int> v; return (int)v.size(); }\n",
@@ -196,20 +200,37 @@ fn a_second_shell_runs_no_evaluation_and_no_build() {
         "the tests run envy without Nix on PATH"
     );
     let sandbox = Sandbox::new();
-    let run = || {
-        let out = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
+    let run = |state_dir: Option<&std::path::Path>| {
+        let mut cmd = sandbox.envy(&["shell", "--", "true"]);
+        if let Some(dir) = state_dir {
+            cmd.env("ENVY_STATE_DIR", dir);
+        }
+        let out = cmd.output().unwrap();
         assert_success(&out, "envy shell -- true");
         String::from_utf8(out.stderr).unwrap()
     };
-    run();
+    run(None);
     let first = sandbox.stats();
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(
         first[0].starts_with("cache=miss builds="),
         "the first shell evaluates (and builds what the store lacks): {first:?}"
     );
+    // Evidence beyond envy's own counter. Evaluating needs the package set that `envy shell`
+    // writes into its cache: remove it, and a warm shell must not write it again. Building
+    // (or opening the store at all) needs the store's state directory, which holds the
+    // database, the locks and the builder's logs: point it at a directory that does not
+    // exist (the store directory, part of the cache key, stays), and a warm shell must
+    // neither fail for it nor create it.
+    let pkgs = sandbox.cache().join("envy/pkgs-v1");
+    assert!(
+        pkgs.is_dir(),
+        "the first shell materialised the package set"
+    );
+    fs_err::remove_dir_all(&pkgs).unwrap();
+    let no_state = sandbox.dir.path().join("no-store-state");
     for _ in 0..2 {
-        let stderr = run();
+        let stderr = run(Some(&no_state));
         assert!(!stderr.contains("building '"), "{stderr}");
     }
     assert_eq!(
@@ -217,19 +238,27 @@ fn a_second_shell_runs_no_evaluation_and_no_build() {
         ["cache=hit builds=0", "cache=hit builds=0"],
         "a warm `envy shell` neither evaluates nor builds"
     );
+    assert!(
+        !pkgs.exists(),
+        "a warm `envy shell` wrote the package set (it evaluated)"
+    );
+    assert!(
+        !no_state.exists(),
+        "a warm `envy shell` opened the store (its state directory was created)"
+    );
     // Without the shell cache, the environment is evaluated again but everything is in the
     // store already: the builder runs nothing.
     fs_err::remove_dir_all(sandbox.cache().join("envy/shell-v1")).unwrap();
-    run();
+    run(None);
     assert_eq!(sandbox.stats()[3], "cache=miss builds=0");
+    assert!(pkgs.is_dir(), "a cold shell materialises the package set");
 }
 
 #[test]
 fn a_cached_shell_is_a_gc_root_of_envys_store() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.shell_script(
         &[],
         r#"echo "cc=$NIX_CC"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")""#,
@@ -272,10 +301,9 @@ fn a_cached_shell_is_a_gc_root_of_envys_store() {
 
 #[test]
 fn packages_from_the_set_join_the_environment() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox
         .envy(&["shell", "-p", "hello", "--", "hello"])
         .output()
@@ -297,10 +325,9 @@ fn packages_from_the_set_join_the_environment() {
 
 #[test]
 fn cross_packages_are_target_libraries_and_build_packages_are_tools() {
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.shell_script(
         &["--target", "aarch64-linux-musl", "-p", "musl", "-p", "buildPackages.hello"],
         r#"echo "flags=$NIX_CFLAGS_COMPILE $NIX_LDFLAGS"; echo "libc=$(cat "$NIX_CC/nix-support/orig-libc")"; hello"#,
@@ -351,10 +378,9 @@ fn a_missing_host_clang_names_the_debian_packages() {
 fn the_materialised_package_set_gives_the_repositorys_derivations() {
     // envy evaluates a copy of `pkgs/` written from the binary; evaluating the repository with
     // the same host tools must give the same derivation.
-    if !have_toolchain_prerequisites(&[]) {
+    let Some(sandbox) = toolchain_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let out = sandbox.envy(&["shell", "--", "true"]).output().unwrap();
     assert_success(&out, "envy shell -- true");
     let root = sandbox.cache().join("envy/pkgs-v1");
@@ -427,21 +453,7 @@ fn in_tmux(sandbox: &Sandbox, shell: &str, command: &str) -> String {
     let out_file = sandbox.dir.path().join("out");
     let envy = common::envy_bin();
     let mut start = sandbox.command("tmux");
-    start
-        .args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            "200",
-            "-y",
-            "50",
-        ])
+    common::tmux_new_session(&mut start, &socket, "t")
         .arg(format!("{} shell", envy.display()))
         .env("SHELL", shell);
     assert_success(&start.output().unwrap(), "tmux new-session");

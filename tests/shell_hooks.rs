@@ -7,19 +7,23 @@ mod common;
 #[path = "common/core.rs"]
 mod corekit;
 
-use corekit::{Sandbox, Session, Sh, simple_flake, stable, tick};
+use corekit::{Sandbox, Session, Sh, simple_flake, stable, tick, write_stdenv};
 
 fn tools(sh: Sh) -> bool {
     common::have_tool("tmux") && common::have_tool("nix") && common::have_tool(sh.name())
 }
 
+/// A sandbox, when the tools `sh` needs are there.
+fn sandbox(sh: Sh) -> Option<Sandbox> {
+    tools(sh).then(Sandbox::new)
+}
+
 /// Entering sets the devShell's variables (PATH prepended), a subdirectory changes nothing,
 /// and leaving restores the environment exactly, including a variable the user had set.
 fn enter_subdir_leave(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project(
         "proj",
         &simple_flake(
@@ -92,10 +96,9 @@ fn enter_subdir_leave(sh: Sh) {
 /// A project is blocked until `envy allow`; editing `flake.nix` blocks it again (the loaded
 /// environment stays) until allowed, then the new value loads.
 fn edit_blocks_until_allowed(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("one", ""));
     let mut s = Session::start(&sb, sh, &sb.work);
     s.cd(&project);
@@ -126,10 +129,9 @@ fn edit_blocks_until_allowed(sh: Sh) {
 
 /// Siblings swap environments; the innermost of nested projects wins; back out to the outer.
 fn siblings_and_nested(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let a = sb.project("a", &simple_flake("a", "A_ONLY = \"1\";"));
     let b = sb.project("b", &simple_flake("b", ""));
     let inner = sb.project("a/inner", &simple_flake("inner", ""));
@@ -171,10 +173,9 @@ fn siblings_and_nested(sh: Sh) {
 
 /// The hook keeps `$?`, both when it loads something and when nothing changed.
 fn exit_status_preserved(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("x", ""));
     sb.envy_ok(&project, &["allow"]);
     let mut s = Session::start(&sb, sh, &sb.work);
@@ -189,10 +190,9 @@ fn exit_status_preserved(sh: Sh) {
 
 /// Sourcing the hook twice installs it once; existing prompt commands keep running.
 fn hook_sourced_twice(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("x", r#"PATH = "/fixture/bin";"#));
     sb.envy_ok(&project, &["allow"]);
     let rc = match sh {
@@ -240,10 +240,9 @@ fn hook_sourced_twice(sh: Sh) {
 /// leaving), and leaving removes them all along with what the hook exported. Fish gets the
 /// variables only.
 fn shell_hook_and_functions(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project(
         "proj",
         &simple_flake(
@@ -258,12 +257,10 @@ fn shell_hook_and_functions(sh: Sh) {
       '';"#,
         ),
     );
-    fs_err::create_dir_all(project.join("stdenv")).unwrap();
-    fs_err::write(
-        project.join("stdenv/setup"),
+    write_stdenv(
+        &project,
         "greet() {\n  echo \"greet $1\"\n}\nsetupVar=from-setup\n",
-    )
-    .unwrap();
+    );
     sb.envy_ok(&project, &["allow"]);
     let rc = match sh {
         Sh::Fish => "set -gx EXISTING mine".to_string(),
@@ -315,10 +312,9 @@ fn shell_hook_and_functions(sh: Sh) {
 /// fixed, the new environment loads. The broken file is one `flake.nix` imports, which the
 /// Nix backend reports as read (so editing it is noticed without a new allow).
 fn broken_flake_keeps_last_good(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project("proj", &simple_flake("good", "BAR = import ./extra.nix;"));
     fs_err::write(project.join("extra.nix"), "\"from-extra\"\n").unwrap();
     sb.envy_ok(&project, &["allow"]);
@@ -354,10 +350,9 @@ fn broken_flake_keeps_last_good(sh: Sh) {
 /// `envy use NAME` switches the devShell at the next prompt; `envy rollback` goes back a
 /// generation at the next prompt.
 fn use_and_rollback(sh: Sh) {
-    if !tools(sh) {
+    let Some(sb) = sandbox(sh) else {
         return;
-    }
-    let sb = Sandbox::new();
+    };
     let project = sb.project(
         "proj",
         &corekit::flake(&[

@@ -31,7 +31,7 @@ struct NixCache {
 }
 
 fn nix_cache() -> NixCache {
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let sk = nix.run(
         "nix",
@@ -44,7 +44,7 @@ fn nix_cache() -> NixCache {
         .stdin(fs_err::File::open(r.join("sk")).unwrap().into_parts().0)
         .output()
         .unwrap();
-    store_common::assert_success("nix key convert-secret-to-public", &pk);
+    store_common::assert_success(&pk, "nix key convert-secret-to-public");
     let public_key = String::from_utf8(pk.stdout).unwrap().trim().to_owned();
     let expr = r#"let dep = derivation { name = "dep"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "echo dependency > $out" ]; };
                    in derivation { name = "top"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "mkdir -p $out/bin; echo ${dep} > $out/ref; printf '#!/bin/sh\necho hi\n' > $out/bin/hi; chmod +x $out/bin/hi; ln -s ref $out/link" ]; }"#;
@@ -222,7 +222,7 @@ fn nix_reads_an_envy_written_cache() {
     if !common::have_tool("nix") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let store_dir = r.join("shared/store");
     let store = envy_store_at(&store_dir, &r.join("envy-state"));
@@ -397,7 +397,7 @@ fn envy_store_copy_from_a_nix_cache_needs_the_key() {
         .args(["store", "copy", "--from", &from, &nc.top])
         .output()
         .unwrap();
-    store_common::assert_success("envy store copy --from", &out);
+    store_common::assert_success(&out, "envy store copy --from");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("copied 2 paths"),
         "{}",

@@ -14,7 +14,7 @@ fn add_dump_and_hash_match_nix() {
     if !common::have_tool("nix-store") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let tree = r.join("tree");
     sample_tree(&tree);
@@ -35,7 +35,7 @@ fn add_dump_and_hash_match_nix() {
         assert_eq!(ours.trim(), theirs, "envy store add {p}");
 
         let dump = envy.command().args(["store", "dump", &p]).output().unwrap();
-        assert_success("envy store dump", &dump);
+        assert_success(&dump, "envy store dump");
         let nix_dump = nix
             .command("nix-store")
             .args(["--dump", &p])
@@ -128,13 +128,13 @@ fn path_info_verify_and_gc() {
     );
 
     let verify = envy.command().args(["store", "verify"]).output().unwrap();
-    assert_success("envy store verify", &verify);
+    assert_success(&verify, "envy store verify");
 
     // Unrooted: gc --dry-run lists it, gc deletes it.
     assert_eq!(envy.run(&["store", "gc", "--dry-run"]).trim(), path);
     assert!(std::path::Path::new(&path).exists());
     let gc = envy.command().args(["store", "gc"]).output().unwrap();
-    assert_success("envy store gc", &gc);
+    assert_success(&gc, "envy store gc");
     assert_eq!(String::from_utf8_lossy(&gc.stdout).trim(), path);
     assert!(
         String::from_utf8_lossy(&gc.stderr).contains("deleted 1 store path"),
@@ -195,7 +195,7 @@ fn copy_to_and_from_a_cache() {
     if !common::have_tool("nix") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let r = nix.root.path().to_owned();
     let secret = nix.run(
         "nix",
@@ -218,7 +218,7 @@ fn copy_to_and_from_a_cache() {
             .write_all(secret.as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert_success("nix key convert-secret-to-public", &out);
+        assert_success(&out, "nix key convert-secret-to-public");
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let store_dir = r.join("team/store");
@@ -254,7 +254,7 @@ fn copy_to_and_from_a_cache() {
         .env("ENVY_TRUSTED_PUBLIC_KEYS", &public)
         .output()
         .unwrap();
-    assert_success("envy store copy --from", &out);
+    assert_success(&out, "envy store copy --from");
     assert!(std::path::Path::new(&path).join("sub/run.sh").exists());
     let narinfo = fs_err::read_to_string(r.join("cache").join(format!(
         "{}.narinfo",

@@ -175,7 +175,7 @@ fn two_processes_add_one_tree() {
         .map(|c| c.wait_with_output().unwrap())
         .collect();
     for out in &outputs {
-        assert_success("envy store add (concurrent)", out);
+        assert_success(out, "envy store add (concurrent)");
     }
     assert_eq!(outputs[0].stdout, outputs[1].stdout);
     assert_verifies(&envy, "after concurrent adds");

@@ -151,7 +151,7 @@ fn derivations_match_nix() {
     if !common::have_tool("nix-instantiate") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let sd = StoreDir::new(&nix.store_dir).unwrap();
     let mut hashes = DrvHashes::new();
     let base = r#"name = "NAME"; system = "x86_64-linux"; builder = "/bin/sh";"#;
@@ -396,7 +396,7 @@ fn nar_dump_hash_and_add_match_nix() {
     if !common::have_tool("nix-store") {
         return;
     }
-    let nix = NixEnv::new();
+    let nix = NixEnv::new("envy-nix-");
     let sd = StoreDir::new(&nix.store_dir).unwrap();
     let tree = nix.root.path().join("tree");
     store_common::sample_tree(&tree);
@@ -411,7 +411,7 @@ fn nar_dump_hash_and_add_match_nix() {
             .arg(path)
             .output()
             .unwrap();
-        store_common::assert_success("nix-store --dump", &out);
+        store_common::assert_success(&out, "nix-store --dump");
         let mut ours = Vec::new();
         nar::dump_path(path, &mut ours).unwrap();
         assert!(

@@ -11,6 +11,11 @@ use std::path::PathBuf;
 
 use toolchain::{Sandbox, assert_success, have_nix, host_tools_nix, pkgs_dir};
 
+/// A sandbox, when real Nix (the oracle) is there.
+fn nix_sandbox() -> Option<Sandbox> {
+    have_nix().then(Sandbox::new)
+}
+
 fn with_pkgs(expr: &str, clang_version: &str) -> String {
     format!(
         "let pkgs = import {} {{ hostTools = {}; }}; in {expr}",
@@ -85,10 +90,9 @@ fn build(sandbox: &Sandbox, expr: &str) -> [PathBuf; 2] {
 
 #[test]
 fn the_package_set_has_the_nixpkgs_names() {
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let got = eval_json(
         &sandbox,
         r#"let
@@ -133,10 +137,9 @@ fn the_package_set_has_the_nixpkgs_names() {
 
 #[test]
 fn a_changed_host_compiler_gives_new_store_paths() {
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let expr = "[ pkgs.stdenv.cc.drvPath pkgs.musl.drvPath pkgs.stdenv.drvPath pkgs.musl.src.outPath pkgs.stdenvNoCC.drvPath ]";
     let old = eval_json(&sandbox, expr, "14.0.6");
     let new = eval_json(&sandbox, expr, "14.0.7");
@@ -158,10 +161,9 @@ fn a_changed_host_compiler_gives_new_store_paths() {
 
 #[test]
 fn without_host_tools_the_set_says_what_to_install() {
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let expr = format!(
         "(import {} {{ system = \"x86_64-linux\"; }}).stdenv.drvPath",
         pkgs_dir().display()
@@ -182,10 +184,9 @@ fn without_host_tools_the_set_says_what_to_install() {
 
 #[test]
 fn stdenv_runs_phases_hooks_and_propagates_inputs() {
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let outs = build(
         &sandbox,
         r#"let
@@ -250,10 +251,9 @@ fn stdenv_runs_phases_hooks_and_propagates_inputs() {
 
 #[test]
 fn trivial_builders_produce_what_nixpkgs_would() {
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let outs = build(
         &sandbox,
         r#"pkgs.symlinkJoin {
@@ -288,10 +288,9 @@ fn trivial_builders_produce_what_nixpkgs_would() {
 
 #[test]
 fn mk_shell_merges_inputs_from_other_derivations() {
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let got = eval_json(
         &sandbox,
         r#"let
@@ -319,10 +318,9 @@ fn mk_shell_merges_inputs_from_other_derivations() {
 fn envy_and_nix_instantiate_the_same_shells() {
     // The `.drv` of `envy shell`'s environment, host and cross, with packages: envy's
     // evaluator computes what Nix computes, down to the store path.
-    if !have_nix() {
+    let Some(sandbox) = nix_sandbox() else {
         return;
-    }
-    let sandbox = Sandbox::new();
+    };
     let got = eval_json(
         &sandbox,
         &format!(

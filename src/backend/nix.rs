@@ -8,14 +8,14 @@
 //! come even when Nix's own evaluation cache would skip the evaluation. Nix evaluates a copy
 //! of the flake in its store; every path it reports is mapped back into the project.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use serde_json::Value;
+use envy_build::BuildEvent;
 
 use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot};
 use crate::env_record::EnvRecord;
+use crate::nix_cli::{self, NixProgress};
 use crate::progress::ProgressSink;
 use crate::project::{FLAKE_LOCK, FLAKE_NIX};
 
@@ -30,11 +30,9 @@ pub struct NixBackend {
 impl NixBackend {
     /// `ENVY_NIX`, or `nix` on `PATH`.
     pub fn from_env() -> Self {
-        let nix = std::env::var_os(crate::env_vars::ENVY_NIX)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| which::which("nix").ok());
-        Self { nix }
+        Self {
+            nix: nix_cli::find(),
+        }
     }
 
     /// Whether a `nix` binary was found.
@@ -82,7 +80,8 @@ impl Backend for NixBackend {
         let installable = Self::installable(request);
 
         progress.phase("evaluating flake.nix");
-        let mut child = Command::new(nix)
+        let mut command = Command::new(nix);
+        command
             .args([
                 "print-dev-env",
                 "--json",
@@ -96,34 +95,18 @@ impl Backend for NixBackend {
             .arg(&installable)
             .current_dir(request.project_root)
             .env_clear()
-            .envs(request.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                BackendError::new(
-                    ErrorKind::Setup,
-                    format!("cannot run `{}`: {e}", nix.display()),
-                )
-            })?;
-
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        let reader = std::thread::spawn(move || {
-            let mut buf = String::new();
-            stdout.read_to_string(&mut buf).map(|_| buf)
-        });
-        let mut log = LogParser::default();
-        if let Some(stderr) = child.stderr.take() {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                log.line(&line, progress);
+            .envs(request.env);
+        let run = nix_cli::run(&mut command, &Phases(progress)).map_err(|e| match e {
+            nix_cli::RunError::Spawn(e) => BackendError::new(
+                ErrorKind::Setup,
+                format!("cannot run `{}`: {e}", nix.display()),
+            ),
+            nix_cli::RunError::Wait(e) => {
+                BackendError::new(ErrorKind::Setup, format!("cannot wait for `nix`: {e}"))
             }
-        }
-        let status = child.wait().map_err(|e| {
-            BackendError::new(ErrorKind::Setup, format!("cannot wait for `nix`: {e}"))
         })?;
-        let stdout = reader.join().ok().and_then(Result::ok).unwrap_or_default();
+        let (status, log) = (run.status, run.log);
+        let stdout = String::from_utf8(run.stdout).unwrap_or_default();
         // Paths Nix reports are in its store copy of the flake; map them back to the local
         // checkout the flake came from (none for a remote flake reference).
         let local_flake = match &request.selection.flake_ref {
@@ -136,7 +119,7 @@ impl Backend for NixBackend {
             }
         };
         let mapper = match &local_flake {
-            Some(dir) => log.source_mapper(dir),
+            Some(dir) => SourceMapper::new(log.flake_dir.as_deref(), dir),
             None => SourceMapper { mapping: None },
         };
 
@@ -248,81 +231,20 @@ fn files_below(dir: &Path, max: usize) -> Vec<PathBuf> {
     out
 }
 
-/// Reads Nix's `--log-format internal-json` stream.
-#[derive(Default)]
-struct LogParser {
-    /// Store paths of files the evaluator opened.
-    files: Vec<String>,
-    /// Store paths of directories copied from the flake source (`./dir` references).
-    copied_dirs: Vec<String>,
-    /// Error messages (level 0), ANSI colours removed.
-    errors: Vec<String>,
-    /// The store directory holding the flake's own `flake.nix` (`…-source[/subdir]`).
-    flake_dir: Option<String>,
-}
+/// Nix's progress as phases: "building <name>", the activities and build phases Nix
+/// announces, and the build's log lines.
+struct Phases<'a>(&'a dyn ProgressSink);
 
-impl LogParser {
-    fn line(&mut self, line: &str, progress: &dyn ProgressSink) {
-        let Some(json) = line.strip_prefix("@nix ") else {
-            // Not structured (an old Nix, or a message printed before logging was set up).
-            if line.starts_with("error:") || !self.errors.is_empty() {
-                self.errors.push(strip_ansi(line));
-            }
-            return;
-        };
-        let Ok(v) = serde_json::from_str::<Value>(json) else {
-            return;
-        };
-        match v.get("action").and_then(Value::as_str) {
-            Some("msg") => {
-                let level = v.get("level").and_then(Value::as_u64).unwrap_or(9);
-                let msg = v.get("msg").and_then(Value::as_str).unwrap_or_default();
-                if level == 0 {
-                    self.errors.push(strip_ansi(msg));
-                } else if let Some(path) = quoted_after(msg, "evaluating file '") {
-                    if self.flake_dir.is_none()
-                        && path.ends_with("/flake.nix")
-                        && path.contains("-source")
-                    {
-                        self.flake_dir = Some(path.trim_end_matches("/flake.nix").to_string());
-                    }
-                    self.files.push(path.to_string());
-                } else if let Some(path) = quoted_after(msg, "checking access to '") {
-                    self.files.push(path.to_string());
-                } else if let Some(path) = quoted_after(msg, "copied source '") {
-                    self.copied_dirs.push(path.to_string());
-                }
-            }
-            Some("start") => {
-                let text = v.get("text").and_then(Value::as_str).unwrap_or_default();
-                if text.starts_with("building '") {
-                    progress.phase(&format!(
-                        "building {}",
-                        short_store_name(quoted_after(text, "building '").unwrap_or(text))
-                    ));
-                } else if !text.is_empty()
-                    && v.get("level").and_then(Value::as_u64).unwrap_or(9) <= 3
-                {
-                    progress.phase(&strip_ansi(text));
-                }
-            }
-            Some("result") => {
-                let fields = v.get("fields").and_then(Value::as_array);
-                let first = fields.and_then(|f| f.first()).and_then(Value::as_str);
-                match (v.get("type").and_then(Value::as_u64), first) {
-                    // resBuildLogLine
-                    (Some(101), Some(line)) => progress.log_line(&strip_ansi(line)),
-                    // resSetPhase
-                    (Some(104), Some(phase)) => progress.phase(phase),
-                    _ => {}
-                }
-            }
+impl NixProgress for Phases<'_> {
+    fn event(&self, event: BuildEvent) {
+        match event {
+            BuildEvent::Started { name, .. } => self.0.phase(&format!("building {name}")),
+            BuildEvent::Log { line, .. } => self.0.log_line(&nix_cli::strip_ansi(&line)),
             _ => {}
         }
     }
-
-    fn source_mapper(&self, project_root: &Path) -> SourceMapper {
-        SourceMapper::new(self.flake_dir.as_deref(), project_root)
+    fn phase(&self, phase: &str) {
+        self.0.phase(phase);
     }
 }
 
@@ -366,49 +288,15 @@ impl SourceMapper {
     }
 }
 
-/// The text between `prefix` and the next `'`.
-fn quoted_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = &text[text.find(prefix)? + prefix.len()..];
-    Some(&rest[..rest.find('\'')?])
-}
-
-/// `/nix/store/<hash>-shell-env.drv` → `shell-env`.
-fn short_store_name(path: &str) -> &str {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let base = base.strip_suffix(".drv").unwrap_or(base);
-    match base.split_once('-') {
-        Some((hash, name)) if hash.len() == 32 => name,
-        _ => base,
-    }
-}
-
-/// Remove ANSI escape sequences (Nix colours its messages even in JSON).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nix_cli::NixLog;
     use crate::progress::NoProgress;
 
     #[test]
     fn parses_files_errors_and_maps_them_into_the_project() {
-        let mut p = LogParser::default();
+        let mut p = NixLog::default();
         for line in [
             r#"@nix {"action":"msg","level":4,"msg":"evaluating file '/s/abcd-source/sub/flake.nix'"}"#,
             r#"@nix {"action":"msg","level":6,"msg":"checking access to '/s/abcd-source/sub/data.txt'"}"#,
@@ -416,9 +304,9 @@ mod tests {
             r#"@nix {"action":"msg","level":5,"msg":"copied source '/s/abcd-source/sub/stdenv' -> '/s/x-stdenv'"}"#,
             r#"@nix {"action":"msg","level":0,"msg":"\u001b[31;1merror:\u001b[0m boom\n       at /s/abcd-source/sub/flake.nix:3:4:"}"#,
         ] {
-            p.line(line, &NoProgress);
+            p.line(line, &Phases(&NoProgress));
         }
-        let m = p.source_mapper(Path::new("/home/u/repo/sub"));
+        let m = SourceMapper::new(p.flake_dir.as_deref(), Path::new("/home/u/repo/sub"));
         assert_eq!(
             m.map_path(&p.files[1]),
             Some(PathBuf::from("/home/u/repo/sub/data.txt"))
@@ -472,11 +360,36 @@ mod tests {
     }
 
     #[test]
-    fn short_names_and_ansi() {
+    fn builds_and_nix_activities_become_phases() {
+        #[derive(Default)]
+        struct Seen(std::sync::Mutex<Vec<String>>);
+        impl ProgressSink for Seen {
+            fn phase(&self, phase: &str) {
+                self.0.lock().unwrap().push(format!("phase {phase}"));
+            }
+            fn log_line(&self, line: &str) {
+                self.0.lock().unwrap().push(format!("line {line}"));
+            }
+        }
+        let seen = Seen::default();
+        let mut log = NixLog::default();
+        for line in [
+            r#"@nix {"action":"start","id":1,"level":3,"text":"copying path '/s/x'","type":100}"#,
+            r#"@nix {"action":"start","id":2,"level":3,"text":"building '/nix/store/ybp7d7ynpa4a08j0k2jgw0s907qwk6sc-x-env.drv'","type":105,"fields":["/nix/store/ybp7d7ynpa4a08j0k2jgw0s907qwk6sc-x-env.drv","",1,1]}"#,
+            r#"@nix {"action":"result","fields":["buildPhase"],"id":2,"type":104}"#,
+            r#"@nix {"action":"result","fields":["\u001b[1mmake\u001b[0m all"],"id":2,"type":101}"#,
+            r#"@nix {"action":"stop","id":2}"#,
+        ] {
+            log.line(line, &Phases(&seen));
+        }
         assert_eq!(
-            short_store_name("/nix/store/ybp7d7ynpa4a08j0k2jgw0s907qwk6sc-x-env.drv"),
-            "x-env"
+            seen.0.into_inner().unwrap(),
+            [
+                "phase copying path '/s/x'",
+                "phase building x-env",
+                "phase buildPhase",
+                "line make all"
+            ]
         );
-        assert_eq!(strip_ansi("\u{1b}[31;1merror:\u{1b}[0m x"), "error: x");
     }
 }

@@ -98,22 +98,6 @@ fn resolve_store_path(store: &LocalStore, arg: &Path) -> Result<StorePath> {
     Ok(path)
 }
 
-/// `1536` → `1.5 KiB`.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// Write to stdout; a closed pipe (`| head`) ends quietly.
 fn stdout_ok(result: std::io::Result<()>) -> Result<()> {
     match result {

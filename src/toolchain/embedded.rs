@@ -13,7 +13,7 @@ use super::shell_cache::ShellRequest;
 
 /// A realised shell environment.
 pub struct Realised {
-    /// The captured environment (not sanitized).
+    /// The captured environment, sanitized (`EnvRecord::sanitize`).
     pub env: EnvRecord,
     /// The `-env` store path the gc root points at (on disk).
     pub anchor: PathBuf,
@@ -43,7 +43,11 @@ pub fn realise(
         &[],
     );
     let drv = engine.instantiate(eval)?;
-    let env = engine.capture_env(&drv.drv_path)?;
+    let mut env = engine.capture_env(&drv.drv_path)?;
+    // Sanitized before it is recorded, so the `-env` path depends on the environment only,
+    // not on when or where it was captured (bash's `EPOCHSECONDS`, the build's `TMPDIR`):
+    // every `envy shell` of the same request shares one root and one anchor.
+    env.sanitize();
     let anchor = engine.keep_env(&drv.drv_path, &env)?;
     engine.store().add_direct_root(root_name, &anchor)?;
     Ok(Realised {

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use super::assert_success;
+
 /// One test's world: HOME, XDG dirs, envy's store/state, and Nix's state and real store.
 pub struct BuildEnv {
     pub tmp: tempfile::TempDir,
@@ -19,8 +21,10 @@ impl BuildEnv {
         }
         fs_err::write(
             tmp.path().join("nix/conf/nix.conf"),
-            "experimental-features = nix-command flakes\nsandbox = true\n\
-             extra-sandbox-paths = /bin /usr /lib /lib64\nsubstituters =\nbuild-users-group =\n",
+            format!(
+                "{}sandbox = true\nextra-sandbox-paths = /bin /usr /lib /lib64\n",
+                super::nix::OFFLINE_SETTINGS
+            ),
         )
         .unwrap();
         Self { tmp }
@@ -47,12 +51,17 @@ impl BuildEnv {
     }
 
     fn nix_command(&self, program: &str) -> Command {
+        self.nix_command_at(program, &self.nix_store_uri())
+    }
+
+    /// A real Nix command with this world's Nix configuration, HOME and cache, on the store
+    /// `store_uri`.
+    pub fn nix_command_at(&self, program: &str, store_uri: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env("NIX_CONF_DIR", self.path("nix/conf"))
             .env("HOME", self.path("home"))
             .env("XDG_CACHE_HOME", self.path("nix/cache"))
-            .arg("--store")
-            .arg(self.nix_store_uri());
+            .args(["--store", store_uri]);
         cmd
     }
 
@@ -80,14 +89,7 @@ impl BuildEnv {
 
     /// `nix-build` the same attribute with real Nix; returns (output path, NAR hash) pairs.
     pub fn nix_build(&self, attr: &str) -> Vec<(String, String)> {
-        let out = self
-            .nix_command("nix-build")
-            .arg(self.path("work/default.nix"))
-            .arg("-A")
-            .arg(attr)
-            .arg("--no-out-link")
-            .output()
-            .unwrap();
+        let out = self.run_nix_build(attr);
         assert!(
             out.status.success(),
             "nix-build: {}",
@@ -112,16 +114,20 @@ impl BuildEnv {
 
     /// `nix-build` an attribute that must fail; returns Nix's stderr.
     pub fn nix_build_failure(&self, attr: &str) -> String {
-        let out = self
-            .nix_command("nix-build")
+        let out = self.run_nix_build(attr);
+        assert!(!out.status.success(), "nix-build {attr} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `nix-build work/default.nix -A attr --no-out-link`, finished.
+    fn run_nix_build(&self, attr: &str) -> Output {
+        self.nix_command("nix-build")
             .arg(self.path("work/default.nix"))
             .arg("-A")
             .arg(attr)
             .arg("--no-out-link")
             .output()
-            .unwrap();
-        assert!(!out.status.success(), "nix-build {attr} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+            .unwrap()
     }
 
     /// An `envy` command in this world.
@@ -189,16 +195,6 @@ impl BuildEnv {
 pub fn store_path(path: &str) -> envy_store::StorePath {
     envy_store::StorePath::from_base_name(Path::new(path).file_name().unwrap().to_str().unwrap())
         .unwrap()
-}
-
-pub fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Whether namespaces work here; otherwise the sandbox tests skip. `scripts/test` sets

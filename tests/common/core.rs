@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::common::envy_bin;
+use crate::common::{envy_bin, nix};
 
 /// The Nix system of this machine.
 pub fn system() -> String {
@@ -54,6 +54,13 @@ pub fn simple_flake(foo_value: &str, attrs: &str) -> String {
     flake(&[("default", &format!("FOO = \"{foo_value}\";\n      {attrs}"))])
 }
 
+/// Give `project` a local stdenv (`stdenv = ./stdenv;` in its flake) whose setup script is
+/// `setup`.
+pub fn write_stdenv(project: &Path, setup: &str) {
+    fs_err::create_dir_all(project.join("stdenv")).unwrap();
+    fs_err::write(project.join("stdenv/setup"), setup).unwrap();
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// One test's world: HOME, XDG dirs, an offline Nix configuration with its own store, and a
@@ -74,25 +81,12 @@ impl Sandbox {
         let root = tmp.path().to_path_buf();
         let home = root.join("home");
         let work = root.join("work");
-        for d in [&home, &work, &root.join("nix-conf")] {
+        for d in [&home, &work] {
             fs_err::create_dir_all(d).unwrap();
         }
-        fs_err::write(
-            root.join("nix-conf/registry.json"),
-            r#"{"flakes":[],"version":2}"#,
-        )
-        .unwrap();
-        fs_err::write(
-            root.join("nix-conf/nix.conf"),
-            format!(
-                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
-                 build-users-group =\nflake-registry = {reg}\n\
-                 store = local?store={r}/nix/store&state={r}/nix/state&log={r}/nix/log\n",
-                reg = root.join("nix-conf/registry.json").display(),
-                r = root.display()
-            ),
-        )
-        .unwrap();
+        let conf = root.join("nix-conf");
+        let store = nix::local_store(&root.join("nix/store"), &root.join("nix"));
+        nix::write_offline_conf(&conf, &conf.join("registry.json"), Some(&store));
         let id = COUNTER.fetch_add(1, Ordering::Relaxed);
         Self {
             tmp,
@@ -160,13 +154,7 @@ impl Sandbox {
 
     /// A command running the envy binary in `dir`, with this sandbox's environment.
     pub fn envy(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(envy_bin());
-        cmd.args(args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(self.env())
-            .env("PWD", dir);
-        cmd
+        crate::common::envy_in(dir, args, self.env())
     }
 
     /// Run envy; panics with its output unless it succeeds.
@@ -297,22 +285,8 @@ impl<'a> Session<'a> {
             .map(|w| shell_words::quote(w).into_owned())
             .collect::<Vec<_>>()
             .join(" ");
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "S",
-                "-x",
-                "200",
-                "-y",
-                "50",
-                "-c",
-            ])
+        let status = crate::common::tmux_new_session(&mut Command::new("tmux"), &socket, "S")
+            .arg("-c")
             .arg(dir)
             .arg(&command)
             .status()
@@ -337,9 +311,15 @@ impl<'a> Session<'a> {
 
     /// Type `line` and wait until it has run (the hook runs before the next line).
     pub fn run(&mut self, line: &str) {
+        self.type_and_wait(line, |signal| format!("{line}; {signal}"));
+    }
+
+    /// Type `line` with the wait signal `compose` puts around it, press Enter, and wait for
+    /// the signal.
+    fn type_and_wait(&mut self, line: &str, compose: impl FnOnce(&str) -> String) {
         self.channel += 1;
         let chan = format!("c{}", self.channel);
-        let full = format!("{line}; tmux -L {} wait-for -S {chan}", self.socket);
+        let full = compose(&format!("tmux -L {} wait-for -S {chan}", self.socket));
         let sent = Command::new("tmux")
             .args(["-L", &self.socket, "send-keys", "-t", "S", "-l", &full])
             .status()
@@ -401,26 +381,7 @@ impl<'a> Session<'a> {
     /// Type `line` after the wait signal, so that its exit status is the one the next prompt
     /// sees (for checking that the hook keeps `$?`).
     pub fn run_last(&mut self, line: &str) {
-        self.channel += 1;
-        let chan = format!("c{}", self.channel);
-        let full = format!("tmux -L {} wait-for -S {chan}; {line}", self.socket);
-        Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "S", "-l", &full])
-            .status()
-            .unwrap();
-        Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "S", "Enter"])
-            .status()
-            .unwrap();
-        let waited = Command::new("timeout")
-            .args(["60", "tmux", "-L", &self.socket, "wait-for", &chan])
-            .status()
-            .unwrap();
-        assert!(
-            waited.success(),
-            "timed out running `{line}`; screen:\n{}",
-            self.screen()
-        );
+        self.type_and_wait(line, |signal| format!("{signal}; {line}"));
     }
 
     /// What tmux shows (for failure messages only: tests read state from files).

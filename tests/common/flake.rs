@@ -24,33 +24,12 @@ impl FlakeWorld {
             .tempdir()
             .expect("tempdir");
         let root = tmp.path();
-        for d in [
-            "home",
-            "cache",
-            "config",
-            "data",
-            "nix-conf",
-            "work",
-            "envy-cache",
-        ] {
+        for d in ["home", "cache", "config", "data", "work", "envy-cache"] {
             fs_err::create_dir_all(root.join(d)).unwrap();
         }
-        fs_err::write(
-            root.join("nix-conf/registry.json"),
-            r#"{"flakes":[],"version":2}"#,
-        )
-        .unwrap();
-        fs_err::write(
-            root.join("nix-conf/nix.conf"),
-            format!(
-                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
-                 build-users-group =\nflake-registry = {}/nix-conf/registry.json\n\
-                 store = local?root={}/nixroot\n",
-                root.display(),
-                root.display()
-            ),
-        )
-        .unwrap();
+        let conf = root.join("nix-conf");
+        let store = format!("local?root={}/nixroot", root.display());
+        super::nix::write_offline_conf(&conf, &conf.join("registry.json"), Some(&store));
         fs_err::write(
             root.join("home/.gitconfig"),
             "[init]\n\tdefaultBranch = main\n[user]\n\tname = t\n\temail = t@t\n",
@@ -175,13 +154,7 @@ impl FlakeWorld {
 
     /// A command running the envy binary in `dir` with this world's environment.
     pub fn envy(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(super::envy_bin());
-        cmd.args(args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(self.env())
-            .env("PWD", dir);
-        cmd
+        super::envy_in(dir, args, self.env())
     }
 }
 
@@ -203,18 +176,8 @@ pub fn examples() -> &'static Path {
         }
         let dir = base.join(&me);
         let conf = dir.join("nix-conf");
-        fs_err::create_dir_all(&conf).unwrap();
-        fs_err::write(conf.join("registry.json"), r#"{"flakes":[],"version":2}"#).unwrap();
-        fs_err::write(
-            conf.join("nix.conf"),
-            format!(
-                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
-                 build-users-group =\nflake-registry = {}/registry.json\nstore = local?root={}/nixroot\n",
-                conf.display(),
-                dir.display()
-            ),
-        )
-        .unwrap();
+        let store = format!("local?root={}/nixroot", dir.display());
+        super::nix::write_offline_conf(&conf, &conf.join("registry.json"), Some(&store));
         let root = dir.join("ex");
         let script = super::shared_dir().join("tools/nix28-flake-examples.sh");
         let out = Command::new("bash")
@@ -392,16 +355,9 @@ impl FlakeWorld {
     /// Give Nix a store with a real directory of its own (builds work; store paths are not
     /// `/nix/store` ones), as the backends' tests need.
     pub fn use_buildable_nix_store(&self) {
-        let r = self.root().display().to_string();
-        fs_err::write(
-            self.path("nix-conf/nix.conf"),
-            format!(
-                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
-                 build-users-group =\nflake-registry = {r}/nix-conf/registry.json\n\
-                 store = local?store={r}/nix/store&state={r}/nix/state&log={r}/nix/log\n"
-            ),
-        )
-        .unwrap();
+        let store = super::nix::local_store(&self.path("nix/store"), &self.path("nix"));
+        let conf = super::nix::offline_conf(&self.path("nix-conf/registry.json"), Some(&store));
+        fs_err::write(self.path("nix-conf/nix.conf"), conf).unwrap();
     }
 }
 

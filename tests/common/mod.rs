@@ -4,12 +4,57 @@
 
 pub mod build;
 pub mod flake;
+pub mod nix;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The envy binary built for this test run.
 pub fn envy_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_envy"))
+}
+
+/// The envy binary in `dir` with only the environment `env` (and `PWD`).
+pub fn envy_in<K, V>(dir: &Path, args: &[&str], env: impl IntoIterator<Item = (K, V)>) -> Command
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(envy_bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env)
+        .env("PWD", dir);
+    cmd
+}
+
+/// Make `tmux` (a command running tmux) start a detached session `session` on the private
+/// server `socket`, with no user configuration and a 200x50 window; the caller appends the
+/// session's options and command.
+pub fn tmux_new_session<'c>(tmux: &'c mut Command, socket: &str, session: &str) -> &'c mut Command {
+    tmux.args([
+        "-L",
+        socket,
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        session,
+    ])
+    .args(["-x", "200", "-y", "50"])
+}
+
+/// Fail with the command's output unless it succeeded; `what` names it.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `../shared` next to the project (conformance data, bench data), or `ENVY_TEST_SHARED`.

@@ -4,97 +4,11 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// A real Nix with a store of its own under a temporary directory.
-pub struct NixEnv {
-    pub root: tempfile::TempDir,
-    pub store_dir: PathBuf,
-}
-
-impl NixEnv {
-    pub fn new() -> NixEnv {
-        let root = tempfile::Builder::new()
-            .prefix("envy-nix-")
-            .tempdir()
-            .unwrap();
-        let r = root.path();
-        for d in [
-            "conf",
-            "home",
-            "cache",
-            "config",
-            "data",
-            "state",
-            "log",
-            "nix/store",
-        ] {
-            fs_err::create_dir_all(r.join(d)).unwrap();
-        }
-        fs_err::write(r.join("registry.json"), r#"{"flakes":[],"version":2}"#).unwrap();
-        fs_err::write(
-            r.join("conf/nix.conf"),
-            format!(
-                "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n\
-                 build-users-group =\nflake-registry = {}\n",
-                r.join("registry.json").display()
-            ),
-        )
-        .unwrap();
-        let store_dir = r.join("nix/store");
-        NixEnv { root, store_dir }
-    }
-
-    /// `local?store=…&state=…&log=…` for `--store`.
-    pub fn store_url(&self) -> String {
-        let r = self.root.path();
-        format!(
-            "local?store={}&state={}&log={}",
-            self.store_dir.display(),
-            r.join("state").display(),
-            r.join("log").display()
-        )
-    }
-
-    /// A Nix command with this environment (config, HOME and caches private).
-    pub fn command(&self, program: &str) -> Command {
-        let r = self.root.path();
-        let mut cmd = Command::new(program);
-        cmd.env("NIX_CONF_DIR", r.join("conf"))
-            .env("HOME", r.join("home"))
-            .env("XDG_CACHE_HOME", r.join("cache"))
-            .env("XDG_CONFIG_HOME", r.join("config"))
-            .env("XDG_DATA_HOME", r.join("data"))
-            .env_remove("NIX_REMOTE")
-            .env_remove("NIX_PATH");
-        cmd
-    }
-
-    /// Run a Nix command that takes `--store`, expecting success; stdout trimmed.
-    pub fn run_store(&self, program: &str, args: &[&str]) -> String {
-        let url = self.store_url();
-        let mut full = vec!["--store", url.as_str()];
-        full.extend_from_slice(args);
-        self.run(program, &full)
-    }
-
-    /// Run a Nix command, expecting success; stdout trimmed.
-    pub fn run(&self, program: &str, args: &[&str]) -> String {
-        let out = self.command(program).args(args).output().unwrap();
-        assert_success(program, &out);
-        String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
-    }
-}
-
-/// Fail with the command's stderr when it did not succeed.
-pub fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "`{what}` failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// The private real Nix the store's oracle tests use.
+#[allow(unused_imports)]
+pub use crate::common::{assert_success, nix::PrivateNix as NixEnv};
 
 /// A directory tree with files, an executable, symlinks (one dangling), nested and empty
 /// directories, and names that sort differently as bytes and as text.
@@ -171,7 +85,7 @@ impl EnvyEnv {
     /// Run `envy ARGS`, expecting success; stdout.
     pub fn run(&self, args: &[&str]) -> String {
         let out = self.command().args(args).output().unwrap();
-        assert_success(&format!("envy {}", args.join(" ")), &out);
+        assert_success(&out, &format!("envy {}", args.join(" ")));
         String::from_utf8(out.stdout).unwrap()
     }
 }

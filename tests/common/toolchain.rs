@@ -10,10 +10,11 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::common;
+pub use crate::common::assert_success;
+use crate::common::{self, nix};
 
 /// musl 1.2.3's source tarball, as named in the hashed mirror.
 pub const MUSL_SHA256: &str = "7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4";
@@ -147,17 +148,9 @@ pub fn shared_nix() -> &'static SharedNix {
         let conf_dir = root.join("etc");
         fs_err::create_dir_all(&conf_dir).unwrap();
         let registry = root.join("registry.json");
-        fs_err::write(&registry, r#"{"flakes":[],"version":2}"#).unwrap();
-        let r = root.display();
-        let conf = format!(
-            "experimental-features = nix-command flakes\n\
-             sandbox = false\n\
-             substituters =\n\
-             build-users-group =\n\
-             flake-registry = {}\n\
-             store = local?store={r}/store&state={r}/state&log={r}/log\n",
-            registry.display(),
-        );
+        fs_err::write(&registry, nix::EMPTY_REGISTRY).unwrap();
+        let store = nix::local_store(&root.join("store"), &root);
+        let conf = nix::offline_conf(&registry, Some(&store));
         write_if_changed(&conf_dir.join("nix.conf"), &conf);
         SharedNix {
             store_dir: root.join("store"),
@@ -286,16 +279,6 @@ impl Sandbox {
         fs_err::write(&path, contents).unwrap();
         path
     }
-}
-
-pub fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A host-tools attribute set for evaluating `pkgs/` directly (`hostTools = …`), with one

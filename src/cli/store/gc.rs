@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use envy_store::local::GcOptions;
 
-use super::{Opts, human_size};
+use super::Opts;
+use crate::humanize::size as human_size;
 
 /// Delete store paths no gc root keeps alive, and print each one.
 ///

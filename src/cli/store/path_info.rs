@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use envy_store::{StorePath, ValidPathInfo};
 use serde_json::{Value, json};
 
-use super::{Opts, human_size, resolve_store_path};
+use super::{Opts, resolve_store_path};
+use crate::humanize::size as human_size;
 
 /// Show what the store records about paths: references, deriver, NAR hash and size,
 /// registration time, signatures, content address.

@@ -490,8 +490,7 @@ impl LocalStore {
         let result = (|| {
             let canonical = match sink.buf {
                 Some(buf) => {
-                    unpack(buf.as_slice(), &tmp, nar_size)
-                        .map_err(|s| self.nar_err(&path, s))?;
+                    unpack(buf.as_slice(), &tmp, nar_size).map_err(|s| self.nar_err(&path, s))?;
                     true
                 }
                 None => {
@@ -669,8 +668,7 @@ impl LocalStore {
                 hasher: Hasher::new(info.nar_hash.algo()),
                 len: 0,
             };
-            unpack(&mut reader, &tmp, info.nar_size)
-                .map_err(|s| self.nar_err(&info.path, s))?;
+            unpack(&mut reader, &tmp, info.nar_size).map_err(|s| self.nar_err(&info.path, s))?;
             let got = reader.hasher.finish();
             if got != info.nar_hash {
                 return Err(StoreError::HashMismatch {
