@@ -3,9 +3,10 @@
 //! evaluated by envy-eval with its sources mounted in place (hashed, not copied); the
 //! devShell derivation is instantiated into envy's store — mounted sources it refers to are
 //! copied then, and only then — its inputs are built by envy-build and its environment is
-//! captured the way `nix print-dev-env` does — all of which is `crate::engine`'s, shared with
-//! `envy shell`; this file adds the flake: locking, mounted inputs, the devShell's attribute,
-//! the watch list and the fallback to Nix.
+//! captured the way `nix print-dev-env` does (read back instead when that derivation was
+//! captured before) — all of which is `crate::engine`'s, shared with `envy shell`; this file
+//! adds the flake: locking, mounted inputs, the devShell's attribute, the watch list and the
+//! fallback to Nix.
 //!
 //! The watch list is exactly what the evaluation read: every file, directory listing and
 //! environment variable in the evaluator's read record, mapped from mounted store paths back

@@ -18,7 +18,7 @@
 //! environment, shared with `envy build` and `envy store`), and the capture script. It knows
 //! nothing of shells, the hook or flakes: the flake backend (`backend::embedded`) brings its
 //! lazily copied inputs through [`eval_store::LazySources`] and its own progress sink through
-//! [`Engine::capture_env_reporting`].
+//! [`Engine::capture_and_keep`] (capture and anchor, remembered per derivation).
 
 pub mod capture;
 pub mod context;
