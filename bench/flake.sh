@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Entering a flake project, in one run, against the peers measured in the same run:
 #   envy (embedded backend, no Nix involved) on a project whose devShell uses the package
-#   set's clang-musl stdenv, cold (no cached environment: evaluation + capture; its inputs
-#   are built once beforehand) and warm (the environment cached), against `nix print-dev-env`
+#   set's clang-musl stdenv, cold (no cached environment: evaluation, then the environment of
+#   the unchanged devShell derivation read back, as Nix reuses its `-env` output; its inputs
+#   are built and captured once beforehand) and warm (the environment cached), against `nix print-dev-env`
 #   (2.8, with and without its evaluation cache) and direnv's `use flake` on the same devShell
 #   built by Nix. Target: warm entry at least 20x faster than direnv with `use flake`.
 #
@@ -20,9 +21,15 @@ for tool in hyperfine nix direnv git clang ld.lld llvm-ar; do
   command -v "$tool" >/dev/null || { echo "bench: \`$tool\` is required" >&2; exit 1; }
 done
 
-echo "==> building envy (release)" >&2
-cargo build --release --locked --quiet
-ENVY=$ROOT/target/release/envy
+# Built as install.sh builds it (glibc static, non-PIE: no dynamic loader, nothing to
+# relocate at start-up), which is what a user's prompt runs; the same artifact as bench/hook.sh.
+echo "==> building envy (release, as install.sh does)" >&2
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+FLAGS=
+case $HOST in *-linux-gnu*) FLAGS="-C target-feature=+crt-static -C relocation-model=static" ;; esac
+env "CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=$FLAGS" \
+  cargo build --release --locked --quiet --bin envy --target "$HOST"
+ENVY=$ROOT/target/$HOST/release/envy
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/envy-bench-flake.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -85,14 +92,29 @@ direnv allow "$D" >/dev/null 2>&1
 
 ENV_CACHE=$XDG_CACHE_HOME/envy/env-v1
 echo "==> measuring" >&2
-# Warm entries must not evaluate: check it before timing them.
+# Warm entries must not evaluate: check it before timing them. A cold entry logs one
+# evaluation (so the log works), warm entries none; with strace, a warm entry also runs no
+# other program and opens nothing in envy's store (no store database, no sqlite).
 export ENVY_EVAL_LOG=$W/evals.log
+: > "$W/evals.log"
+rm -rf "$ENV_CACHE"
 (cd "$P" && env PWD="$P" "$ENVY" export bash >/dev/null)
-before=$(wc -l < "$W/evals.log" 2>/dev/null || echo 0)
+[ "$(wc -l < "$W/evals.log")" -eq 1 ] || { echo "bench: a cold entry did not log its evaluation" >&2; exit 1; }
 for _ in 1 2 3; do (cd "$P" && env PWD="$P" "$ENVY" export bash >/dev/null); done
-after=$(wc -l < "$W/evals.log" 2>/dev/null || echo 0)
-[ "$before" = "$after" ] || { echo "bench: warm entries evaluated the flake again" >&2; exit 1; }
+[ "$(wc -l < "$W/evals.log")" -eq 1 ] || { echo "bench: warm entries evaluated the flake again" >&2; exit 1; }
 unset ENVY_EVAL_LOG
+if command -v strace >/dev/null; then
+  (cd "$P" && env PWD="$P" strace -f -qq -e trace=execve,open,openat -o "$W/warm.trace" "$ENVY" export bash >/dev/null)
+  execs=$(grep -c 'execve(' "$W/warm.trace" || true)
+  store_opens=$(grep -cE "\"$XDG_DATA_HOME/envy/(store|state)|\.sqlite" "$W/warm.trace" || true)
+  [ "$execs" = 1 ] && [ "$store_opens" = 0 ] || {
+    echo "bench: a warm entry ran $execs programs and opened $store_opens store files (see $W/warm.trace)" >&2
+    trap - EXIT
+    exit 1
+  }
+  (cd "$P" && env PWD="$P" strace -f -c -o "$W/warm.count" "$ENVY" export bash >/dev/null)
+  warm_syscalls=$(awk '$NF == "total" { print $4 }' "$W/warm.count")
+fi
 # One `--prepare` per command (a single one would apply to every command).
 hyperfine --shell=none --warmup 3 --min-runs 20 --export-csv "$W/entry.csv" \
   --prepare "rm -rf $ENV_CACHE" --prepare true --prepare true --prepare true --prepare true \
@@ -113,8 +135,8 @@ vs_direnv=$(ratio "$direnv_ms" "$warm")
 echo
 echo "entering a clang-musl flake project (medians)"
 echo "  first entry with an empty store (envy builds musl, the wrapper, the stdenv): ${first} s"
-echo "  envy cold (evaluate + capture):   ${cold} ms   (nix print-dev-env --no-eval-cache: ${nixc} ms, $(ratio "$nixc" "$cold")x envy)"
-echo "  envy warm (cached environment):   ${warm} ms"
+echo "  envy cold (evaluate, no cache):   ${cold} ms   (nix print-dev-env --no-eval-cache: ${nixc} ms, $(ratio "$nixc" "$cold")x envy)"
+echo "  envy warm (cached environment):   ${warm} ms   (${warm_syscalls:-?} system calls, no evaluation, no store access)"
 echo "  nix print-dev-env (eval cache):   ${nixw} ms   ($(ratio "$nixw" "$warm")x envy warm)"
 echo "  direnv with use flake:            ${direnv_ms} ms   (${vs_direnv}x envy warm, target >= 20x)"
 if awk -v r="$vs_direnv" 'BEGIN { exit !(r >= 20) }'; then

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use anyhow::{Context, Result};
-use envy_eval::{EvalSettings, EvalStore, Evaluator};
+use envy_eval::{EvalSettings, EvalStore, Evaluator, Realiser};
 use envy_fetch::{FetchSettings, Fetcher};
 use envy_flake::registry::{LazyEntry, Registry, user_registry_path};
 use envy_flake::{FlakeRef, FlakeSession, Registries};
@@ -101,18 +101,27 @@ pub fn session(store_dir: StoreDir) -> Result<FlakeSession> {
     ))
 }
 
-/// An evaluator for flakes (pure, as Nix evaluates flakes) wired to `session`.
-pub fn evaluator(session: &FlakeSession, store: Box<dyn EvalStore>, system: &str) -> Evaluator {
+/// An evaluator for flakes (pure, as Nix evaluates flakes) wired to `session`; `realiser`
+/// builds what import from derivation needs (none: such an evaluation fails).
+pub fn evaluator(
+    session: &FlakeSession,
+    store: Box<dyn EvalStore>,
+    realiser: Option<Box<dyn Realiser>>,
+    system: &str,
+) -> Evaluator {
     let settings = EvalSettings {
         pure: true,
         current_system: system.to_string(),
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         ..EvalSettings::default()
     };
-    Evaluator::builder()
+    let builder = Evaluator::builder()
         .settings(settings)
         .io(session.io(Box::new(envy_eval::RealIO)))
         .store(store)
-        .fetch(session.fetch())
-        .build()
+        .fetch(session.fetch());
+    match realiser {
+        Some(r) => builder.realiser(r).build(),
+        None => builder.build(),
+    }
 }

@@ -3,7 +3,10 @@
 //! evaluated by envy-eval with its sources mounted in place (hashed, not copied); the
 //! devShell derivation is instantiated into envy's store — mounted sources it refers to are
 //! copied then, and only then — its inputs are built by envy-build and its environment is
-//! captured the way `nix print-dev-env` does (the toolchain's `capture.sh`).
+//! captured the way `nix print-dev-env` does (read back instead when that derivation was
+//! captured before) — all of which is `crate::engine`'s, shared with `envy shell`; this file
+//! adds the flake: locking, mounted inputs, the devShell's attribute, the watch list and the
+//! fallback to Nix.
 //!
 //! The watch list is exactly what the evaluation read: every file, directory listing and
 //! environment variable in the evaluator's read record, mapped from mounted store paths back
@@ -14,9 +17,10 @@
 //! [`EmbeddedBackend`] hands the build to the Nix backend with a one-line notice.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
-use envy_build::{BuildEvent, Builder};
+use envy_build::{BuildEvent, NoProgress};
 use envy_eval::symbol::Sym;
 use envy_eval::{Evaluator, Pos, Value};
 use envy_fetch::FetchError;
@@ -24,9 +28,10 @@ use envy_flake::mounts::Mounts;
 use envy_flake::{FlakeError, FlakeRef, LockFlags};
 use envy_store::{LocalStore, StorePath};
 
-use super::eval_store::LocalEvalStore;
 use super::nix::NixBackend;
 use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot};
+use crate::engine::eval_store::{LazySources, LocalEvalStore};
+use crate::engine::{BuildRealiser, Engine, EngineError};
 use crate::env_record::WatchList;
 use crate::progress::ProgressSink;
 
@@ -106,9 +111,9 @@ impl Backend for EmbeddedBackend {
 }
 
 fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<BuildOutput, Failure> {
-    let ctx = crate::cli::build::BuildContext::from_env().map_err(|e| setup(format!("{e:#}")))?;
-    let store = Arc::new(ctx.store);
-    let config = ctx.config;
+    // Builds during evaluation (import from derivation) are not shown: the sink is borrowed
+    // for this call, the engine's display lives as long as the engine.
+    let engine = Engine::from_env(Arc::new(NoProgress)).map_err(|e| setup(format!("{e:#}")))?;
     let (sys, name) = (request.system, request.selection.name.as_str());
     let mut candidates = vec![format!("devShells.{sys}.{name}")];
     if name == "default" {
@@ -125,8 +130,8 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
     };
     progress.phase("evaluating flake.nix");
     log_evaluation(request.project_root);
-    let eval_store = store.clone();
-    let evaluated = envy_eval::run_with_stack(move || evaluate(job, eval_store))?;
+    let (store, realiser) = (engine.store_handle(), engine.realiser());
+    let evaluated = envy_eval::run_with_stack(move || evaluate(job, store, realiser))?;
 
     progress.phase(&format!("building {}", evaluated.drv_path.name()));
     let render = |event: BuildEvent| match event {
@@ -134,16 +139,15 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         BuildEvent::Log { line, .. } => progress.log_line(&line),
         _ => {}
     };
-    let builder = Builder::new(&store, &config, &render);
-    let captured = builder
-        .capture(&evaluated.drv_path, crate::engine::capture::SCRIPT)
-        .map_err(|e| {
-            BackendError::new(ErrorKind::Build, format!("{e}"))
-                .with_watch(evaluated.watch.files.clone())
-        })?;
-    let mut record = crate::engine::capture::parse(&captured.output).map_err(setup)?;
+    let failed = |e: EngineError| {
+        BackendError::new(ErrorKind::Build, format!("{e}"))
+            .with_watch(evaluated.watch.files.clone())
+    };
+    let (mut record, anchor) = engine
+        .capture_and_keep(&evaluated.drv_path, &render)
+        .map_err(failed)?;
+    let roots = add_root(engine.store(), &anchor, request.roots_dir)?;
     record.watch = evaluated.watch;
-    let roots = add_roots(&store, &evaluated.drv_path, request.roots_dir)?;
     Ok(BuildOutput {
         record,
         roots,
@@ -155,7 +159,7 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
 /// `packages.<system>.<attr>`, `legacyPackages.<system>.<attr>`, or `<attr>` itself, as
 /// `nix build FLAKE#ATTR` looks them up. Returns the `.drv` and the lock notices.
 pub fn instantiate_flake_attr(
-    store: Arc<LocalStore>,
+    engine: &Engine,
     cwd: &Path,
     reference: &str,
     attr: &str,
@@ -184,7 +188,8 @@ pub fn instantiate_flake_attr(
         what: format!("attribute `{attr}`"),
         system: system.to_string(),
     };
-    match envy_eval::run_with_stack(move || evaluate(job, store)) {
+    let (store, realiser) = (engine.store_handle(), engine.realiser());
+    match envy_eval::run_with_stack(move || evaluate(job, store, realiser)) {
         Ok(e) => Ok((e.drv_path, e.notices)),
         Err(Failure::Failed(e)) => Err(anyhow::anyhow!("{}", e.message)),
         Err(Failure::Unsupported { what, .. }) => Err(anyhow::anyhow!(
@@ -213,47 +218,40 @@ fn log_evaluation(root: &Path) {
     }
 }
 
-/// Keep the devShell's inputs alive: its `.drv` and every input derivation's outputs.
-fn add_roots(
+/// Keep the environment alive: a gc root in `dir` on its `-env` store path, which refers to
+/// the devShell's sources and its inputs' outputs.
+fn add_root(
     store: &LocalStore,
-    drv_path: &StorePath,
+    anchor: &StorePath,
     dir: &Path,
 ) -> Result<Vec<GcRoot>, BackendError> {
     fs_err::create_dir_all(dir).map_err(setup)?;
-    let drv = store.read_derivation(drv_path).map_err(setup)?;
-    let mut paths = vec![drv_path.clone()];
-    for (input, outputs) in &drv.input_drvs {
-        let input_drv = store.read_derivation(input).map_err(setup)?;
-        let known = input_drv.output_paths(store.store_dir()).map_err(setup)?;
-        for name in &outputs.outputs {
-            if let Some(Some(p)) = known.get(name.as_str()) {
-                paths.push(p.clone());
-            }
-        }
-    }
-    let mut roots = Vec::new();
-    for p in paths {
-        if !store.is_valid(&p).map_err(setup)? {
-            continue;
-        }
-        let link = dir.join(format!("embedded-{}", p.base_name()));
-        store.add_root(&link, &p).map_err(setup)?;
-        roots.push(GcRoot {
-            backend: "embedded".to_string(),
-            path: link,
-            target: Some(store.store_dir().print(&p)),
-        });
-    }
-    Ok(roots)
+    let link = dir.join(format!("embedded-{}", anchor.base_name()));
+    store.add_root(&link, anchor).map_err(setup)?;
+    Ok(vec![GcRoot {
+        backend: "embedded".to_string(),
+        path: link,
+        target: Some(store.store_dir().print(anchor)),
+    }])
 }
 
 /// Lock, call the flake, pick the devShell and instantiate it.
-fn evaluate(job: Job, store: Arc<LocalStore>) -> Result<Evaluated, Failure> {
+fn evaluate(
+    job: Job,
+    store: Arc<LocalStore>,
+    realiser: BuildRealiser,
+) -> Result<Evaluated, Failure> {
     let session =
         crate::flakes::session(store.store_dir().clone()).map_err(|e| setup(format!("{e:#}")))?;
     let mounts = session.mounts().clone();
-    let eval_store = LocalEvalStore::new(store.clone(), mounts.clone());
-    let mut ev = crate::flakes::evaluator(&session, Box::new(eval_store), &job.system);
+    let eval_store =
+        LocalEvalStore::with_lazy_sources(store.clone(), MountedSources(mounts.clone()));
+    let mut ev = crate::flakes::evaluator(
+        &session,
+        Box::new(eval_store),
+        Some(Box::new(realiser)),
+        &job.system,
+    );
     let result = evaluate_in(&job, &session, &mut ev, &mounts);
     let record = ev.take_record();
     let watch = watch_list(&record, &mounts, &store);
@@ -418,6 +416,23 @@ fn is_unsupported_eval(message: &str) -> bool {
     line.contains("is not available in this evaluator")
         || line.contains("not implemented")
         || line.contains("is unsupported")
+}
+
+/// Flake inputs read in place by the evaluation, copied into the store when a derivation or
+/// text refers to them.
+struct MountedSources(Rc<Mounts>);
+
+impl LazySources for MountedSources {
+    fn ensure_in_store(&self, path: &StorePath, store: &LocalStore) -> Result<(), String> {
+        self.0
+            .ensure_in_store(path, store)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn is_lazy(&self, path: &StorePath) -> bool {
+        self.0.tree(path).is_some()
+    }
 }
 
 /// The evaluator's read record as a watch list of the user's files.

@@ -22,7 +22,6 @@
 //! - Be safe to run concurrently for different projects; envy holds a per-project lock.
 
 pub mod embedded;
-mod eval_store;
 pub mod nix;
 
 use std::collections::BTreeMap;

@@ -66,7 +66,7 @@ impl BuildArgs {
             // `FLAKE#ATTR`: a flake's package, evaluated by the embedded engine.
             let cwd = crate::project::current_dir()?;
             let (drv, notices) = crate::backend::embedded::instantiate_flake_attr(
-                engine.store_handle(),
+                &engine,
                 &cwd,
                 &reference,
                 &attr,

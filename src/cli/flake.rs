@@ -182,6 +182,7 @@ impl Engine {
         let ev = crate::flakes::evaluator(
             &session,
             Box::new(DummyStore::new(store_dir)),
+            None,
             &crate::backend::current_system(),
         );
         Ok(Engine { session, ev })

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use envy_build::Progress;
 use envy_store::StorePath;
 
 use super::{Engine, EngineError};
@@ -94,11 +95,63 @@ impl Engine {
     /// then [`SCRIPT`] runs in its build environment. Nothing is added to the store. The
     /// record is not sanitized (see `EnvRecord::sanitize`).
     pub fn capture_env(&self, drv_path: &StorePath) -> Result<EnvRecord, EngineError> {
-        let captured = self.with_builder(|b| b.capture(drv_path, SCRIPT))?;
+        self.capture_env_reporting(drv_path, &*self.progress)
+    }
+
+    /// [`Engine::capture_env`], reporting its builds to `progress` instead of the engine's
+    /// display (a caller's sink that lives only as long as this call).
+    pub fn capture_env_reporting(
+        &self,
+        drv_path: &StorePath,
+        progress: &dyn Progress,
+    ) -> Result<EnvRecord, EngineError> {
+        let captured = self.with_builder_reporting(progress, |b| b.capture(drv_path, SCRIPT))?;
         parse(&captured.output).map_err(|source| EngineError::Capture {
             drv: self.store.store_dir().print(drv_path),
             source,
         })
+    }
+
+    /// [`Engine::capture_env_reporting`] then [`Engine::keep_env`], remembered per derivation
+    /// (and build-core count): a derivation captured before whose `-env` path is still valid
+    /// gets that environment back without building or running anything — as Nix reuses a
+    /// dev shell's built `-env` output. Returns the environment and its `-env` path.
+    pub fn capture_and_keep(
+        &self,
+        drv_path: &StorePath,
+        progress: &dyn Progress,
+    ) -> Result<(EnvRecord, StorePath), EngineError> {
+        let memo = self.store.state_dir().join("env-of").join(format!(
+            "{}-{}",
+            drv_path.base_name(),
+            self.config.cores
+        ));
+        if let Some(found) = self.remembered_env(&memo) {
+            return Ok(found);
+        }
+        let env = self.capture_env_reporting(drv_path, progress)?;
+        let anchor = self.keep_env(drv_path, &env)?;
+        // Best effort: without the memo the next capture runs again.
+        let _ = fs_err::create_dir_all(memo.parent().unwrap_or(&memo))
+            .and_then(|()| fs_err::write(&memo, anchor.base_name()));
+        Ok((env, anchor))
+    }
+
+    /// The environment a memo file names, if its `-env` path is valid (and now a temporary
+    /// root of this process) and reads back.
+    fn remembered_env(&self, memo: &std::path::Path) -> Option<(EnvRecord, StorePath)> {
+        let name = fs_err::read_to_string(memo).ok()?;
+        let dir = self.store.store_dir();
+        let anchor = dir
+            .parse(&dir.as_path().join(name.trim()).to_string_lossy())
+            .ok()?;
+        self.store.add_temp_root(&anchor).ok()?;
+        if !self.store.is_valid(&anchor).ok()? {
+            return None;
+        }
+        let text = fs_err::read_to_string(self.store.real_path(&anchor)).ok()?;
+        let env = EnvRecord::from_json(&text).ok()?;
+        Some((env, anchor))
     }
 
     /// Record `env`, the environment of `drv_path`, in the store as `<name>-env` (its JSON,
@@ -469,6 +522,42 @@ in {{
             "{names:?}"
         );
         assert!(anchor.name().ends_with("-env"), "{anchor:?}");
+
+        // Remembered per derivation: the first call captures (the same `-env` path as
+        // above), later ones read the environment its memo names while that path is valid.
+        let stable = |env: &EnvRecord| {
+            let mut env = env.clone();
+            env.variables.remove("EPOCHREALTIME");
+            env.variables.remove("EPOCHSECONDS");
+            env
+        };
+        let (first, kept) = engine
+            .capture_and_keep(&drv.drv_path, &envy_build::NoProgress)
+            .unwrap();
+        assert!(stable(&first) == stable(&raw), "a capture like the first");
+        assert_eq!(kept, engine.keep_env(&drv.drv_path, &first).unwrap());
+        let mut marked = raw.clone();
+        marked
+            .variables
+            .insert("MARK".into(), Variable::Exported("remembered".into()));
+        let other = engine.keep_env(&drv.drv_path, &marked).unwrap();
+        let memo = engine.store().state_dir().join("env-of").join(format!(
+            "{}-{}",
+            drv.drv_path.base_name(),
+            engine.config.cores
+        ));
+        fs_err::write(&memo, other.base_name()).unwrap();
+        let (again, kept) = engine
+            .capture_and_keep(&drv.drv_path, &envy_build::NoProgress)
+            .unwrap();
+        assert_eq!((&again, &kept), (&marked, &other), "served from the memo");
+        // A memo naming an invalid path is ignored: the capture runs again.
+        let gone = format!("{}-gone-env", "0".repeat(32));
+        fs_err::write(&memo, gone).unwrap();
+        let (fresh, _) = engine
+            .capture_and_keep(&drv.drv_path, &envy_build::NoProgress)
+            .unwrap();
+        assert!(stable(&fresh) == stable(&raw), "captured again");
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! [`BuildRealiser`] (import-from-derivation builds with envy-build), [`Render`] (build
 //! progress on stderr), [`context`] (opening the store and build settings from the
 //! environment, shared with `envy build` and `envy store`), and the capture script. It knows
-//! nothing of shells, the hook or flakes.
+//! nothing of shells, the hook or flakes: the flake backend (`backend::embedded`) brings its
+//! lazily copied inputs through [`eval_store::LazySources`] and its own progress sink through
+//! [`Engine::capture_and_keep`] (capture and anchor, remembered per derivation).
 
 pub mod capture;
 pub mod context;
@@ -114,8 +116,17 @@ impl Engine {
     }
 
     fn with_builder<T>(&self, f: impl FnOnce(&Builder<'_>) -> T) -> T {
-        let builder = Builder::new(&self.store, &self.config, &*self.progress)
-            .with_substituter(&self.substituter);
+        self.with_builder_reporting(&*self.progress, f)
+    }
+
+    /// A builder on this engine's store, settings and caches, reporting to `progress`.
+    fn with_builder_reporting<T>(
+        &self,
+        progress: &dyn Progress,
+        f: impl FnOnce(&Builder<'_>) -> T,
+    ) -> T {
+        let builder =
+            Builder::new(&self.store, &self.config, progress).with_substituter(&self.substituter);
         let result = f(&builder);
         self.built
             .fetch_add(builder.built_count(), Ordering::SeqCst);
