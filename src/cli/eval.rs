@@ -313,6 +313,11 @@ impl EvalArgs {
 /// memory is still taken as it is touched, 2 MiB at a time. Best effort: nothing changes when
 /// the mapping cannot be found, or when it is this thread's stack.
 fn huge_page_heap() {
+    // Called off the main thread, `use_mimalloc` only reports whether mimalloc is on; with
+    // glibc's allocator the probe below would find a glibc arena instead.
+    if !crate::alloc::use_mimalloc() {
+        return;
+    }
     let probe = Box::new([0u8; 64]);
     let p = probe.as_ptr() as usize;
     let stack = &probe as *const _ as usize;
