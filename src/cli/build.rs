@@ -57,11 +57,7 @@ impl BuildArgs {
         config.keep_going = self.keep_going;
         let progress = Arc::new(Render::new());
         let engine = Engine::new(store, config, substituter()?, progress.clone());
-        let flake = self
-            .file
-            .to_string_lossy()
-            .split_once('#')
-            .map(|(r, a)| (r.to_string(), a.to_string()));
+        let flake = parse_installable(&self.file.to_string_lossy());
         let drv_paths = if let Some((reference, attr)) = flake {
             // `FLAKE#ATTR`: a flake's package, evaluated by the embedded engine.
             let cwd = crate::project::current_dir()?;
@@ -127,6 +123,13 @@ impl BuildArgs {
         }
         Ok(())
     }
+}
+
+/// A flake installable `FLAKE#ATTR` split into the flake reference and the attribute (either
+/// may be empty: `#hello` is `.#hello`, `.#` the default package); `None` without a `#`.
+pub fn parse_installable(text: &str) -> Option<(String, String)> {
+    text.split_once('#')
+        .map(|(r, a)| (r.to_string(), a.to_string()))
 }
 
 /// The derivation's store path; a `.drv` file outside the store (or not registered) is added

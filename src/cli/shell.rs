@@ -18,12 +18,22 @@ use crate::{env_vars, pkgs};
 /// compiled for aarch64, with the host's clang and lld. The toolchain is built once (musl from
 /// source, compiler wrappers) and cached; later shells start at once.
 ///
+/// Each FLAKE#ATTR (as `envy build` takes it: `.#hello`, `path:/x#tool`) is evaluated with
+/// envy's own engine from `packages.<system>.ATTR` (or `legacyPackages.<system>.ATTR`), built
+/// into envy's store, and its `bin/` put in front of PATH, as `nix shell` does.
+///
 /// Examples:
 ///   envy shell                                  # a shell for the host
 ///   envy shell --target aarch64-linux-musl      # cross compile (run results with qemu-aarch64-static)
 ///   envy shell -p hello -- hello                # one command, with a package from the set
+///   envy shell .#hello -- hello                 # one command, with a package of this flake
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct ShellArgs {
+    /// Flake packages to add (`FLAKE#ATTR`, as `envy build` takes them); repeatable
+    #[arg(value_name = "FLAKE#ATTR")]
+    installables: Vec<String>,
+
     /// The toolchain's target (default: this machine's architecture)
     #[arg(long, value_enum, value_name = "TARGET")]
     target: Option<Target>,
@@ -79,6 +89,26 @@ impl Backend {
 
 impl ShellArgs {
     pub fn run(self) -> Result<()> {
+        // Checked before anything is built: a typo fails at once.
+        let installables = self
+            .installables
+            .iter()
+            .map(|text| {
+                crate::cli::build::parse_installable(text)
+                    .map(|(reference, attr)| (text.as_str(), reference, attr))
+                    .with_context(|| {
+                        format!(
+                            "`{text}` is not a flake installable\nhint: write `FLAKE#ATTR`, e.g. `.#{text}`; add packages from envy's package set with `-p {text}`"
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The flake packages first: a missing attribute fails before the toolchain is built.
+        let bins = if installables.is_empty() {
+            Vec::new()
+        } else {
+            realise_installables(&installables)?
+        };
         let request = ShellRequest {
             target: self.target.unwrap_or_else(Target::host),
             packages: self.packages,
@@ -96,7 +126,7 @@ impl ShellArgs {
 
         let key = shell_cache::key(&host_tools, &request, &backend.key());
         let dir = shell_cache::entry_dir(cache, &key);
-        let entry = match shell_cache::load(cache, &key) {
+        let mut entry = match shell_cache::load(cache, &key) {
             Some(entry) => {
                 record_stats("hit", 0);
                 entry
@@ -112,6 +142,10 @@ impl ShellArgs {
             }
         };
 
+        if !bins.is_empty() {
+            prepend_path(&mut entry.env, &bins);
+        }
+
         let err = if self.command.is_empty() {
             banner(&entry, request.target);
             spawn::exec_shell(&entry, &dir, &UserShell::from_env())
@@ -124,6 +158,79 @@ impl ShellArgs {
             .map_or_else(|| "the shell".to_owned(), |c| format!("`{c}`"));
         Err(anyhow::Error::new(err).context(format!("cannot start {what}")))
     }
+}
+
+/// Evaluate and build each `(text, flake, attr)` with envy's own engine, as `envy build
+/// FLAKE#ATTR` does; returns the `bin/` directories of their outputs, in order.
+fn realise_installables(installables: &[(&str, String, String)]) -> Result<Vec<String>> {
+    let render = Arc::new(Render::new());
+    let engine = Engine::from_env(render.clone())?;
+    let cwd = crate::project::current_dir()?;
+    let system = crate::backend::current_system();
+    let mut drvs = Vec::new();
+    for (text, reference, attr) in installables {
+        let evaluated = crate::backend::embedded::instantiate_flake_attr(
+            &engine, &cwd, reference, attr, &system,
+        );
+        let (drv, notices) = match evaluated {
+            Ok(found) => found,
+            Err(e) => {
+                render.finish();
+                let flake = if reference.is_empty() { "." } else { reference };
+                let e = if e.to_string().contains("does not provide attribute")
+                    && !e.to_string().contains("hint:")
+                {
+                    anyhow::anyhow!(
+                        "{e}\nhint: `envy flake show {flake}` lists the packages the flake provides"
+                    )
+                } else {
+                    e
+                };
+                return Err(e.context(format!("cannot evaluate `{text}`")));
+            }
+        };
+        for n in notices {
+            eprintln!("envy: {n}");
+        }
+        drvs.push((*text, drv));
+    }
+    let paths: Vec<_> = drvs.iter().map(|(_, d)| d.clone()).collect();
+    let results = engine.build(&paths);
+    render.finish();
+    let results = results.with_context(|| {
+        let names: Vec<_> = drvs.iter().map(|(t, _)| format!("`{t}`")).collect();
+        format!("cannot build {}", names.join(", "))
+    })?;
+    let dir = engine.store().store_dir();
+    let mut bins = Vec::new();
+    for (_, drv) in &drvs {
+        // `out` first, then the other outputs, as Nix orders a package's outputs.
+        let outputs = &results[drv];
+        let ordered = outputs
+            .get("out")
+            .into_iter()
+            .chain(outputs.iter().filter(|(n, _)| *n != "out").map(|(_, p)| p));
+        for path in ordered {
+            let bin = Path::new(&dir.print(path)).join("bin");
+            if bin.is_dir() {
+                bins.push(bin.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Ok(bins)
+}
+
+/// Put `bins` in front of the environment's PATH (the first installable first).
+fn prepend_path(env: &mut crate::env_record::EnvRecord, bins: &[String]) {
+    let mut path = bins.join(":");
+    if let Some(old) = var(env, "PATH").filter(|p| !p.is_empty()) {
+        path.push(':');
+        path.push_str(old);
+    }
+    env.variables.insert(
+        "PATH".to_owned(),
+        crate::env_record::Variable::Exported(path),
+    );
 }
 
 /// Append what this `envy shell` did to the file named by `__ENVY_SHELL_STATS`, if set:
