@@ -152,6 +152,26 @@ pub fn shared_nix() -> &'static SharedNix {
         let store = nix::local_store(&root.join("store"), &root);
         let conf = nix::offline_conf(&registry, Some(&store));
         write_if_changed(&conf_dir.join("nix.conf"), &conf);
+        // Create Nix's state (database, gcroots, profiles) once, here: Nix 2.8 processes that
+        // start together on a fresh state directory race creating it ("creating symlink …
+        // File exists").
+        if common::which("nix-store").is_some() {
+            let home = root.join("home");
+            fs_err::create_dir_all(&home).unwrap();
+            let out = Command::new("nix-store")
+                .arg("--init")
+                .env("HOME", &home)
+                .env("XDG_CACHE_HOME", root.join("nix-cache"))
+                .env("NIX_CONF_DIR", &conf_dir)
+                .env_remove("NIX_REMOTE")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "nix-store --init: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         SharedNix {
             store_dir: root.join("store"),
             root,
