@@ -258,9 +258,15 @@ fn nix_language_suite() {
             _ => {}
         }
     }
+    // Written to the process's stderr directly (not through `println!`, which the test
+    // harness captures), so the counts show in every run, passing or not.
+    let mut summary = String::new();
     for (cat, (p, f, full)) in &per_cat {
-        println!("{cat}: {p} passed, {f} failed ({full} with identical full output)");
+        summary.push_str(&format!(
+            "{cat}: {p} passed, {f} failed ({full} with identical full output)\n"
+        ));
     }
+    std::io::Write::write_all(&mut std::io::stderr(), summary.as_bytes()).unwrap();
     for o in &unexpected {
         println!("=== UNEXPECTED FAILURE {}\n{}", o.name, o.detail);
     }
@@ -275,6 +281,23 @@ fn nix_language_suite() {
         "{} tests failed that are not on the known-failure list",
         unexpected.len()
     );
+    // The targets: every parse test; at least 95% of eval-okay and of eval-fail (the final
+    // `error:` line as in the `.err.exp`).
+    if std::env::var_os("ENVY_CONFORMANCE_FILTER").is_none() {
+        for (cat, min_percent) in [
+            ("parse-okay", 100),
+            ("parse-fail", 100),
+            ("eval-okay", 95),
+            ("eval-fail", 95),
+        ] {
+            let (p, f, _) = per_cat.get(cat).copied().unwrap_or_default();
+            assert!(
+                p + f > 0 && p * 100 >= min_percent * (p + f),
+                "{cat}: {p} of {} passed, below the {min_percent}% target",
+                p + f
+            );
+        }
+    }
 }
 
 /// The eval-fail criterion compares the final `error: …` line: with `--show-trace` Nix prints a
