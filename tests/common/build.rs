@@ -19,10 +19,13 @@ impl BuildEnv {
         ] {
             fs_err::create_dir_all(tmp.path().join(dir)).unwrap();
         }
+        // Nix sandboxes its builds as envy does, where namespaces exist (a chroot or a
+        // container may have none: there both build unsandboxed).
+        let sandbox = envy_build::sandbox::probe().is_ok();
         fs_err::write(
             tmp.path().join("nix/conf/nix.conf"),
             format!(
-                "{}sandbox = true\nextra-sandbox-paths = /bin /usr /lib /lib64\n",
+                "{}sandbox = {sandbox}\nextra-sandbox-paths = /bin /usr /lib /lib64\n",
                 super::nix::OFFLINE_SETTINGS
             ),
         )
