@@ -534,7 +534,23 @@ in {{
         let (first, kept) = engine
             .capture_and_keep(&drv.drv_path, &envy_build::NoProgress)
             .unwrap();
-        assert!(stable(&first) == stable(&raw), "a capture like the first");
+        let differing = |a: &EnvRecord, b: &EnvRecord| -> Vec<String> {
+            let (a, b) = (stable(a), stable(b));
+            let mut names: Vec<String> = a
+                .variables
+                .keys()
+                .chain(b.variables.keys())
+                .filter(|k| a.variables.get(*k) != b.variables.get(*k))
+                .cloned()
+                .collect();
+            names.dedup();
+            names
+        };
+        assert!(
+            stable(&first) == stable(&raw),
+            "a capture like the first; variables that differ: {:?}",
+            differing(&first, &raw)
+        );
         assert_eq!(kept, engine.keep_env(&drv.drv_path, &first).unwrap());
         let mut marked = raw.clone();
         marked

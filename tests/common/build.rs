@@ -19,9 +19,13 @@ impl BuildEnv {
         ] {
             fs_err::create_dir_all(tmp.path().join(dir)).unwrap();
         }
-        // Nix sandboxes its builds as envy does, where namespaces exist (a chroot or a
-        // container may have none: there both build unsandboxed).
-        let sandbox = envy_build::sandbox::probe().is_ok();
+        // Nix sandboxes its builds where user namespaces exist (Nix 2.8 always asks for one;
+        // a chroot or a container may have none, and there it builds unsandboxed).
+        let sandbox = std::process::Command::new("unshare")
+            .args(["-Ur", "true"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         fs_err::write(
             tmp.path().join("nix/conf/nix.conf"),
             format!(
