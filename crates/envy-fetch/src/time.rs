@@ -43,5 +43,6 @@ mod tests {
         assert_eq!(last_modified_date(1_706_832_000), "20240202000000");
         assert_eq!(last_modified_date(0), "19700101000000");
         assert_eq!(last_modified_date(951_782_400 + 3_661), "20000229010101");
+        assert_eq!(last_modified_date(1_795_671_779), "20261126054259");
     }
 }

@@ -174,7 +174,7 @@ impl Evaluator {
             {
                 attrs.push(attr(
                     "lastModifiedDate",
-                    Value::string(format_date(*n as i64)),
+                    Value::string(envy_fetch::time::last_modified_date(*n)),
                 ));
             }
             attrs.push(Attr {
@@ -207,29 +207,6 @@ fn attr(name: &str, value: Value) -> Attr {
         pos: Pos::NONE,
         value,
     }
-}
-
-/// `YYYYMMDDHHMMSS` in UTC, as Nix's `lastModifiedDate`.
-fn format_date(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn input_of(ev: &Evaluator, pairs: Vec<(&str, FAttr)>, pos: Pos) -> EvalResult<Input> {
@@ -519,15 +496,4 @@ fn prim_flake_ref_to_string(ev: &mut Evaluator, args: &[Value], pos: Pos) -> Eva
         s.push_str(&d);
     }
     Ok(Value::string(s))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(format_date(0), "19700101000000");
-        assert_eq!(format_date(1_795_671_779), "20261126054259");
-    }
 }
