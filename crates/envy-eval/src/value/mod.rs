@@ -5,22 +5,24 @@
 mod attrs;
 mod env;
 mod string;
+mod thin;
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::rc::Rc;
 
-pub use attrs::{Attr, Attrs};
+pub use attrs::{Attr, AttrSet, AttrSlice, Attrs};
 pub use env::Env;
 pub use string::{Context, ContextElem, NixStr};
+pub use thin::ThinRc;
 
 use crate::error::EvalResult;
 use crate::eval::Evaluator;
 use crate::ir::{Expr, LambdaDef};
 use crate::source::Pos;
 
-/// A list value.
-pub type List = Rc<Vec<Value>>;
+/// A list value: its items in one allocation with the count.
+pub type List = ThinRc<(), Value>;
 
 /// A Nix value.
 #[derive(Clone)]
@@ -38,7 +40,7 @@ pub enum Value {
     /// An absolute, canonical path (behind a thin pointer, so that a `Value` is 16 bytes).
     Path(Rc<Box<str>>),
     /// An attribute set.
-    Attrs(Rc<Attrs>),
+    Attrs(AttrSet),
     /// A list.
     List(List),
     /// A function literal closed over its environment.
@@ -56,7 +58,7 @@ pub struct Closure {
     /// The code.
     pub def: &'static LambdaDef,
     /// The environment it was created in.
-    pub env: Rc<Env>,
+    pub env: Env,
 }
 
 /// The signature of a builtin: the evaluator, the (unforced) arguments, the call site.
@@ -87,7 +89,7 @@ pub struct Thunk(UnsafeCell<ThunkState>);
 /// What a thunk holds.
 pub enum ThunkState {
     /// Evaluate `expr` in `env`.
-    Pending(&'static Expr, Rc<Env>),
+    Pending(&'static Expr, Env),
     /// Apply `f` to `arg`.
     Apply(Value, Value),
     /// Apply `f` to two arguments.
@@ -103,7 +105,7 @@ pub enum ThunkState {
 impl Thunk {
     /// A thunk for `expr` in `env`.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(expr: &'static Expr, env: Rc<Env>) -> Value {
+    pub fn new(expr: &'static Expr, env: Env) -> Value {
         Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Pending(
             expr, env,
         )))))
@@ -234,12 +236,12 @@ impl Value {
 
     /// An attribute set.
     pub fn attrs(a: Attrs) -> Value {
-        Value::Attrs(Rc::new(a))
+        Value::Attrs(AttrSet::new(a))
     }
 
     /// A list.
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(items))
+        Value::List(ThinRc::from_vec((), items))
     }
 
     /// The type (of a forced value; a thunk says `Thunk`).
