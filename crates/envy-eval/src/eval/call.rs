@@ -103,7 +103,7 @@ impl Evaluator {
 
     pub(crate) fn call_lambda(
         &mut self,
-        c: &Rc<Closure>,
+        c: &Shared<Closure>,
         arg: Value,
         pos: Pos,
     ) -> EvalResult<Value> {

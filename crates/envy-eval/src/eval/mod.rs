@@ -366,7 +366,7 @@ impl Evaluator {
         }
     }
 
-    fn force_thunk(&mut self, t: &Rc<Thunk>, pos: Pos) -> EvalResult<Value> {
+    fn force_thunk(&mut self, t: &Shared<Thunk>, pos: Pos) -> EvalResult<Value> {
         match t.peek() {
             ThunkState::Done(v) => return Ok(v.clone()),
             ThunkState::Failed(e) => return Err(e.clone()),
@@ -471,7 +471,7 @@ impl Evaluator {
             Expr::Const(v) => v.clone(),
             Expr::Var(v) => Self::env_at(env, v.level).get(v.slot as usize),
             Expr::Global(v) => self.base_env.get(v.slot as usize),
-            Expr::Lambda(def) => Value::Lambda(Rc::new(Closure {
+            Expr::Lambda(def) => Value::Lambda(Shared::new(Closure {
                 def,
                 env: env.clone(),
             })),
@@ -646,7 +646,7 @@ impl Evaluator {
                 let v: Vec<Value> = items.iter().map(|i| self.lazy(i, env)).collect();
                 Ok(Value::list(v))
             }
-            Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
+            Expr::Lambda(def) => Ok(Value::Lambda(Shared::new(Closure {
                 def,
                 env: env.clone(),
             }))),

@@ -23,8 +23,8 @@ enum Arith {
 /// Whether two (possibly unforced) values are the very same heap object.
 pub(crate) fn ptr_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(x, y),
-        (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
+        (Value::Thunk(x), Value::Thunk(y)) => Shared::ptr_eq(x, y),
+        (Value::Lambda(x), Value::Lambda(y)) => Shared::ptr_eq(x, y),
         (Value::Attrs(x), Value::Attrs(y)) => AttrSet::ptr_eq(x, y),
         (Value::List(x), Value::List(y)) => ThinRc::ptr_eq(x, y),
         (Value::PrimOpApp(x), Value::PrimOpApp(y)) => Rc::ptr_eq(x, y),

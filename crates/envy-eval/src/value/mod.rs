@@ -14,7 +14,7 @@ use std::rc::Rc;
 pub use attrs::{Attr, AttrSet, AttrSlice, Attrs};
 pub use env::Env;
 pub use string::{Context, ContextElem, NixStr};
-pub use thin::ThinRc;
+pub use thin::{Shared, ThinRc};
 
 use crate::error::EvalResult;
 use crate::eval::Evaluator;
@@ -44,13 +44,13 @@ pub enum Value {
     /// A list.
     List(List),
     /// A function literal closed over its environment.
-    Lambda(Rc<Closure>),
+    Lambda(Shared<Closure>),
     /// A builtin function.
     PrimOp(&'static PrimOp),
     /// A builtin applied to fewer arguments than it takes.
     PrimOpApp(Rc<PrimOpApp>),
     /// A suspended computation.
-    Thunk(Rc<Thunk>),
+    Thunk(Shared<Thunk>),
 }
 
 /// A function value.
@@ -106,26 +106,28 @@ impl Thunk {
     /// A thunk for `expr` in `env`.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(expr: &'static Expr, env: Env) -> Value {
-        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Pending(
+        Value::Thunk(Shared::new(Thunk(UnsafeCell::new(ThunkState::Pending(
             expr, env,
         )))))
     }
 
     /// A thunk for `f arg`.
     pub fn apply(f: Value, arg: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Apply(f, arg)))))
+        Value::Thunk(Shared::new(Thunk(UnsafeCell::new(ThunkState::Apply(
+            f, arg,
+        )))))
     }
 
     /// A thunk for `f a b`.
     pub fn apply2(f: Value, a: Value, b: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Apply2(
+        Value::Thunk(Shared::new(Thunk(UnsafeCell::new(ThunkState::Apply2(
             Box::new((f, a, b)),
         )))))
     }
 
     /// A thunk in `state`.
-    pub fn from_state(state: ThunkState) -> Rc<Thunk> {
-        Rc::new(Thunk(UnsafeCell::new(state)))
+    pub fn from_state(state: ThunkState) -> Shared<Thunk> {
+        Shared::new(Thunk(UnsafeCell::new(state)))
     }
 
     /// The current state, for immediate inspection.
