@@ -111,9 +111,14 @@ fn note_glibc(ptr: *mut u8, size: usize) -> *mut u8 {
         } else {
             &GLIBC_SMALL
         };
-        let p = ptr as usize;
-        range.lo.fetch_min(p, Ordering::Relaxed);
-        range.hi.fetch_max(p + size.max(1), Ordering::Relaxed);
+        let (p, end) = (ptr as usize, ptr as usize + size.max(1));
+        // Most blocks fall inside the range already: plain loads, no read-modify-write.
+        if p < range.lo.load(Ordering::Relaxed) {
+            range.lo.fetch_min(p, Ordering::Relaxed);
+        }
+        if end > range.hi.load(Ordering::Relaxed) {
+            range.hi.fetch_max(end, Ordering::Relaxed);
+        }
     }
     ptr
 }

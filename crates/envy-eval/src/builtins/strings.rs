@@ -267,10 +267,28 @@ pub(crate) fn base_name(s: &[u8]) -> &[u8] {
 }
 
 fn prim_base_name_of(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    map_coerced(
+        ev,
+        &args[0],
+        pos,
+        "while evaluating the first argument passed to builtins.baseNameOf",
+        base_name,
+    )
+}
+
+/// `f` applied to `v` coerced to a string (no `toString`-only coercions, paths not copied),
+/// keeping its context.
+fn map_coerced(
+    ev: &mut Evaluator,
+    v: &Value,
+    pos: Pos,
+    frame: &str,
+    f: impl Fn(&[u8]) -> &[u8],
+) -> EvalResult<Value> {
     let mut ctx = Context::new();
     let s = ev
         .coerce_to_string(
-            &args[0],
+            v,
             pos,
             &mut ctx,
             CoerceOpts {
@@ -279,14 +297,9 @@ fn prim_base_name_of(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult
                 canonicalize_path: false,
             },
         )
-        .map_err(|e| {
-            e.frame(
-                pos,
-                "while evaluating the first argument passed to builtins.baseNameOf",
-            )
-        })?;
+        .map_err(|e| e.frame(pos, frame))?;
     Ok(Value::String(Rc::new(NixStr::with_context(
-        base_name(&s).to_vec(),
+        f(&s).to_vec(),
         ctx,
     ))))
 }
@@ -305,28 +318,13 @@ fn prim_dir_of(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value
         let parent = dir_of(p.as_bytes());
         return Ok(Value::path(String::from_utf8_lossy(parent).as_ref()));
     }
-    let mut ctx = Context::new();
-    let s = ev
-        .coerce_to_string(
-            &v,
-            pos,
-            &mut ctx,
-            CoerceOpts {
-                coerce_more: false,
-                copy_to_store: false,
-                canonicalize_path: false,
-            },
-        )
-        .map_err(|e| {
-            e.frame(
-                pos,
-                "while evaluating the first argument passed to 'builtins.dirOf'",
-            )
-        })?;
-    Ok(Value::String(Rc::new(NixStr::with_context(
-        dir_of(&s).to_vec(),
-        ctx,
-    ))))
+    map_coerced(
+        ev,
+        &v,
+        pos,
+        "while evaluating the first argument passed to 'builtins.dirOf'",
+        dir_of,
+    )
 }
 
 fn prim_parse_drv_name(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {

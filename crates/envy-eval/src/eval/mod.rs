@@ -797,7 +797,18 @@ impl Evaluator {
         pos: Pos,
         ctx: impl Into<Ctx<'c>>,
     ) -> EvalResult<AttrSet> {
-        match self.force(v, pos)? {
+        let v = self.force(v, pos)?;
+        self.expect_attrs(v, pos, ctx)
+    }
+
+    /// An evaluated value as an attribute set.
+    pub(crate) fn expect_attrs<'c>(
+        &mut self,
+        v: Value,
+        pos: Pos,
+        ctx: impl Into<Ctx<'c>>,
+    ) -> EvalResult<AttrSet> {
+        match v {
             Value::Attrs(a) => Ok(a),
             other => Err(self
                 .type_error("a set", &other)
@@ -813,7 +824,18 @@ impl Evaluator {
         pos: Pos,
         ctx: impl Into<Ctx<'c>>,
     ) -> EvalResult<List> {
-        match self.force(v, pos)? {
+        let v = self.force(v, pos)?;
+        self.expect_list(v, pos, ctx)
+    }
+
+    /// An evaluated value as a list.
+    pub(crate) fn expect_list<'c>(
+        &mut self,
+        v: Value,
+        pos: Pos,
+        ctx: impl Into<Ctx<'c>>,
+    ) -> EvalResult<List> {
+        match v {
             Value::List(l) => Ok(l),
             other => Err(self
                 .type_error("a list", &other)

@@ -33,6 +33,9 @@ pub(crate) fn ptr_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The frame of a type error in `++`.
+const CONCAT_CTX: &str = "while evaluating one of the elements to concatenate";
+
 impl Evaluator {
     pub(crate) fn eval_binop(
         &mut self,
@@ -96,27 +99,13 @@ impl Evaluator {
                 let a = self
                     .eval(lhs, env)
                     .map_err(|e| e.frame(pos, "in the left operand of '//'"))?;
-                let a = match a {
-                    Value::Attrs(a) => a,
-                    other => {
-                        return Err(self
-                            .type_error("a set", &other)
-                            .at(pos)
-                            .frame(pos, "in the left operand of the update (//) operator"));
-                    }
-                };
+                let a =
+                    self.expect_attrs(a, pos, "in the left operand of the update (//) operator")?;
                 let b = self
                     .eval(rhs, env)
                     .map_err(|e| e.frame(pos, "in the right operand of '//'"))?;
-                let b = match b {
-                    Value::Attrs(b) => b,
-                    other => {
-                        return Err(self
-                            .type_error("a set", &other)
-                            .at(pos)
-                            .frame(pos, "in the right operand of the update (//) operator"));
-                    }
-                };
+                let b =
+                    self.expect_attrs(b, pos, "in the right operand of the update (//) operator")?;
                 if b.is_empty() {
                     return Ok(Value::Attrs(a));
                 }
@@ -127,25 +116,9 @@ impl Evaluator {
             }
             BinOp::Concat => {
                 let a = self.eval(lhs, env)?;
-                let a = match a {
-                    Value::List(l) => l,
-                    other => {
-                        return Err(self
-                            .type_error("a list", &other)
-                            .at(pos)
-                            .frame(pos, "while evaluating one of the elements to concatenate"));
-                    }
-                };
+                let a = self.expect_list(a, pos, CONCAT_CTX)?;
                 let b = self.eval(rhs, env)?;
-                let b = match b {
-                    Value::List(l) => l,
-                    other => {
-                        return Err(self
-                            .type_error("a list", &other)
-                            .at(pos)
-                            .frame(pos, "while evaluating one of the elements to concatenate"));
-                    }
-                };
+                let b = self.expect_list(b, pos, CONCAT_CTX)?;
                 if a.is_empty() {
                     return Ok(Value::List(b));
                 }
