@@ -21,31 +21,16 @@ for tool in hyperfine nix direnv git clang ld.lld llvm-ar; do
   command -v "$tool" >/dev/null || { echo "bench: \`$tool\` is required" >&2; exit 1; }
 done
 
-# Built as install.sh builds it (glibc static, non-PIE: no dynamic loader, nothing to
-# relocate at start-up), which is what a user's prompt runs; the same artifact as bench/hook.sh.
+# Built as install.sh builds it, which is what a user's prompt runs; the same artifact as
+# bench/hook.sh.
+. bench/lib.sh
 echo "==> building envy (release, as install.sh does)" >&2
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-FLAGS=
-case $HOST in *-linux-gnu*) FLAGS="-C target-feature=+crt-static -C relocation-model=static" ;; esac
-env "CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=$FLAGS" \
-  cargo build --release --locked --quiet --bin envy --target "$HOST"
-ENVY=$ROOT/target/$HOST/release/envy
+build_static_envy
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/envy-bench-flake.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/home" "$W/cache" "$W/config" "$W/data" "$W/etc"
-echo '{"flakes":[],"version":2}' > "$W/registry.json"
-sandbox_paths=$(for p in /bin /lib /lib64 /usr; do [ -e $p ] && printf '%s ' $p; done)
-cat > "$W/etc/nix.conf" <<CONF
-experimental-features = nix-command flakes
-sandbox = true
-extra-sandbox-paths = $sandbox_paths$MIRROR
-substituters =
-build-users-group =
-flake-registry = $W/registry.json
-hashed-mirrors = file://$MIRROR/
-store = local?store=$W/nix/store&state=$W/nix/state&log=$W/nix/log
-CONF
+offline_nix_conf "$W" "local?store=$W/nix/store&state=$W/nix/state&log=$W/nix/log"
 export HOME=$W/home XDG_CACHE_HOME=$W/cache XDG_CONFIG_HOME=$W/config XDG_DATA_HOME=$W/data
 export NIX_CONF_DIR=$W/etc SHELL=/bin/bash ENVY_HASHED_MIRRORS=$MIRROR ENVY_PROGRESS=none ENVY_QUIET=1
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b

@@ -27,12 +27,9 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # envy is built as install.sh builds it: release, glibc linked statically into a non-PIE
 # executable (no dynamic loader, no start-up relocation of a large binary's data). The empty
 # program gets the same flags, so the floor is as honest as the comparison.
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-STATIC_FLAGS="-C target-feature=+crt-static -C relocation-model=static"
-TARGET_FLAGS_VAR=CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+. bench/lib.sh
 log "building envy (release, static) for $HOST"
-env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" cargo build --release --quiet --bin envy --target "$HOST"
-ENVY=$ROOT/target/$HOST/release/envy
+build_static_envy
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/envy-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT

@@ -26,28 +26,14 @@ done
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-STATIC_FLAGS="-C target-feature=+crt-static -C relocation-model=static"
-TARGET_FLAGS_VAR=CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+. bench/lib.sh
 log "building envy (release, static, as install.sh does) for $HOST"
-env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" cargo build --release --locked --quiet --bin envy --target "$HOST"
-ENVY=$ROOT/target/$HOST/release/envy
+build_static_envy
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/envy-bench-shell.XXXXXX")
 trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
 mkdir -p "$W/home" "$W/cache" "$W/etc"
-echo '{"flakes":[],"version":2}' > "$W/registry.json"
-sandbox_paths=$(for p in /bin /lib /lib64 /usr; do [ -e $p ] && printf '%s ' $p; done)
-cat > "$W/etc/nix.conf" <<CONF
-experimental-features = nix-command flakes
-sandbox = true
-extra-sandbox-paths = $sandbox_paths$MIRROR
-substituters =
-build-users-group =
-flake-registry = $W/registry.json
-hashed-mirrors = file://$MIRROR/
-store = local?store=$W/store&state=$W/state&log=$W/log
-CONF
+offline_nix_conf "$W" "local?store=$W/store&state=$W/state&log=$W/log"
 export HOME=$W/home XDG_CACHE_HOME=$W/cache XDG_DATA_HOME=$W/data XDG_STATE_HOME=$W/xdg-state
 export XDG_CONFIG_HOME=$W/config NIX_CONF_DIR=$W/etc SHELL=/bin/bash
 export ENVY_HASHED_MIRRORS=file://$MIRROR/

@@ -51,7 +51,8 @@ impl RestoreSink {
     }
 }
 
-fn create_err(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
+/// The error for failing to create `path` (`Exists` when something is in the way).
+pub(super) fn create_err(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
     move |source| {
         if source.kind() == io::ErrorKind::AlreadyExists {
             NarError::Exists {

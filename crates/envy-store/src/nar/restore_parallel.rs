@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::restore::create_err;
 use super::{NarError, NarSink, parse};
 
 /// Threads creating files.
@@ -35,21 +36,6 @@ enum Job {
         path: PathBuf,
         target: Vec<u8>,
     },
-}
-
-fn create_err(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
-    move |source| {
-        if source.kind() == io::ErrorKind::AlreadyExists {
-            NarError::Exists {
-                path: path.to_owned(),
-            }
-        } else {
-            NarError::Create {
-                path: path.to_owned(),
-                source,
-            }
-        }
-    }
 }
 
 fn canonical_time() -> std::time::SystemTime {
