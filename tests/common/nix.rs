@@ -41,7 +41,7 @@ pub fn write_offline_conf(conf_dir: &Path, registry: &Path, store: Option<&str>)
 /// fails, Nix ignores that, and its helpers stay inside: `scripts/test` runs the tests so
 /// (`setpriv --bounding-set -sys_chroot`).
 pub fn chroot_escape() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let status = fs_err::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| {
         status
             .lines()
@@ -55,7 +55,7 @@ pub fn chroot_escape() -> Option<String> {
     let can_chroot =
         u64::from_str_radix(&field("CapBnd:"), 16).is_ok_and(|b| b & (1 << CAP_SYS_CHROOT) != 0);
     // In a chroot the root is not a mount of the mount namespace: no mount shows at `/`.
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mounts = fs_err::read_to_string("/proc/self/mountinfo").ok()?;
     let chrooted = !mounts.lines().any(|l| l.split(' ').nth(4) == Some("/"));
     (root && can_chroot && chrooted).then(|| {
         "Nix 2.8 run as root in a chroot escapes it when it starts git (NixOS/nix#7602); \
