@@ -9,8 +9,17 @@
 //!   `MI_PRIM_HAS_PROCESS_ATTACH`, mimalloc's switch for platforms that attach it themselves);
 //!   [`use_mimalloc`] attaches it, once, when the first command that evaluates starts;
 //! - until then every allocation goes to glibc, and no call reaches mimalloc at all;
-//! - after, freeing asks mimalloc whether it owns the pointer, so memory from either
-//!   allocator is returned to the one that gave it.
+//! - after, freeing a block returns it to the allocator that gave it: blocks outside the
+//!   address ranges glibc has handed out go straight to mimalloc; only blocks inside them
+//!   need mimalloc's slower ownership lookup (its segment map).
+//!
+//! Once mimalloc is on, small blocks (up to 128 bytes: thunks, closures, environments, the
+//! evaluator's small sets and lists) come from a per-thread pool of free lists, one per size
+//! class, carved out of 256 KiB chunks that mimalloc provides. Taking a block off a free list
+//! and putting it back is a handful of instructions inline, where a call into mimalloc costs a
+//! few dozen; the evaluator makes millions of them. Freed small blocks stay in the pool of the
+//! thread that frees them (chunks are never returned: envy's processes are short, and the
+//! memory is reused).
 //!
 //! mimalloc is called directly for the usual alignments instead of through its slower aligned
 //! entry points, and is built without transparent huge pages (short runs would pay for
@@ -19,7 +28,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::c_void;
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use libmimalloc_sys as mi;
 
@@ -63,21 +72,195 @@ fn mimalloc_on() -> bool {
 /// The dispatching allocator (see the module docs).
 pub struct EnvyAlloc;
 
+/// The address ranges of the blocks glibc has handed out (`lo..hi`, empty until then): one for
+/// small blocks (glibc's heaps) and one for large ones (glibc maps those separately, next to
+/// mimalloc's own mappings), so that a few large blocks do not widen the small range.
+static GLIBC_SMALL: Range = Range::empty();
+static GLIBC_LARGE: Range = Range::empty();
+
+/// glibc's default threshold above which it maps a block on its own.
+const GLIBC_MMAP_THRESHOLD: usize = 128 * 1024;
+
+struct Range {
+    lo: AtomicUsize,
+    hi: AtomicUsize,
+}
+
+impl Range {
+    const fn empty() -> Range {
+        Range {
+            lo: AtomicUsize::new(usize::MAX),
+            hi: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn contains(&self, p: usize) -> bool {
+        // Relaxed is enough: a block reaches another thread only through a synchronisation
+        // that also publishes the widening recorded before the block was handed out.
+        self.lo.load(Ordering::Relaxed) <= p && p < self.hi.load(Ordering::Relaxed)
+    }
+}
+
+/// Note a block glibc handed out (before its address can reach `dealloc`).
+#[inline]
+fn note_glibc(ptr: *mut u8, size: usize) -> *mut u8 {
+    if !ptr.is_null() {
+        let range = if size >= GLIBC_MMAP_THRESHOLD {
+            &GLIBC_LARGE
+        } else {
+            &GLIBC_SMALL
+        };
+        let p = ptr as usize;
+        range.lo.fetch_min(p, Ordering::Relaxed);
+        range.hi.fetch_max(p + size.max(1), Ordering::Relaxed);
+    }
+    ptr
+}
+
+#[inline]
 fn owned_by_mimalloc(ptr: *mut u8) -> bool {
+    let p = ptr as usize;
+    if !GLIBC_SMALL.contains(p) && !GLIBC_LARGE.contains(p) {
+        return true;
+    }
     // SAFETY: a pure lookup in mimalloc's segment map; any pointer value is allowed.
     unsafe { mi::mi_is_in_heap_region(ptr.cast()) }
 }
 
+/// The per-thread pool of small blocks (see the module docs).
+mod pool {
+    use std::cell::Cell;
+    use std::ptr;
+
+    use libmimalloc_sys as mi;
+
+    /// The largest block the pool serves.
+    pub const MAX: usize = 128;
+    /// Size classes are multiples of this (which keeps blocks of sizes that are multiples of
+    /// 16 aligned to 16, as the chunks are).
+    const STEP: usize = 8;
+    const CLASSES: usize = MAX / STEP;
+    const CHUNK: usize = 256 * 1024;
+
+    struct Pool {
+        /// The head of each class's free list; a free block holds the next one's address.
+        free: [Cell<*mut u8>; CLASSES],
+        /// The unused rest of the current chunk.
+        next: Cell<*mut u8>,
+        end: Cell<*mut u8>,
+    }
+
+    // No destructor: the pool stays usable while other thread-locals are dropped.
+    thread_local! {
+        static POOL: Pool = const {
+            Pool {
+                free: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+                next: Cell::new(ptr::null_mut()),
+                end: Cell::new(ptr::null_mut()),
+            }
+        };
+    }
+
+    #[inline]
+    fn class(size: usize) -> usize {
+        debug_assert!(size > 0 && size <= MAX);
+        (size - 1) / STEP
+    }
+
+    /// A block of at least `size` bytes (1..=MAX), aligned to 16 when its class's size is a
+    /// multiple of 16 (as it is when `size` is) and to 8 otherwise; null when out of memory.
+    #[inline]
+    pub fn alloc(size: usize) -> *mut u8 {
+        let c = class(size);
+        POOL.with(|p| {
+            let head = p.free[c].get();
+            if !head.is_null() {
+                // SAFETY: a block on a free list holds the next block's address.
+                p.free[c].set(unsafe { head.cast::<*mut u8>().read() });
+                return head;
+            }
+            // A new block from the current chunk; blocks whose size is a multiple of 16 start
+            // at a multiple of 16.
+            let block = (c + 1) * STEP;
+            let mask = if block.is_multiple_of(16) {
+                15
+            } else {
+                STEP - 1
+            };
+            let next = p.next.get();
+            let skip = (((next as usize) + mask) & !mask) - next as usize;
+            if (p.end.get() as usize) - (next as usize) >= block + skip {
+                // SAFETY: `skip + block` bytes fit before `end`, within the chunk.
+                unsafe {
+                    let start = next.add(skip);
+                    p.next.set(start.add(block));
+                    return start;
+                }
+            }
+            refill(p, block)
+        })
+    }
+
+    /// A new chunk, and the first block from it.
+    #[cold]
+    #[inline(never)]
+    fn refill(p: &Pool, block: usize) -> *mut u8 {
+        // SAFETY: a plain allocation; mimalloc aligns blocks of this size to 16 at least.
+        let chunk = unsafe { mi::mi_malloc(CHUNK) }.cast::<u8>();
+        if chunk.is_null() {
+            return chunk;
+        }
+        // SAFETY: within (one past the end of) the chunk.
+        unsafe {
+            p.next.set(chunk.add(block));
+            p.end.set(chunk.add(CHUNK));
+        }
+        chunk
+    }
+
+    /// Put a block of `size` bytes (as allocated) back.
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc` with the same `size` class, on any thread, and is not used
+    /// again.
+    #[inline]
+    pub unsafe fn free(ptr: *mut u8, size: usize) {
+        let c = class(size);
+        POOL.with(|p| {
+            // SAFETY: the block is ours now and at least a pointer wide (8-byte classes).
+            unsafe { ptr.cast::<*mut u8>().write(p.free[c].get()) };
+            p.free[c].set(ptr);
+        })
+    }
+}
+
+/// The pool's block size for `layout` (its size rounded up to its alignment, so that a
+/// class holding 16-byte multiples serves 16-aligned blocks), if the pool serves it (when
+/// mimalloc is on).
+#[inline]
+fn pooled(layout: Layout) -> Option<usize> {
+    // The alignment is a power of two: round up with a mask (not a division).
+    let mask = layout.align() - 1;
+    let size = (layout.size() + mask) & !mask;
+    (size <= pool::MAX && layout.align() <= MIN_ALIGN).then_some(size)
+}
+
 // SAFETY: every method forwards to an allocator that upholds `GlobalAlloc`'s contract, and a
-// block is always freed or resized by the allocator that made it (`owned_by_mimalloc`).
-// Blocks from `mi_malloc` are aligned to at least `MIN_ALIGN`.
+// block is always freed or resized by the allocator that made it (`owned_by_mimalloc`, then
+// the layout's size for the pool). Blocks from `mi_malloc` are aligned to at least
+// `MIN_ALIGN`; blocks from the pool to 16 when their class's size is a multiple of 16, which
+// it is for a layout aligned to 16 (`pooled` rounds the size up to the alignment), and to 8
+// otherwise.
 unsafe impl GlobalAlloc for EnvyAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees.
         unsafe {
             if !mimalloc_on() {
-                System.alloc(layout)
+                note_glibc(System.alloc(layout), layout.size())
+            } else if let Some(size) = pooled(layout) {
+                pool::alloc(size)
             } else if layout.align() <= MIN_ALIGN {
                 mi::mi_malloc(layout.size()).cast()
             } else {
@@ -91,7 +274,13 @@ unsafe impl GlobalAlloc for EnvyAlloc {
         // SAFETY: forwarded with the caller's guarantees.
         unsafe {
             if !mimalloc_on() {
-                System.alloc_zeroed(layout)
+                note_glibc(System.alloc_zeroed(layout), layout.size())
+            } else if let Some(size) = pooled(layout) {
+                let p = pool::alloc(size);
+                if !p.is_null() {
+                    p.write_bytes(0, layout.size());
+                }
+                p
             } else if layout.align() <= MIN_ALIGN {
                 mi::mi_zalloc(layout.size()).cast()
             } else {
@@ -105,7 +294,11 @@ unsafe impl GlobalAlloc for EnvyAlloc {
         // SAFETY: `ptr` came from the allocator `owned_by_mimalloc` names.
         unsafe {
             if mimalloc_on() && owned_by_mimalloc(ptr) {
-                mi::mi_free(ptr.cast::<c_void>())
+                if let Some(size) = pooled(layout) {
+                    pool::free(ptr, size)
+                } else {
+                    mi::mi_free(ptr.cast::<c_void>())
+                }
             } else {
                 System.dealloc(ptr, layout)
             }
@@ -118,7 +311,16 @@ unsafe impl GlobalAlloc for EnvyAlloc {
         // with that allocator.
         unsafe {
             if !(mimalloc_on() && owned_by_mimalloc(ptr)) {
-                System.realloc(ptr, layout, new_size)
+                note_glibc(System.realloc(ptr, layout, new_size), new_size)
+            } else if pooled(layout).is_some() || new_size <= pool::MAX {
+                // Into or out of the pool: a new block, the contents copied.
+                let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+                let new = self.alloc(new_layout);
+                if !new.is_null() {
+                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                new
             } else if layout.align() <= MIN_ALIGN {
                 mi::mi_realloc(ptr.cast::<c_void>(), new_size).cast()
             } else {
@@ -150,5 +352,45 @@ mod tests {
             EnvyAlloc.dealloc(grown, Layout::from_size_align(4096, 8).unwrap());
         }
         assert!(!mimalloc_on());
+    }
+
+    #[test]
+    fn the_pool_hands_out_aligned_separate_blocks_and_reuses_freed_ones() {
+        // Every class, with the alignment `pooled` asks for.
+        let layouts: Vec<Layout> = (1..=pool::MAX)
+            .flat_map(|size| {
+                [
+                    Layout::from_size_align(size, 8),
+                    Layout::from_size_align(size, 16),
+                ]
+            })
+            .filter_map(Result::ok)
+            .collect();
+        let mut blocks = Vec::new();
+        for _ in 0..3 {
+            for &layout in &layouts {
+                let size = pooled(layout).expect("small blocks are pooled");
+                assert!(size >= layout.size());
+                let p = pool::alloc(size);
+                assert!(!p.is_null());
+                assert_eq!(p as usize % layout.align(), 0, "{layout:?}");
+                // SAFETY: the block has `size` bytes.
+                unsafe { p.write_bytes(0xAB, size) };
+                blocks.push((p as usize, size));
+            }
+        }
+        let mut sorted = blocks.clone();
+        sorted.sort();
+        for w in sorted.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "blocks overlap: {w:?}");
+        }
+        let (first, size) = blocks[0];
+        // SAFETY: allocated above with this size, not used again.
+        unsafe { pool::free(first as *mut u8, size) };
+        assert_eq!(
+            pool::alloc(size) as usize,
+            first,
+            "a freed block is used again"
+        );
     }
 }

@@ -2,8 +2,6 @@
 //! values inside error messages (Nix's `ValuePrinter` with its error limits), floats the
 //! way C++ streams print them, and identifiers quoted where needed.
 
-use std::rc::Rc;
-
 use rustc_hash::FxHashSet;
 
 use crate::eval::Evaluator;
@@ -141,7 +139,7 @@ fn ambiguous(v: &Value, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Float(f) => out.extend_from_slice(float(*f).as_bytes()),
         Value::Attrs(a) => {
-            if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as usize) {
+            if !a.is_empty() && !seen.insert(a.as_ptr() as usize) {
                 out.extend_from_slice("«repeated»".as_bytes());
                 return;
             }
@@ -155,7 +153,7 @@ fn ambiguous(v: &Value, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
             out.push(b'}');
         }
         Value::List(l) => {
-            if !l.is_empty() && !seen.insert(Rc::as_ptr(l) as usize) {
+            if !l.is_empty() && !seen.insert(ThinRc::as_ptr(l) as usize) {
                 out.extend_from_slice("«repeated»".as_bytes());
                 return;
             }
@@ -221,7 +219,7 @@ impl ErrPrinter {
                 }
             }
             Value::Attrs(a) => {
-                if !self.seen.insert(Rc::as_ptr(a) as usize) {
+                if !self.seen.insert(a.as_ptr() as usize) {
                     self.out.extend_from_slice("«repeated»".as_bytes());
                     return;
                 }
@@ -252,7 +250,7 @@ impl ErrPrinter {
                 self.out.extend_from_slice(b" }");
             }
             Value::List(l) => {
-                if !l.is_empty() && !self.seen.insert(Rc::as_ptr(l) as usize) {
+                if !l.is_empty() && !self.seen.insert(ThinRc::as_ptr(l) as usize) {
                     self.out.extend_from_slice("«repeated»".as_bytes());
                     return;
                 }

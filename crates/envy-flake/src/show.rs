@@ -46,7 +46,7 @@ fn warn(color: bool, s: &str) -> String {
 }
 
 impl Show<'_> {
-    fn attrs(&mut self, v: &Value) -> EvalResult<Option<std::rc::Rc<envy_eval::value::Attrs>>> {
+    fn attrs(&mut self, v: &Value) -> EvalResult<Option<envy_eval::value::AttrSet>> {
         match self.ev.force(v, Pos::NONE)? {
             Value::Attrs(a) => Ok(Some(a)),
             _ => Ok(None),

@@ -93,7 +93,7 @@ impl Evaluator {
 
     /// `derivationStrict`: the `.drv` path and output paths of the derivation `attrs`
     /// describes (written to the store, or only computed with the dummy store).
-    pub fn derivation_strict(&mut self, attrs: &Rc<Attrs>, pos: Pos) -> EvalResult<Value> {
+    pub fn derivation_strict(&mut self, attrs: &AttrSet, pos: Pos) -> EvalResult<Value> {
         let Some(name_attr) = attrs.get_attr(Sym::NAME) else {
             return Err(self.missing_attr(attrs, Sym::NAME, pos).frame(
                 Pos::NONE,
@@ -122,12 +122,7 @@ impl Evaluator {
         self.derivation_inner(attrs, &name, pos).map_err(drv_frame)
     }
 
-    fn derivation_inner(
-        &mut self,
-        attrs: &Rc<Attrs>,
-        drv_name: &str,
-        pos: Pos,
-    ) -> EvalResult<Value> {
+    fn derivation_inner(&mut self, attrs: &AttrSet, drv_name: &str, pos: Pos) -> EvalResult<Value> {
         if let Err(e) = envy_store::store_path::validate_name(drv_name) {
             return Err(self.error(format!("invalid derivation name: {}", e.nix_message()), pos));
         }

@@ -356,7 +356,7 @@ fn prim_scoped_import(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResul
         values.push(a.value.clone());
     }
     let expr = ev.parse_file(&path, pos, Some(&names))?;
-    let env = Rc::new(Env::with_values(Some(ev.base_env.clone()), values));
+    let env = Env::with_values(Some(ev.base_env.clone()), values);
     ev.eval(expr, &env)
 }
 

@@ -221,7 +221,7 @@ impl Evaluator {
 
     fn xml_attrs(
         &mut self,
-        a: &Rc<Attrs>,
+        a: &AttrSet,
         strict: bool,
         location: bool,
         ctx: &mut Context,

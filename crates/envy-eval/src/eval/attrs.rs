@@ -1,8 +1,6 @@
 //! Attribute sets in the evaluator: building them from literals (`rec`, `inherit`,
 //! dynamic names, `__overrides`), selecting (`e.a.b or d`) and testing (`e ? a.b`).
 
-use std::rc::Rc;
-
 use crate::error::{ErrorExt, EvalResult};
 use crate::eval::Evaluator;
 use crate::ir::*;
@@ -45,7 +43,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 impl Evaluator {
     /// The symbol an attribute path element names.
-    pub(crate) fn attr_sym(&mut self, name: &AttrName, env: &Rc<Env>) -> EvalResult<Sym> {
+    pub(crate) fn attr_sym(&mut self, name: &AttrName, env: &Env) -> EvalResult<Sym> {
         match name {
             AttrName::Static(s) => Ok(*s),
             AttrName::Dynamic(e) => {
@@ -69,7 +67,7 @@ impl Evaluator {
         }
     }
 
-    fn show_attr_path(&mut self, path: &[AttrName], env: &Rc<Env>) -> String {
+    fn show_attr_path(&mut self, path: &[AttrName], env: &Env) -> String {
         path.iter()
             .map(|n| match n {
                 AttrName::Static(s) => s.as_str().to_string(),
@@ -84,7 +82,7 @@ impl Evaluator {
 
     pub(crate) fn missing_attr(
         &self,
-        attrs: &Attrs,
+        attrs: &AttrSlice,
         name: Sym,
         pos: Pos,
     ) -> Box<crate::error::EvalError> {
@@ -93,7 +91,7 @@ impl Evaluator {
         e
     }
 
-    pub(crate) fn eval_select(&mut self, s: &'static Select, env: &Rc<Env>) -> EvalResult<Value> {
+    pub(crate) fn eval_select(&mut self, s: &'static Select, env: &Env) -> EvalResult<Value> {
         let mut v = self.eval(s.expr, env)?;
         let mut def_pos = Pos::NONE;
         for name in s.path.iter() {
@@ -137,7 +135,7 @@ impl Evaluator {
         e: Box<crate::error::EvalError>,
         def_pos: Pos,
         s: &'static Select,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Box<crate::error::EvalError> {
         if def_pos.is_some() && !is_internal(def_pos) {
             let shown = self.show_attr_path(&s.path, env);
@@ -151,7 +149,7 @@ impl Evaluator {
         &mut self,
         expr: ExprRef,
         path: &'static [AttrName],
-        env: &Rc<Env>,
+        env: &Env,
     ) -> EvalResult<Value> {
         let mut v = self.eval(expr, env)?;
         for (i, name) in path.iter().enumerate() {
@@ -173,17 +171,13 @@ impl Evaluator {
         Ok(Value::Bool(true))
     }
 
-    pub(crate) fn eval_attrs(
-        &mut self,
-        def: &'static AttrsDef,
-        env: &Rc<Env>,
-    ) -> EvalResult<Value> {
+    pub(crate) fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> EvalResult<Value> {
         if def.attrs.is_empty() && def.dynamic.is_empty() {
             return Ok(Value::Attrs(self.empty_attrs.clone()));
         }
         let mut entries: Vec<Attr> = Vec::with_capacity(def.attrs.len() + def.dynamic.len());
-        let scope_env: Rc<Env> = if def.rec {
-            let rec_env = Rc::new(Env::new(Some(env.clone()), def.attrs.len()));
+        let scope_env: Env = if def.rec {
+            let rec_env = Env::new(Some(env.clone()), def.attrs.len());
             let inh_env = self.inherit_env(&def.inherit_from, &rec_env);
             for (i, a) in def.attrs.iter().enumerate() {
                 let v = match a.kind {
@@ -286,12 +280,12 @@ impl Evaluator {
         Ok(Value::attrs(attrs))
     }
 
-    fn inherit_env(&mut self, from: &'static [ExprRef], env: &Rc<Env>) -> Option<Rc<Env>> {
+    fn inherit_env(&mut self, from: &'static [ExprRef], env: &Env) -> Option<Env> {
         if from.is_empty() {
             return None;
         }
         let vals: Vec<Value> = from.iter().map(|f| self.lazy_rec(f, env)).collect();
-        Some(Rc::new(Env::with_values(Some(env.clone()), vals)))
+        Some(Env::with_values(Some(env.clone()), vals))
     }
 }
 

@@ -103,7 +103,7 @@ impl Evaluator {
 
     pub(crate) fn call_lambda(
         &mut self,
-        c: &Rc<Closure>,
+        c: &Shared<Closure>,
         arg: Value,
         pos: Pos,
     ) -> EvalResult<Value> {
@@ -117,7 +117,7 @@ impl Evaluator {
             return Err(e);
         }
         let env = match &def.formals {
-            None => Rc::new(Env::one(c.env.clone(), arg)),
+            None => Env::one(c.env.clone(), arg),
             Some(formals) => {
                 let attrs = match self.force(&arg, pos)? {
                     Value::Attrs(a) => a,
@@ -129,7 +129,7 @@ impl Evaluator {
                         return Err(self.call_frames(e, def, pos));
                     }
                 };
-                let env = Rc::new(Env::new(Some(c.env.clone()), def.slots as usize));
+                let env = Env::new(Some(c.env.clone()), def.slots as usize);
                 let mut used = 0;
                 for f in formals.entries.iter() {
                     match attrs.get(f.name) {

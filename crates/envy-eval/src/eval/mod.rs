@@ -154,7 +154,7 @@ impl Default for EvalSettings {
 
 /// The evaluator.
 pub struct Evaluator {
-    pub(crate) base_env: Rc<Env>,
+    pub(crate) base_env: Env,
     pub(crate) globals: FxHashMap<Sym, u32>,
     pub(crate) call_depth: usize,
     pub(crate) settings: EvalSettings,
@@ -165,7 +165,7 @@ pub struct Evaluator {
     pub(crate) record: ReadRecord,
     pub(crate) diagnostics: Box<dyn FnMut(Diagnostic)>,
     pub(crate) import_cache: FxHashMap<PathBuf, Value>,
-    pub(crate) empty_attrs: Rc<Attrs>,
+    pub(crate) empty_attrs: AttrSet,
     pub(crate) empty_list: List,
     pub(crate) regex_cache: FxHashMap<Vec<u8>, Rc<regex::bytes::Regex>>,
     pub(crate) path_cache: FxHashMap<String, String>,
@@ -276,7 +276,7 @@ impl Evaluator {
         diagnostics: Box<dyn FnMut(Diagnostic)>,
     ) -> Evaluator {
         let mut ev = Evaluator {
-            base_env: Rc::new(Env::new(None, 0)),
+            base_env: Env::new(None, 0),
             globals: FxHashMap::default(),
             call_depth: 0,
             settings,
@@ -287,8 +287,8 @@ impl Evaluator {
             record: ReadRecord::default(),
             diagnostics,
             import_cache: FxHashMap::default(),
-            empty_attrs: Rc::new(Attrs::new()),
-            empty_list: Rc::new(Vec::new()),
+            empty_attrs: AttrSet::new(Attrs::new()),
+            empty_list: ThinRc::from_vec((), Vec::new()),
             regex_cache: FxHashMap::default(),
             path_cache: FxHashMap::default(),
             drv_hashes: envy_store::DrvHashes::new(),
@@ -316,7 +316,7 @@ impl Evaluator {
     }
 
     pub(crate) fn set_base_env(&mut self, env: Env, globals: FxHashMap<Sym, u32>) {
-        self.base_env = Rc::new(env);
+        self.base_env = env;
         self.globals = globals;
     }
 
@@ -366,7 +366,7 @@ impl Evaluator {
         }
     }
 
-    fn force_thunk(&mut self, t: &Rc<Thunk>, pos: Pos) -> EvalResult<Value> {
+    fn force_thunk(&mut self, t: &Shared<Thunk>, pos: Pos) -> EvalResult<Value> {
         match t.peek() {
             ThunkState::Done(v) => return Ok(v.clone()),
             ThunkState::Failed(e) => return Err(e.clone()),
@@ -418,7 +418,7 @@ impl Evaluator {
     ) -> EvalResult<()> {
         match v {
             Value::Attrs(a) => {
-                if !seen.insert(Rc::as_ptr(a) as usize) {
+                if !seen.insert(a.as_ptr() as usize) {
                     return Ok(());
                 }
                 for attr in a.iter() {
@@ -437,7 +437,7 @@ impl Evaluator {
                 }
             }
             Value::List(l) => {
-                if !seen.insert(Rc::as_ptr(l) as usize) {
+                if !seen.insert(ThinRc::as_ptr(l) as usize) {
                     return Ok(());
                 }
                 for (i, item) in l.iter().enumerate() {
@@ -455,12 +455,10 @@ impl Evaluator {
     // ---- evaluation --------------------------------------------------------------------------
 
     #[inline]
-    fn env_at(env: &Rc<Env>, level: u32) -> &Env {
+    fn env_at(env: &Env, level: u32) -> &Env {
         let mut e: &Env = env;
         for _ in 0..level {
-            e =
-                e.up.as_deref()
-                    .expect("static scoping guarantees the level exists");
+            e = e.up().expect("static scoping guarantees the level exists");
         }
         e
     }
@@ -468,12 +466,12 @@ impl Evaluator {
     /// The value of `e` in `env` without evaluating it: constants, variables and functions
     /// directly, anything else as a thunk.
     #[inline]
-    pub(crate) fn lazy(&mut self, e: ExprRef, env: &Rc<Env>) -> Value {
+    pub(crate) fn lazy(&mut self, e: ExprRef, env: &Env) -> Value {
         match e {
             Expr::Const(v) => v.clone(),
             Expr::Var(v) => Self::env_at(env, v.level).get(v.slot as usize),
             Expr::Global(v) => self.base_env.get(v.slot as usize),
-            Expr::Lambda(def) => Value::Lambda(Rc::new(Closure {
+            Expr::Lambda(def) => Value::Lambda(Shared::new(Closure {
                 def,
                 env: env.clone(),
             })),
@@ -484,7 +482,7 @@ impl Evaluator {
     /// Like `lazy`, for a scope whose own slots are still being filled (`let`, `rec`,
     /// formals): variables of that scope (level 0) become thunks.
     #[inline]
-    fn lazy_rec(&mut self, e: ExprRef, env: &Rc<Env>) -> Value {
+    fn lazy_rec(&mut self, e: ExprRef, env: &Env) -> Value {
         match e {
             Expr::Var(v) if v.level == 0 => Thunk::new(e, env.clone()),
             _ => self.lazy(e, env),
@@ -493,7 +491,7 @@ impl Evaluator {
 
     /// `eval` with the cheapest expressions (constants, variables) handled inline.
     #[inline(always)]
-    pub(crate) fn eval_fast(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+    pub(crate) fn eval_fast(&mut self, e: ExprRef, env: &Env) -> EvalResult<Value> {
         match e {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Var(v) => {
@@ -509,7 +507,7 @@ impl Evaluator {
     }
 
     /// Evaluate `e` in `env` to weak head normal form.
-    pub(crate) fn eval(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+    pub(crate) fn eval(&mut self, e: ExprRef, env: &Env) -> EvalResult<Value> {
         let mut e = e;
         loop {
             match e {
@@ -560,11 +558,11 @@ impl Evaluator {
     /// `let`, `with` and `assert`, whose bodies are evaluated in a loop rather than by
     /// recursion (and may introduce environments).
     #[inline(never)]
-    fn eval_scoped(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+    fn eval_scoped(&mut self, e: ExprRef, env: &Env) -> EvalResult<Value> {
         let mut e = e;
-        let mut holder: Option<Rc<Env>> = None;
+        let mut holder: Option<Env> = None;
         loop {
-            let env: &Rc<Env> = match &holder {
+            let env: &Env = match &holder {
                 Some(h) => h,
                 None => env,
             };
@@ -578,7 +576,7 @@ impl Evaluator {
                     namespace, body, ..
                 } => {
                     let ns = self.lazy(namespace, env);
-                    let new_env = Rc::new(Env::with_values(Some(env.clone()), [ns]));
+                    let new_env = Env::with_values(Some(env.clone()), [ns]);
                     e = body;
                     holder = Some(new_env);
                 }
@@ -605,7 +603,7 @@ impl Evaluator {
         func: ExprRef,
         args: &'static [ExprRef],
         pos: Pos,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> EvalResult<Value> {
         let f = self.eval_fast(func, env)?;
         if args.len() == 1 {
@@ -629,7 +627,7 @@ impl Evaluator {
 
     /// The less common expressions, out of `eval`'s way.
     #[inline(never)]
-    fn eval_other(&mut self, e: ExprRef, env: &Rc<Env>) -> EvalResult<Value> {
+    fn eval_other(&mut self, e: ExprRef, env: &Env) -> EvalResult<Value> {
         match e {
             Expr::WithVar(w) => {
                 let val = self.lookup_with(w, env)?;
@@ -648,7 +646,7 @@ impl Evaluator {
                 let v: Vec<Value> = items.iter().map(|i| self.lazy(i, env)).collect();
                 Ok(Value::list(v))
             }
-            Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
+            Expr::Lambda(def) => Ok(Value::Lambda(Shared::new(Closure {
                 def,
                 env: env.clone(),
             }))),
@@ -672,7 +670,7 @@ impl Evaluator {
     pub(crate) fn eval_bool(
         &mut self,
         e: ExprRef,
-        env: &Rc<Env>,
+        env: &Env,
         pos: Pos,
         ctx: &str,
     ) -> EvalResult<bool> {
@@ -688,7 +686,7 @@ impl Evaluator {
         self.type_error("a Boolean", v).at(pos).frame(pos, ctx)
     }
 
-    fn lookup_with(&mut self, w: &WithVarRef, env: &Rc<Env>) -> EvalResult<Value> {
+    fn lookup_with(&mut self, w: &WithVarRef, env: &Env) -> EvalResult<Value> {
         for &level in w.withs.iter() {
             let ns = Self::env_at(env, level).get(0);
             let ns = self.force(&ns, w.pos)?;
@@ -711,8 +709,8 @@ impl Evaluator {
         Err(e)
     }
 
-    fn let_env(&mut self, l: &'static LetDef, env: &Rc<Env>) -> Rc<Env> {
-        let new_env = Rc::new(Env::new(Some(env.clone()), l.attrs.len()));
+    fn let_env(&mut self, l: &'static LetDef, env: &Env) -> Env {
+        let new_env = Env::new(Some(env.clone()), l.attrs.len());
         let inh_env = if l.inherit_from.is_empty() {
             None
         } else {
@@ -721,7 +719,7 @@ impl Evaluator {
                 .iter()
                 .map(|f| self.lazy_rec(f, &new_env))
                 .collect();
-            Some(Rc::new(Env::with_values(Some(new_env.clone()), vals)))
+            Some(Env::with_values(Some(new_env.clone()), vals))
         };
         for (i, a) in l.attrs.iter().enumerate() {
             let v = match a.kind {
@@ -798,7 +796,7 @@ impl Evaluator {
         v: &Value,
         pos: Pos,
         ctx: impl Into<Ctx<'c>>,
-    ) -> EvalResult<Rc<Attrs>> {
+    ) -> EvalResult<AttrSet> {
         match self.force(v, pos)? {
             Value::Attrs(a) => Ok(a),
             other => Err(self

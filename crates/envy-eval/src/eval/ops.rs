@@ -23,10 +23,10 @@ enum Arith {
 /// Whether two (possibly unforced) values are the very same heap object.
 pub(crate) fn ptr_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(x, y),
-        (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
-        (Value::Attrs(x), Value::Attrs(y)) => Rc::ptr_eq(x, y),
-        (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+        (Value::Thunk(x), Value::Thunk(y)) => Shared::ptr_eq(x, y),
+        (Value::Lambda(x), Value::Lambda(y)) => Shared::ptr_eq(x, y),
+        (Value::Attrs(x), Value::Attrs(y)) => AttrSet::ptr_eq(x, y),
+        (Value::List(x), Value::List(y)) => ThinRc::ptr_eq(x, y),
         (Value::PrimOpApp(x), Value::PrimOpApp(y)) => Rc::ptr_eq(x, y),
         (Value::PrimOp(x), Value::PrimOp(y)) => std::ptr::eq(*x, *y),
         _ => false,
@@ -40,7 +40,7 @@ impl Evaluator {
         pos: Pos,
         lhs: ExprRef,
         rhs: ExprRef,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> EvalResult<Value> {
         match op {
             BinOp::Eq | BinOp::NEq => {
@@ -174,7 +174,7 @@ impl Evaluator {
             (Value::String(x), Value::String(y)) => x.as_bytes() == y.as_bytes(),
             (Value::Path(x), Value::Path(y)) => x == y,
             (Value::List(x), Value::List(y)) => {
-                if Rc::ptr_eq(x, y) {
+                if ThinRc::ptr_eq(x, y) {
                     return Ok(true);
                 }
                 if x.len() != y.len() {
@@ -191,7 +191,7 @@ impl Evaluator {
                 true
             }
             (Value::Attrs(x), Value::Attrs(y)) => {
-                if Rc::ptr_eq(x, y) {
+                if AttrSet::ptr_eq(x, y) {
                     return Ok(true);
                 }
                 if self.is_derivation(x)?
@@ -222,7 +222,7 @@ impl Evaluator {
     }
 
     /// `type == "derivation"`.
-    pub fn is_derivation(&mut self, a: &Attrs) -> EvalResult<bool> {
+    pub fn is_derivation(&mut self, a: &AttrSlice) -> EvalResult<bool> {
         match a.get(Sym::TYPE) {
             Some(t) => {
                 let t = t.clone();
@@ -410,7 +410,7 @@ impl Evaluator {
         pos: Pos,
         force_string: bool,
         parts: &'static [(Pos, ExprRef)],
-        env: &Rc<Env>,
+        env: &Env,
     ) -> EvalResult<Value> {
         if !force_string && parts.len() == 2 {
             let a = self
@@ -449,7 +449,7 @@ impl Evaluator {
         pos: Pos,
         force_string: bool,
         parts: &'static [(Pos, ExprRef)],
-        env: &Rc<Env>,
+        env: &Env,
         first: Option<Value>,
     ) -> EvalResult<Value> {
         #[derive(PartialEq, Clone, Copy)]
@@ -551,7 +551,7 @@ impl Evaluator {
     pub(crate) fn assertion_failed(
         &mut self,
         cond: ExprRef,
-        env: &Rc<Env>,
+        env: &Env,
         pos: Pos,
     ) -> Box<EvalError> {
         if let Expr::BinOp {

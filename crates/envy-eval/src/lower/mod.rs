@@ -124,6 +124,9 @@ pub fn parse_in_scope(
             return Err(e);
         }
     };
+    // Nix's parser warns as it reads, so in source order; the lowering visits the bindings
+    // of a set in symbol order.
+    l.warnings.sort_by_key(|w| w.pos);
     Ok(Parsed {
         expr,
         warnings: l.warnings,

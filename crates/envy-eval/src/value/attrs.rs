@@ -1,10 +1,16 @@
 //! Attribute sets: a vector sorted by symbol id, so lookups are a binary search over
 //! integers and `//` is a linear merge. User-visible order (printing, `attrNames`) sorts by
 //! name separately.
+//!
+//! `Attrs` is the growable form, used while a set is built; `AttrSet` is the finished set a
+//! `Value` holds, its entries in one allocation with the count (see `ThinRc`). Both read
+//! through `AttrSlice`.
 
 use crate::source::Pos;
 use crate::symbol::Sym;
-use crate::value::Value;
+use std::ops::Deref;
+
+use crate::value::{ThinRc, Value};
 
 /// One attribute.
 #[derive(Clone)]
@@ -59,14 +65,85 @@ impl Attrs {
         Attrs { entries }
     }
 
+    /// Insert or replace.
+    pub fn insert(&mut self, attr: Attr) {
+        match self.entries.binary_search_by_key(&attr.name, |a| a.name) {
+            Ok(i) => self.entries[i] = attr,
+            Err(i) => self.entries.insert(i, attr),
+        }
+    }
+
+    /// Take the entries out.
+    pub fn into_vec(self) -> Vec<Attr> {
+        self.entries
+    }
+}
+
+impl Deref for Attrs {
+    type Target = AttrSlice;
+    #[inline]
+    fn deref(&self) -> &AttrSlice {
+        AttrSlice::new(&self.entries)
+    }
+}
+
+/// A finished attribute set, shared (what `Value::Attrs` holds).
+#[derive(Clone)]
+pub struct AttrSet(ThinRc<(), Attr>);
+
+impl AttrSet {
+    /// Freeze `attrs`.
+    pub fn new(attrs: Attrs) -> AttrSet {
+        AttrSet(ThinRc::from_vec((), attrs.entries))
+    }
+
+    /// A growable copy.
+    pub fn to_attrs(&self) -> Attrs {
+        Attrs {
+            entries: self.0.to_vec(),
+        }
+    }
+
+    /// Whether both are the same set (not just equal).
+    #[inline]
+    pub fn ptr_eq(a: &AttrSet, b: &AttrSet) -> bool {
+        ThinRc::ptr_eq(&a.0, &b.0)
+    }
+
+    /// The address of the set (an identity for cycle detection).
+    #[inline]
+    pub fn as_ptr(&self) -> *const () {
+        ThinRc::as_ptr(&self.0)
+    }
+}
+
+impl Deref for AttrSet {
+    type Target = AttrSlice;
+    #[inline]
+    fn deref(&self) -> &AttrSlice {
+        AttrSlice::new(&self.0)
+    }
+}
+
+/// The entries of a set, sorted by symbol: what reading a set needs.
+#[repr(transparent)]
+pub struct AttrSlice([Attr]);
+
+impl AttrSlice {
+    #[inline]
+    fn new(entries: &[Attr]) -> &AttrSlice {
+        // SAFETY: `AttrSlice` is a transparent wrapper around `[Attr]`.
+        unsafe { &*(entries as *const [Attr] as *const AttrSlice) }
+    }
+
     /// Number of attributes.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.0.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.0.is_empty()
     }
 
     /// Look an attribute up.
@@ -78,7 +155,7 @@ impl Attrs {
     /// Look an attribute up, with its position.
     #[inline]
     pub fn get_attr(&self, name: Sym) -> Option<&Attr> {
-        let e = &self.entries;
+        let e = &self.0;
         if e.len() <= 8 {
             return e.iter().find(|a| a.name == name);
         }
@@ -94,27 +171,19 @@ impl Attrs {
 
     /// The attributes in symbol order.
     pub fn iter(&self) -> std::slice::Iter<'_, Attr> {
-        self.entries.iter()
+        self.0.iter()
     }
 
     /// The attributes sorted by name (the order Nix shows).
     pub fn sorted_by_name(&self) -> Vec<&Attr> {
-        let mut v: Vec<&Attr> = self.entries.iter().collect();
+        let mut v: Vec<&Attr> = self.0.iter().collect();
         v.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         v
     }
 
-    /// Insert or replace.
-    pub fn insert(&mut self, attr: Attr) {
-        match self.entries.binary_search_by_key(&attr.name, |a| a.name) {
-            Ok(i) => self.entries[i] = attr,
-            Err(i) => self.entries.insert(i, attr),
-        }
-    }
-
     /// `self // other`.
-    pub fn update(&self, other: &Attrs) -> Attrs {
-        let (a, b) = (&self.entries, &other.entries);
+    pub fn update(&self, other: &AttrSlice) -> Attrs {
+        let (a, b) = (&self.0, &other.0);
         let mut out = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
@@ -137,11 +206,6 @@ impl Attrs {
 
     /// The entries as a slice.
     pub fn as_slice(&self) -> &[Attr] {
-        &self.entries
-    }
-
-    /// Take the entries out.
-    pub fn into_vec(self) -> Vec<Attr> {
-        self.entries
+        &self.0
     }
 }

@@ -3,49 +3,51 @@
 //! exists, because the thunks stored in them point back at it; `__overrides` replaces slots.
 
 use std::cell::UnsafeCell;
-use std::rc::Rc;
 
-use smallvec::SmallVec;
+use crate::value::{ThinRc, Value};
 
-use crate::value::Value;
-
-/// An environment.
-pub struct Env {
-    /// The enclosing environment.
-    pub up: Option<Rc<Env>>,
-    slots: SmallVec<[UnsafeCell<Value>; 2]>,
-}
+/// An environment: the enclosing one and the slots, in one allocation (see `ThinRc`).
+/// Cloning shares it.
+#[derive(Clone)]
+pub struct Env(ThinRc<Option<Env>, UnsafeCell<Value>>);
 
 impl Env {
     /// An environment with `n` slots holding `null` until set.
-    pub fn new(up: Option<Rc<Env>>, n: usize) -> Env {
-        let mut slots = SmallVec::new();
-        if n > slots.inline_size() {
-            slots.reserve_exact(n);
-        }
-        for _ in 0..n {
-            slots.push(UnsafeCell::new(Value::Null));
-        }
-        Env { up, slots }
+    pub fn new(up: Option<Env>, n: usize) -> Env {
+        Env(ThinRc::from_fn(up, n, |_| UnsafeCell::new(Value::Null)))
     }
 
     /// An environment with one slot (a function call's argument).
     #[inline]
-    pub fn one(up: Rc<Env>, v: Value) -> Env {
-        let mut slots = SmallVec::new();
-        slots.push(UnsafeCell::new(v));
-        Env {
-            up: Some(up),
-            slots,
-        }
+    pub fn one(up: Env, v: Value) -> Env {
+        let mut v = Some(v);
+        Env(ThinRc::from_fn(Some(up), 1, |_| {
+            UnsafeCell::new(v.take().expect("one slot"))
+        }))
     }
 
     /// An environment holding `values`.
-    pub fn with_values(up: Option<Rc<Env>>, values: impl IntoIterator<Item = Value>) -> Env {
-        Env {
-            up,
-            slots: values.into_iter().map(UnsafeCell::new).collect(),
-        }
+    pub fn with_values<I>(up: Option<Env>, values: I) -> Env
+    where
+        I: IntoIterator<Item = Value>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let mut values = values.into_iter();
+        let n = values.len();
+        Env(ThinRc::from_fn(up, n, |_| {
+            UnsafeCell::new(values.next().expect("as many values as announced"))
+        }))
+    }
+
+    /// The enclosing environment.
+    #[inline]
+    pub fn up(&self) -> Option<&Env> {
+        self.0.header().as_ref()
+    }
+
+    /// Whether both are the same environment.
+    pub fn ptr_eq(a: &Env, b: &Env) -> bool {
+        ThinRc::ptr_eq(&a.0, &b.0)
     }
 
     /// Set slot `i`.
@@ -55,7 +57,7 @@ impl Env {
         // `get` returns a clone and cloning a `Value` only bumps reference counts, so nothing
         // can observe the slot while it is being replaced. Dropping the old value cannot reach
         // this environment's slots either, since `self` is borrowed and thus alive.
-        let old = unsafe { std::ptr::replace(self.slots[i].get(), v) };
+        let old = unsafe { std::ptr::replace(self.0[i].get(), v) };
         drop(old);
     }
 
@@ -63,7 +65,7 @@ impl Env {
     #[inline]
     pub fn get(&self, i: usize) -> Value {
         // SAFETY: see `set`; the reference lives only for the clone.
-        unsafe { (*self.slots[i].get()).clone() }
+        unsafe { (*self.0[i].get()).clone() }
     }
 
     /// A reference to slot `i`'s value. The evaluator forces thunks through it without
@@ -75,16 +77,16 @@ impl Env {
         // SAFETY: see above: no `set` on this environment can run while the returned
         // reference is alive, because references are only taken from environments that are
         // complete, and `set` is only called by the code that builds one.
-        unsafe { &*self.slots[i].get() }
+        unsafe { &*self.0[i].get() }
     }
 
     /// Number of slots.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.0.len()
     }
 
     /// Whether there are no slots.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.0.is_empty()
     }
 }

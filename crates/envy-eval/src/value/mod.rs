@@ -5,22 +5,24 @@
 mod attrs;
 mod env;
 mod string;
+mod thin;
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::rc::Rc;
 
-pub use attrs::{Attr, Attrs};
+pub use attrs::{Attr, AttrSet, AttrSlice, Attrs};
 pub use env::Env;
 pub use string::{Context, ContextElem, NixStr};
+pub use thin::{Shared, ThinRc};
 
 use crate::error::EvalResult;
 use crate::eval::Evaluator;
 use crate::ir::{Expr, LambdaDef};
 use crate::source::Pos;
 
-/// A list value.
-pub type List = Rc<Vec<Value>>;
+/// A list value: its items in one allocation with the count.
+pub type List = ThinRc<(), Value>;
 
 /// A Nix value.
 #[derive(Clone)]
@@ -38,17 +40,17 @@ pub enum Value {
     /// An absolute, canonical path (behind a thin pointer, so that a `Value` is 16 bytes).
     Path(Rc<Box<str>>),
     /// An attribute set.
-    Attrs(Rc<Attrs>),
+    Attrs(AttrSet),
     /// A list.
     List(List),
     /// A function literal closed over its environment.
-    Lambda(Rc<Closure>),
+    Lambda(Shared<Closure>),
     /// A builtin function.
     PrimOp(&'static PrimOp),
     /// A builtin applied to fewer arguments than it takes.
     PrimOpApp(Rc<PrimOpApp>),
     /// A suspended computation.
-    Thunk(Rc<Thunk>),
+    Thunk(Shared<Thunk>),
 }
 
 /// A function value.
@@ -56,7 +58,7 @@ pub struct Closure {
     /// The code.
     pub def: &'static LambdaDef,
     /// The environment it was created in.
-    pub env: Rc<Env>,
+    pub env: Env,
 }
 
 /// The signature of a builtin: the evaluator, the (unforced) arguments, the call site.
@@ -87,7 +89,7 @@ pub struct Thunk(UnsafeCell<ThunkState>);
 /// What a thunk holds.
 pub enum ThunkState {
     /// Evaluate `expr` in `env`.
-    Pending(&'static Expr, Rc<Env>),
+    Pending(&'static Expr, Env),
     /// Apply `f` to `arg`.
     Apply(Value, Value),
     /// Apply `f` to two arguments.
@@ -103,27 +105,29 @@ pub enum ThunkState {
 impl Thunk {
     /// A thunk for `expr` in `env`.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(expr: &'static Expr, env: Rc<Env>) -> Value {
-        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Pending(
+    pub fn new(expr: &'static Expr, env: Env) -> Value {
+        Value::Thunk(Shared::new(Thunk(UnsafeCell::new(ThunkState::Pending(
             expr, env,
         )))))
     }
 
     /// A thunk for `f arg`.
     pub fn apply(f: Value, arg: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Apply(f, arg)))))
+        Value::Thunk(Shared::new(Thunk(UnsafeCell::new(ThunkState::Apply(
+            f, arg,
+        )))))
     }
 
     /// A thunk for `f a b`.
     pub fn apply2(f: Value, a: Value, b: Value) -> Value {
-        Value::Thunk(Rc::new(Thunk(UnsafeCell::new(ThunkState::Apply2(
+        Value::Thunk(Shared::new(Thunk(UnsafeCell::new(ThunkState::Apply2(
             Box::new((f, a, b)),
         )))))
     }
 
     /// A thunk in `state`.
-    pub fn from_state(state: ThunkState) -> Rc<Thunk> {
-        Rc::new(Thunk(UnsafeCell::new(state)))
+    pub fn from_state(state: ThunkState) -> Shared<Thunk> {
+        Shared::new(Thunk(UnsafeCell::new(state)))
     }
 
     /// The current state, for immediate inspection.
@@ -234,12 +238,12 @@ impl Value {
 
     /// An attribute set.
     pub fn attrs(a: Attrs) -> Value {
-        Value::Attrs(Rc::new(a))
+        Value::Attrs(AttrSet::new(a))
     }
 
     /// A list.
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(items))
+        Value::List(ThinRc::from_vec((), items))
     }
 
     /// The type (of a forced value; a thunk says `Thunk`).
