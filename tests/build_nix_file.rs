@@ -35,9 +35,10 @@ fn envy_builds_nix_files_like_nix_build() {
         "PATH=/bin; echo from-script $dep > $out\n",
     )
     .unwrap();
-    // Writes work/default.nix (the drv it returns is not used here).
-    env.instantiate(EXPR, "a");
-    for attr in ["chain", "multi", "ifd"] {
+    fs_err::write(env.path("work/default.nix"), EXPR).unwrap();
+    let attrs = ["chain", "multi", "ifd"];
+    let theirs = env.nix_build_in_place(&attrs);
+    for (attr, theirs) in attrs.into_iter().zip(theirs) {
         let out = env
             .envy()
             .args(["build", "--no-out-link", "-A", attr])
@@ -49,7 +50,7 @@ fn envy_builds_nix_files_like_nix_build() {
             .lines()
             .map(String::from)
             .collect();
-        for (path, hash) in env.nix_build(attr) {
+        for (path, hash) in theirs {
             assert!(
                 ours.contains(&path),
                 "{attr}: Nix built `{path}`, envy {ours:?}"

@@ -4,33 +4,15 @@
 
 mod common;
 
-use common::flake::{FlakeWorld, copy_tree, envy_flake_attr, examples};
-use envy_flake::registry::Registry;
-use envy_flake::{FlakeRef, Registries};
+use common::flake::{copy_tree, envy_flake_attr, examples, examples_registries, nix_world};
+use envy_flake::Registries;
 use serde_json::Value;
-
-fn registries(entries: &[(&str, &str)]) -> Registries {
-    let mut r = Registry::default();
-    for (id, to) in entries {
-        r.add(
-            envy_fetch::Input::from_url(&format!("flake:{id}")).unwrap(),
-            FlakeRef::parse(to, None).unwrap(),
-        );
-    }
-    Registries {
-        layers: vec![("user".into(), r)],
-        lazy: Vec::new(),
-    }
-}
 
 #[test]
 fn reference_examples_evaluate_as_nix_does() {
-    if !common::have_tool("nix") {
-        return;
-    }
+    let Some(w) = nix_world() else { return };
     let ex = examples();
-    let w = FlakeWorld::new();
-    let regs = || registries(&[("mylib", &format!("git+file://{}/deps/lib", ex.display()))]);
+    let regs = examples_registries;
     let dir = w.path("ex3");
     copy_tree(&ex.join("ex3-inputs"), &dir);
     let values = envy_flake_attr(&w, regs(), &dir, "values").unwrap();
@@ -57,10 +39,7 @@ fn reference_examples_evaluate_as_nix_does() {
 /// The attribute names and values of `self` and of each input, for every kind of source.
 #[test]
 fn self_and_input_attributes_match_nix() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let gitdep = w.git_repo(
         "deps/gitdep",
         &[("flake.nix", "{ outputs = { self }: { x = 1; }; }\n")],
@@ -81,20 +60,7 @@ fn self_and_input_attributes_match_nix() {
     );
     w.fix_mtimes(&src, 1_709_424_000);
     let tar = w.path("deps/t.tar.gz");
-    let out = std::process::Command::new("tar")
-        .args([
-            "-C",
-            &src.display().to_string(),
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "-czf",
-        ])
-        .arg(&tar)
-        .arg("t")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    w.tarball(&src, "t", "-z", &tar);
     // Everything but store paths of inputs that differ only by their location.
     let describe = r#"
       let show = v: map (n: let x = v.${n}; in [ n (
@@ -119,12 +85,7 @@ fn self_and_input_attributes_match_nix() {
         data.display()
     );
     let a = w.git_repo("a", &[("flake.nix", &flake), ("lib.nix", "1\n")]);
-    let out = w.nix(&a, &["flake", "lock"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    w.nix_ok(&a, &["flake", "lock"]);
     w.commit(&a, "lock");
     // Clean, then dirty (an edit and an untracked file).
     for state in ["clean", "dirty"] {
@@ -143,12 +104,9 @@ fn self_and_input_attributes_match_nix() {
 
 #[test]
 fn get_flake_and_fetch_builtins_match_nix() {
-    if !common::have_tool("nix") {
-        return;
-    }
+    let Some(w) = nix_world() else { return };
     let ex = examples();
-    let w = FlakeWorld::new();
-    let regs = registries(&[("mylib", &format!("git+file://{}/deps/lib", ex.display()))]);
+    let regs = examples_registries();
     // The locked examples (their lock files are committed).
     let exprs = [
         format!(
@@ -177,9 +135,7 @@ fn get_flake_and_fetch_builtins_match_nix() {
         ),
     ];
     // Nix needs the registry for `mylib` too.
-    let reg = w.path("config/nix/registry.json");
-    fs_err::create_dir_all(reg.parent().unwrap()).unwrap();
-    regs.layers[0].1.write(&reg).unwrap();
+    w.give_nix_user_registry(&regs);
     for expr in &exprs {
         let nix = w.nix_json(w.root(), &["eval", "--impure", "--json", "--expr", expr]);
         let (mut ev, _session) = common::flake::eval_session(&w, regs.clone());
@@ -219,10 +175,7 @@ fn get_flake_and_fetch_builtins_match_nix() {
 /// is the source itself.
 #[test]
 fn paths_inside_a_flake_copy_as_in_nix() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let dir = w.path("p");
     w.write(
         &dir,

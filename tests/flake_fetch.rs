@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::flake::FlakeWorld;
+use common::flake::{FlakeWorld, nix_world};
 use envy_fetch::{Fetcher, Input};
 use serde_json::Value;
 
@@ -53,10 +53,7 @@ fn git_attrs(dir: &Path, extra: &str) -> String {
 
 #[test]
 fn git_work_tree_clean_dirty_and_by_ref() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let repo = w.git_repo(
         "repo",
         &[
@@ -117,10 +114,7 @@ fn git_work_tree_clean_dirty_and_by_ref() {
 
 #[test]
 fn git_export_attributes_and_bare_remote() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     // `export-ignore` changes what a commit exports: the clean tree must follow `git archive`.
     let repo = w.git_repo(
         "attrs",
@@ -166,10 +160,7 @@ fn git_export_attributes_and_bare_remote() {
 
 #[test]
 fn path_tree_with_links_modes_and_mtimes() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let dir = w.path("p");
     w.write(
         &dir,
@@ -201,10 +192,7 @@ fn path_tree_with_links_modes_and_mtimes() {
 
 #[test]
 fn tarballs_over_file_urls() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let src = w.path("src");
     w.write(
         &src,
@@ -221,25 +209,7 @@ fn tarballs_over_file_urls() {
         ("tar.zst", "--zstd"),
     ] {
         let file = w.path(&format!("t.{ext}"));
-        let out = std::process::Command::new("tar")
-            .args([
-                "-C",
-                &src.display().to_string(),
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                flag,
-                "-cf",
-            ])
-            .arg(&file)
-            .arg("top")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tar {ext}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        w.tarball(&src, "top", flag, &file);
         let url = format!("file://{}", file.display());
         let got = envy_fetch(&w, &url);
         assert_eq!(got.input.input_type(), "tarball");
@@ -264,28 +234,20 @@ fn tarballs_over_file_urls() {
 
 #[test]
 fn file_inputs_are_flat() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let file = w.path("data.json");
     fs_err::write(&file, "{\"a\":1}\n").unwrap();
     let got = envy_fetch(&w, &format!("file://{}", file.display()));
     assert_eq!(got.input.input_type(), "file");
     // Nix 2.8 has no `file` fetcher; its flat store path and NAR hash are Nix's all the same.
-    let out = w.nix(
+    let out = w.nix_ok(
         w.root(),
         &["store", "add-file", &file.display().to_string()],
     );
     let nix_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let store_name = got.tree.store_path().base_name().to_string();
     // add-file names the path after the file; compare the hash of a `source`-named add.
-    let out = w.nix(
+    let out = w.nix_ok(
         w.root(),
         &[
             "eval",
@@ -297,11 +259,6 @@ fn file_inputs_are_flat() {
                 file.display()
             ),
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

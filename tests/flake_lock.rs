@@ -7,24 +7,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::flake::{FlakeWorld, NixFlakeReader, copy_tree, examples};
+use common::flake::{
+    FlakeWorld, NixFlakeReader, copy_tree, examples, examples_registries, nix_world,
+};
 use envy_fetch::Fetcher;
-use envy_flake::registry::Registry;
 use envy_flake::{FlakeRef, LockFlags, Locker, Registries};
-
-fn registries(entries: &[(&str, &str)]) -> Registries {
-    let mut r = Registry::default();
-    for (id, to) in entries {
-        r.add(
-            envy_fetch::Input::from_url(&format!("flake:{id}")).unwrap(),
-            FlakeRef::parse(to, None).unwrap(),
-        );
-    }
-    Registries {
-        layers: vec![("user".into(), r)],
-        lazy: Vec::new(),
-    }
-}
 
 /// Lock `dir` with envy; returns the notices.
 fn envy_lock(w: &FlakeWorld, dir: &Path, regs: &Registries, flags: &LockFlags) -> Vec<String> {
@@ -55,12 +42,9 @@ fn example_copy(w: &FlakeWorld, name: &str) -> PathBuf {
 
 #[test]
 fn reference_examples_lock_byte_for_byte() {
-    if !common::have_tool("nix") {
-        return;
-    }
+    let Some(w) = nix_world() else { return };
     let ex = examples();
-    let w = FlakeWorld::new();
-    let regs = registries(&[("mylib", &format!("git+file://{}/deps/lib", ex.display()))]);
+    let regs = examples_registries();
     for name in ["ex3-inputs", "ex4-follows", "ex6-relpath"] {
         let dir = example_copy(&w, name);
         let notices = envy_lock(&w, &dir, &regs, &LockFlags::default());
@@ -102,10 +86,7 @@ fn reference_examples_lock_byte_for_byte() {
 /// Fixture flakes beyond the reference set, locked by Nix on one copy and envy on another.
 #[test]
 fn follows_root_nested_overrides_noflake_and_updates_match_nix() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let lib = w.git_repo(
         "deps/lib",
         &[("flake.nix", "{ outputs = { self }: { v = 1; }; }\n")],
@@ -142,12 +123,7 @@ fn follows_root_nested_overrides_noflake_and_updates_match_nix() {
     let a = w.git_repo("a", &[("flake.nix", &flake)]);
     let b = w.path("b");
     copy_tree(&a, &b);
-    let out = w.nix(&a, &["flake", "lock"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    w.nix_ok(&a, &["flake", "lock"]);
     let regs = Registries::default();
     envy_lock(&w, &b, &regs, &LockFlags::default());
     assert_eq!(read(&b.join("flake.lock")), read(&a.join("flake.lock")));
@@ -159,12 +135,7 @@ fn follows_root_nested_overrides_noflake_and_updates_match_nix() {
         &[("flake.nix", "{ outputs = { self }: { v = 2; }; }\n")],
     );
     w.git(&lib, &["commit", "-qam", "v2"]);
-    let out = w.nix(&a, &["flake", "lock", "--update-input", "lib"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    w.nix_ok(&a, &["flake", "lock", "--update-input", "lib"]);
     let flags = LockFlags {
         input_updates: [vec!["lib".to_string()]].into_iter().collect(),
         ..LockFlags::default()
@@ -179,12 +150,7 @@ fn follows_root_nested_overrides_noflake_and_updates_match_nix() {
     assert!(notices[0].contains("• Updated input 'lib':"), "{notices:?}");
 
     // Recreate from scratch (`nix flake update`).
-    let out = w.nix(&a, &["flake", "update"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    w.nix_ok(&a, &["flake", "update"]);
     let flags = LockFlags {
         recreate_lock_file: true,
         ..LockFlags::default()
@@ -199,10 +165,7 @@ fn follows_root_nested_overrides_noflake_and_updates_match_nix() {
 
 #[test]
 fn dirty_git_inputs_and_tarballs_match_nix() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let w = FlakeWorld::new();
+    let Some(w) = nix_world() else { return };
     let dep = w.git_repo(
         "deps/dep",
         &[("flake.nix", "{ outputs = { self }: { }; }\n")],
@@ -218,20 +181,7 @@ fn dirty_git_inputs_and_tarballs_match_nix() {
     w.write(&src, &[("t/flake.nix", "{ outputs = { self }: { }; }\n")]);
     w.fix_mtimes(&src, 1_709_424_000);
     let tar = w.path("deps/t.tar.gz");
-    let out = std::process::Command::new("tar")
-        .args([
-            "-C",
-            &src.display().to_string(),
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "-czf",
-        ])
-        .arg(&tar)
-        .arg("t")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    w.tarball(&src, "t", "-z", &tar);
     let flake = format!(
         "{{ inputs.dep.url = \"git+file://{}\";\n  inputs.t.url = \"file://{}\";\n  outputs = {{ self, dep, t }}: {{ }}; }}\n",
         dep.display(),
@@ -240,9 +190,8 @@ fn dirty_git_inputs_and_tarballs_match_nix() {
     let a = w.git_repo("a", &[("flake.nix", &flake)]);
     let b = w.path("b");
     copy_tree(&a, &b);
-    let out = w.nix(&a, &["flake", "lock"]);
+    let out = w.nix_ok(&a, &["flake", "lock"]);
     let nix_err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{nix_err}");
     envy_lock(&w, &b, &Registries::default(), &LockFlags::default());
     assert_eq!(
         a.join("flake.lock").exists(),
@@ -258,12 +207,8 @@ fn dirty_git_inputs_and_tarballs_match_nix() {
 /// accepts the lock file envy wrote without changing it (`--no-update-lock-file`).
 #[test]
 fn metadata_matches_nix_and_nix_accepts_envys_lock() {
-    if !common::have_tool("nix") {
-        return;
-    }
-    let ex = examples();
-    let w = FlakeWorld::new();
-    let regs = registries(&[("mylib", &format!("git+file://{}/deps/lib", ex.display()))]);
+    let Some(w) = nix_world() else { return };
+    let regs = examples_registries();
     for name in ["ex1-noinputs", "ex3-inputs", "ex4-follows", "ex6-relpath"] {
         let dir = example_copy(&w, name);
         let fetcher = Fetcher::new(w.fetch_settings());
@@ -274,9 +219,7 @@ fn metadata_matches_nix_and_nix_accepts_envys_lock() {
         let ours = envy_flake::metadata::metadata_json(&locked);
         // Nix reads the lock envy wrote and must not want to change it. Its user registry
         // knows `mylib` too.
-        let reg = w.path("config/nix/registry.json");
-        fs_err::create_dir_all(reg.parent().unwrap()).unwrap();
-        regs.layers[0].1.write(&reg).unwrap();
+        w.give_nix_user_registry(&regs);
         let nix = w.nix_json(
             &dir,
             &["flake", "metadata", "--json", "--no-update-lock-file", "."],

@@ -378,6 +378,31 @@ mod tests {
         out
     }
 
+    /// `env` without what names the moment or place of its capture: the dev shell's own
+    /// output, the build directory (outside a sandbox a new one for every build, as in Nix:
+    /// `<build root>/<pid>-<n>-<name>/build`), the line the script was at, the clock, and
+    /// the build user's login shell (bash reads it from passwd: `/noshell` in a sandbox, as
+    /// in Nix's).
+    fn stable(env: &EnvRecord) -> EnvRecord {
+        let mut env = env.clone();
+        for volatile in [
+            "SHELL",
+            "out",
+            "prefix",
+            "NIX_BUILD_TOP",
+            "TMP",
+            "TMPDIR",
+            "TEMP",
+            "TEMPDIR",
+            "LINENO",
+            "EPOCHREALTIME",
+            "EPOCHSECONDS",
+        ] {
+            env.variables.remove(volatile);
+        }
+        env
+    }
+
     /// The oracle: the same mkShell, evaluated, built and captured by envy's engine (its own
     /// evaluator, store and builder) and by `nix print-dev-env --json`, gives the same
     /// environment — up to the store directory (each has its own) and what names the moment
@@ -459,28 +484,11 @@ in {{
             "hooked, greet and the stdenv were built"
         );
 
-        let mut oracle = normalized(&oracle, &dir.path().join("store").to_string_lossy());
-        let mut captured = normalized(&raw, &envy_dir.join("store").to_string_lossy());
-        for env in [&mut oracle, &mut captured] {
-            // The dev shell's own output and build directory (named after the derivation
-            // outside a sandbox), the line the script was at, the clock, and the build user's
-            // login shell (bash reads it from passwd: `/noshell` in a sandbox, as in Nix's).
-            for volatile in [
-                "SHELL",
-                "out",
-                "prefix",
-                "NIX_BUILD_TOP",
-                "TMP",
-                "TMPDIR",
-                "TEMP",
-                "TEMPDIR",
-                "LINENO",
-                "EPOCHREALTIME",
-                "EPOCHSECONDS",
-            ] {
-                env.variables.remove(volatile);
-            }
-        }
+        let oracle = stable(&normalized(
+            &oracle,
+            &dir.path().join("store").to_string_lossy(),
+        ));
+        let captured = stable(&normalized(&raw, &envy_dir.join("store").to_string_lossy()));
         assert_eq!(captured.bash_functions, oracle.bash_functions);
         let names = |e: &EnvRecord| e.variables.keys().cloned().collect::<Vec<_>>();
         assert_eq!(names(&captured), names(&oracle));
@@ -523,28 +531,20 @@ in {{
         );
         assert!(anchor.name().ends_with("-env"), "{anchor:?}");
 
-        // Remembered per derivation: the first call captures (the same `-env` path as
-        // above), later ones read the environment its memo names while that path is valid.
-        let stable = |env: &EnvRecord| {
-            let mut env = env.clone();
-            env.variables.remove("EPOCHREALTIME");
-            env.variables.remove("EPOCHSECONDS");
-            env
-        };
+        // Remembered per derivation: the first call captures again (the same environment as
+        // above but for its build directory, a new one outside a sandbox), later ones read
+        // the environment its memo names while that path is valid.
         let (first, kept) = engine
             .capture_and_keep(&drv.drv_path, &envy_build::NoProgress)
             .unwrap();
-        let differing = |a: &EnvRecord, b: &EnvRecord| -> Vec<String> {
+        let differing = |a: &EnvRecord, b: &EnvRecord| -> BTreeSet<String> {
             let (a, b) = (stable(a), stable(b));
-            let mut names: Vec<String> = a
-                .variables
+            a.variables
                 .keys()
                 .chain(b.variables.keys())
                 .filter(|k| a.variables.get(*k) != b.variables.get(*k))
                 .cloned()
-                .collect();
-            names.dedup();
-            names
+                .collect()
         };
         assert!(
             stable(&first) == stable(&raw),

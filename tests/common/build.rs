@@ -20,7 +20,8 @@ impl BuildEnv {
             fs_err::create_dir_all(tmp.path().join(dir)).unwrap();
         }
         // Nix sandboxes its builds where user namespaces exist (Nix 2.8 always asks for one;
-        // a chroot or a container may have none, and there it builds unsandboxed).
+        // a chroot or a container may have none, and there it builds unsandboxed, which it
+        // does only in a store kept at its store dir: see `nix_build_in_place`).
         let sandbox = std::process::Command::new("unshare")
             .args(["-Ur", "true"])
             .stderr(std::process::Stdio::null())
@@ -95,8 +96,35 @@ impl BuildEnv {
     }
 
     /// `nix-build` the same attribute with real Nix; returns (output path, NAR hash) pairs.
+    /// Nix 2.8 builds in this store (its files kept apart from its store dir) only inside its
+    /// sandbox: where there are no user namespaces, see [`Self::nix_build_in_place`].
     pub fn nix_build(&self, attr: &str) -> Vec<(String, String)> {
-        let out = self.run_nix_build(attr);
+        self.nix_build_at(attr, &self.nix_store_uri())
+    }
+
+    /// `nix-build` each of `attrs` of `work/default.nix` with real Nix before envy builds
+    /// anything, in a Nix store kept at envy's store dir itself (Nix 2.8 builds in a store
+    /// whose files live elsewhere only inside its sandbox, which needs user namespaces), then
+    /// move Nix's files aside to where [`Self::nix_store_uri`] keeps them, leaving envy's
+    /// store dir empty. Returns each attribute's (output path, NAR hash) pairs.
+    pub fn nix_build_in_place(&self, attrs: &[&str]) -> Vec<Vec<(String, String)>> {
+        let store_dir = self.store_dir();
+        assert!(
+            fs_err::read_dir(&store_dir).unwrap().next().is_none(),
+            "Nix builds in place before envy builds"
+        );
+        let in_place = super::nix::local_store(&store_dir, &self.path("nix"));
+        let built = attrs
+            .iter()
+            .map(|attr| self.nix_build_at(attr, &in_place))
+            .collect();
+        fs_err::rename(&store_dir, self.path("nix/real")).unwrap();
+        fs_err::create_dir(&store_dir).unwrap();
+        built
+    }
+
+    fn nix_build_at(&self, attr: &str, store_uri: &str) -> Vec<(String, String)> {
+        let out = self.run_nix_build(attr, store_uri);
         assert!(
             out.status.success(),
             "nix-build: {}",
@@ -107,7 +135,7 @@ impl BuildEnv {
             .lines()
             .map(|path| {
                 let q = self
-                    .nix_command("nix-store")
+                    .nix_command_at("nix-store", store_uri)
                     .args(["-q", "--hash", path])
                     .output()
                     .unwrap();
@@ -121,14 +149,14 @@ impl BuildEnv {
 
     /// `nix-build` an attribute that must fail; returns Nix's stderr.
     pub fn nix_build_failure(&self, attr: &str) -> String {
-        let out = self.run_nix_build(attr);
+        let out = self.run_nix_build(attr, &self.nix_store_uri());
         assert!(!out.status.success(), "nix-build {attr} succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
-    /// `nix-build work/default.nix -A attr --no-out-link`, finished.
-    fn run_nix_build(&self, attr: &str) -> Output {
-        self.nix_command("nix-build")
+    /// `nix-build work/default.nix -A attr --no-out-link` on `store_uri`, finished.
+    fn run_nix_build(&self, attr: &str, store_uri: &str) -> Output {
+        self.nix_command_at("nix-build", store_uri)
             .arg(self.path("work/default.nix"))
             .arg("-A")
             .arg(attr)

@@ -17,6 +17,35 @@ pub struct FlakeWorld {
     pub tmp: tempfile::TempDir,
 }
 
+/// The world of a test that compares envy with real Nix 2.8: `None` (the test returns) when
+/// `nix` is missing and the run does not require it (see [`super::have_tool`]).
+pub fn nix_world() -> Option<FlakeWorld> {
+    super::have_tool("nix").then(FlakeWorld::new)
+}
+
+/// Registries with one user layer sending each `flake:ID` of `entries` to its flake ref.
+pub fn user_registries(entries: &[(&str, &str)]) -> envy_flake::Registries {
+    let mut r = envy_flake::registry::Registry::default();
+    for (id, to) in entries {
+        r.add(
+            envy_fetch::Input::from_url(&format!("flake:{id}")).unwrap(),
+            envy_flake::FlakeRef::parse(to, None).unwrap(),
+        );
+    }
+    envy_flake::Registries {
+        layers: vec![("user".into(), r)],
+        lazy: Vec::new(),
+    }
+}
+
+/// The user registry the reference examples were made with: `mylib` is their `deps/lib`.
+pub fn examples_registries() -> envy_flake::Registries {
+    user_registries(&[(
+        "mylib",
+        &format!("git+file://{}/deps/lib", examples().display()),
+    )])
+}
+
 impl FlakeWorld {
     pub fn new() -> Self {
         let tmp = tempfile::Builder::new()
@@ -76,15 +105,28 @@ impl FlakeWorld {
         self.command("nix", dir, args).output().expect("run nix")
     }
 
-    /// Run `nix` and parse its stdout as JSON; panics unless it succeeds.
-    pub fn nix_json(&self, dir: &Path, args: &[&str]) -> Value {
+    /// Run `nix`; panics unless it succeeds.
+    pub fn nix_ok(&self, dir: &Path, args: &[&str]) -> Output {
         let out = self.nix(dir, args);
         assert!(
             out.status.success(),
             "nix {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        out
+    }
+
+    /// Run `nix` and parse its stdout as JSON; panics unless it succeeds.
+    pub fn nix_json(&self, dir: &Path, args: &[&str]) -> Value {
+        let out = self.nix_ok(dir, args);
         serde_json::from_slice(&out.stdout).expect("nix printed JSON")
+    }
+
+    /// Make the first (user) layer of `registries` Nix's user registry too.
+    pub fn give_nix_user_registry(&self, registries: &envy_flake::Registries) {
+        let reg = self.path("config/nix/registry.json");
+        fs_err::create_dir_all(reg.parent().unwrap()).unwrap();
+        registries.layers[0].1.write(&reg).unwrap();
     }
 
     /// `builtins.fetchTree ATTRS` as Nix 2.8 evaluates it (`outPath` as `path`).
@@ -132,6 +174,25 @@ impl FlakeWorld {
     pub fn commit(&self, dir: &Path, msg: &str) {
         self.git(dir, &["add", "-A"]);
         self.git(dir, &["commit", "-qm", msg]);
+    }
+
+    /// Pack `src/top` into the tarball `file`, compressed as tar's `flag` says (`-z`, `-J`…),
+    /// owned by root and numbered, so its NAR hash depends on contents and mtimes only.
+    pub fn tarball(&self, src: &Path, top: &str, flag: &str, file: &Path) {
+        let out = Command::new("tar")
+            .arg("-C")
+            .arg(src)
+            .args(["--owner=0", "--group=0", "--numeric-owner", flag, "-cf"])
+            .arg(file)
+            .arg(top)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tar {flag} {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Set every mtime under `dir` to `secs`.

@@ -65,20 +65,23 @@ pub fn shared_dir() -> PathBuf {
     }
 }
 
-/// Whether a real tool the test needs is on PATH. When `ENVY_TEST_REQUIRE_TOOLS` is set (the
-/// test command and CI set it) a missing tool fails the test; otherwise the test prints why it
-/// skips and the caller returns early.
+/// Whether a real tool the test needs is on PATH (and, for Nix's tools, can work here: see
+/// [`nix::chroot_escape`]). When `ENVY_TEST_REQUIRE_TOOLS` is set (the test command and CI set
+/// it) a missing tool fails the test; otherwise the test prints why it skips and the caller
+/// returns early.
 #[must_use]
 pub fn have_tool(name: &str) -> bool {
-    if which(name).is_some() {
+    let broken = if which(name).is_none() {
+        format!("`{name}` is not installed (scripts/test installs it)")
+    } else if let Some(why) = name.starts_with("nix").then(nix::chroot_escape).flatten() {
+        format!("`{name}` cannot work here: {why}")
+    } else {
         return true;
-    }
+    };
     if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
-        panic!(
-            "`{name}` is required for this test (ENVY_TEST_REQUIRE_TOOLS is set); run scripts/test to install it"
-        );
+        panic!("{broken}; this test requires it (ENVY_TEST_REQUIRE_TOOLS is set)");
     }
-    eprintln!("skipping: `{name}` is not installed (scripts/test installs it)");
+    eprintln!("skipping: {broken}");
     false
 }
 

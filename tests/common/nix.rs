@@ -34,6 +34,37 @@ pub fn write_offline_conf(conf_dir: &Path, registry: &Path, store: Option<&str>)
     fs_err::write(conf_dir.join("nix.conf"), offline_conf(registry, store)).unwrap();
 }
 
+/// Why real Nix 2.8 cannot run its helpers here, if it cannot: run as root, Nix saves its
+/// mount namespace at start and `setns`es back into it in every helper it starts (git, …). In
+/// a chroot that leaves the chroot, so git runs on the host's tree and fails with "cannot
+/// change to '…'" (NixOS/nix#7602, fixed in Nix 2.16). Without `CAP_SYS_CHROOT` the `setns`
+/// fails, Nix ignores that, and its helpers stay inside: `scripts/test` runs the tests so
+/// (`setpriv --bounding-set -sys_chroot`).
+pub fn chroot_escape() -> Option<String> {
+    let status = fs_err::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let root = field("Uid:").split_whitespace().next() == Some("0");
+    const CAP_SYS_CHROOT: u32 = 18;
+    let can_chroot =
+        u64::from_str_radix(&field("CapBnd:"), 16).is_ok_and(|b| b & (1 << CAP_SYS_CHROOT) != 0);
+    // In a chroot the root is not a mount of the mount namespace: no mount shows at `/`.
+    let mounts = fs_err::read_to_string("/proc/self/mountinfo").ok()?;
+    let chrooted = !mounts.lines().any(|l| l.split(' ').nth(4) == Some("/"));
+    (root && can_chroot && chrooted).then(|| {
+        "Nix 2.8 run as root in a chroot escapes it when it starts git (NixOS/nix#7602); \
+         run the tests without CAP_SYS_CHROOT, as scripts/test does \
+         (`setpriv --bounding-set -sys_chroot -- cargo test …`)"
+            .to_owned()
+    })
+}
+
 /// A local store URL: the store at `store_dir`, its state and logs in `dir/state`, `dir/log`.
 pub fn local_store(store_dir: &Path, dir: &Path) -> String {
     format!(
