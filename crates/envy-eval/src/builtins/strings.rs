@@ -174,55 +174,50 @@ fn prim_replace_strings(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalRes
     Ok(Value::String(Rc::new(NixStr::with_context(out, ctx))))
 }
 
+/// The compiled regular expression (the first argument; `whole`: it must match the whole
+/// string) and the string (the second) of `builtins.NAME`.
+fn regex_and_string(
+    ev: &mut Evaluator,
+    args: &[Value],
+    pos: Pos,
+    name: &'static str,
+    whole: bool,
+) -> EvalResult<(Rc<regex::bytes::Regex>, Rc<NixStr>)> {
+    let re = ev.force_string_no_ctx(&args[0], pos, Ctx::Arg(1, name))?;
+    let regex = ev.regex(re.as_bytes(), whole, pos)?;
+    let s = ev.force_string(&args[1], pos, Ctx::Arg(2, name))?;
+    Ok((regex, s))
+}
+
+/// A match's groups (not the whole match) as strings, `null` for those that did not take part.
+fn groups(caps: &regex::bytes::Captures<'_>) -> Value {
+    Value::list(
+        (1..caps.len())
+            .map(|i| match caps.get(i) {
+                Some(g) => Value::string(g.as_bytes()),
+                None => Value::Null,
+            })
+            .collect(),
+    )
+}
+
 fn prim_match(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
-    let re = ev.force_string_no_ctx(
-        &args[0],
-        pos,
-        "while evaluating the first argument passed to builtins.match",
-    )?;
-    let regex = ev.regex(re.as_bytes(), true, pos)?;
-    let s = ev.force_string(
-        &args[1],
-        pos,
-        "while evaluating the second argument passed to builtins.match",
-    )?;
-    let Some(caps) = regex.captures(s.as_bytes()) else {
-        return Ok(Value::Null);
-    };
-    let groups: Vec<Value> = (1..caps.len())
-        .map(|i| match caps.get(i) {
-            Some(m) => Value::string(m.as_bytes()),
-            None => Value::Null,
-        })
-        .collect();
-    Ok(Value::list(groups))
+    let (regex, s) = regex_and_string(ev, args, pos, "match", true)?;
+    Ok(match regex.captures(s.as_bytes()) {
+        Some(caps) => groups(&caps),
+        None => Value::Null,
+    })
 }
 
 fn prim_split(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
-    let re = ev.force_string_no_ctx(
-        &args[0],
-        pos,
-        "while evaluating the first argument passed to builtins.split",
-    )?;
-    let regex = ev.regex(re.as_bytes(), false, pos)?;
-    let s = ev.force_string(
-        &args[1],
-        pos,
-        "while evaluating the second argument passed to builtins.split",
-    )?;
+    let (regex, s) = regex_and_string(ev, args, pos, "split", false)?;
     let bytes = s.as_bytes();
     let mut out = Vec::new();
     let mut last = 0;
     for caps in regex.captures_iter(bytes) {
         let m = caps.get(0).expect("group 0 always matches");
         out.push(Value::string(&bytes[last..m.start()]));
-        let groups: Vec<Value> = (1..caps.len())
-            .map(|i| match caps.get(i) {
-                Some(g) => Value::string(g.as_bytes()),
-                None => Value::Null,
-            })
-            .collect();
-        out.push(Value::list(groups));
+        out.push(groups(&caps));
         last = m.end();
     }
     if out.is_empty() {
