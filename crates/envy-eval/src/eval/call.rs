@@ -6,6 +6,7 @@ use std::rc::Rc;
 use crate::error::{ErrorExt, ErrorKind, EvalError, EvalResult};
 use crate::eval::Evaluator;
 use crate::eval::attrs::suggestions;
+use crate::ir::{Expr, LambdaDef};
 use crate::source::Pos;
 use crate::symbol::Sym;
 use crate::value::*;
@@ -27,6 +28,18 @@ impl Evaluator {
             }
             match &f {
                 Value::Lambda(c) => {
+                    // `x: y: …` given two arguments: bind `x`, then call `y: …` in that
+                    // scope directly, without building the closure in between.
+                    if let (None, Expr::Lambda(inner), [a, b, ..]) =
+                        (&c.def.formals, c.def.body, args)
+                    {
+                        self.check_call_depth(pos)?;
+                        let env = Env::one(c.env.clone(), a.clone());
+                        let r = self.call_def(inner, &env, b.clone(), pos)?;
+                        args = &args[2..];
+                        f = r;
+                        continue;
+                    }
                     let r = self.call_lambda(c, args[0].clone(), pos)?;
                     args = &args[1..];
                     f = r;
@@ -107,7 +120,12 @@ impl Evaluator {
         arg: Value,
         pos: Pos,
     ) -> EvalResult<Value> {
-        let def = c.def;
+        self.call_def(c.def, &c.env, arg, pos)
+    }
+
+    /// Nix's "stack overflow; max-call-depth exceeded" once calls nest too deeply.
+    #[inline]
+    fn check_call_depth(&self, pos: Pos) -> EvalResult<()> {
         if self.call_depth >= self.settings.max_call_depth {
             let mut e = EvalError::new(
                 ErrorKind::StackOverflow,
@@ -116,8 +134,20 @@ impl Evaluator {
             e.pos = pos;
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Call the function `def` closed over `captured` with `arg`.
+    fn call_def(
+        &mut self,
+        def: &'static LambdaDef,
+        captured: &Env,
+        arg: Value,
+        pos: Pos,
+    ) -> EvalResult<Value> {
+        self.check_call_depth(pos)?;
         let env = match &def.formals {
-            None => Env::one(c.env.clone(), arg),
+            None => Env::one(captured.clone(), arg),
             Some(formals) => {
                 let attrs = match self.force(&arg, pos)? {
                     Value::Attrs(a) => a,
@@ -129,7 +159,7 @@ impl Evaluator {
                         return Err(self.call_frames(e, def, pos));
                     }
                 };
-                let env = Env::new(Some(c.env.clone()), def.slots as usize);
+                let env = Env::new(Some(captured.clone()), def.slots as usize);
                 let mut used = 0;
                 for f in formals.entries.iter() {
                     match attrs.get(f.name) {
