@@ -6,7 +6,7 @@
 //! them without reference counting, and a program's code is reachable for the whole
 //! evaluation anyway.
 
-use std::rc::Rc;
+use crate::value::Shared;
 
 use crate::source::Pos;
 use crate::symbol::Sym;
@@ -302,7 +302,7 @@ pub enum ArithOp {
 
 /// A constant string.
 pub fn const_str(s: &str) -> Expr {
-    Expr::Const(Value::String(Rc::new(NixStr::from(s))))
+    Expr::Const(Value::String(Shared::new(NixStr::from(s))))
 }
 
 impl Expr {

@@ -64,7 +64,10 @@ pub fn attrs(entries: Vec<(&str, Value)>) -> Value {
 pub fn store_path_string(path: &str) -> Value {
     let mut ctx = envy_eval::value::Context::new();
     ctx.insert(ContextElem::Opaque(Rc::from(path)));
-    Value::String(Rc::new(NixStr::with_context(path.as_bytes().to_vec(), ctx)))
+    Value::String(envy_eval::value::Shared::new(NixStr::with_context(
+        path.as_bytes().to_vec(),
+        ctx,
+    )))
 }
 
 /// A fetched tree's attributes as a Nix attribute set.

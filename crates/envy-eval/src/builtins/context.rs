@@ -87,7 +87,7 @@ fn prim_unsafe_discard_output_dependency(
             other => other,
         })
         .collect();
-    Ok(Value::String(Rc::new(NixStr::with_context(s, ctx))))
+    Ok(Value::String(Shared::new(NixStr::with_context(s, ctx))))
 }
 
 fn prim_add_drv_output_dependencies(
@@ -132,7 +132,7 @@ fn prim_add_drv_output_dependencies(
         }
         d @ ContextElem::DrvDeep(_) => d,
     };
-    Ok(Value::String(Rc::new(NixStr::with_context(
+    Ok(Value::String(Shared::new(NixStr::with_context(
         s,
         Context::from([new]),
     ))))
@@ -279,7 +279,7 @@ fn prim_append_context(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResu
             }
         }
     }
-    Ok(Value::String(Rc::new(NixStr::with_context(
+    Ok(Value::String(Shared::new(NixStr::with_context(
         s.as_bytes().to_vec(),
         ctx,
     ))))

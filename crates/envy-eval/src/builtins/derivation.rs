@@ -442,7 +442,7 @@ impl Evaluator {
         let mut out = vec![Attr {
             name: Sym::DRV_PATH,
             pos: Pos::NONE,
-            value: Value::String(Rc::new(NixStr::with_context(
+            value: Value::String(Shared::new(NixStr::with_context(
                 drv_str.as_bytes().to_vec(),
                 Context::from([ContextElem::DrvDeep(drv_str.clone())]),
             ))),
@@ -462,7 +462,7 @@ impl Evaluator {
             out.push(Attr {
                 name: Sym::new(o),
                 pos: Pos::NONE,
-                value: Value::String(Rc::new(NixStr::with_context(path.into_bytes(), ctx))),
+                value: Value::String(Shared::new(NixStr::with_context(path.into_bytes(), ctx))),
             });
         }
         Ok(Value::attrs(Attrs::from_unsorted(out)))

@@ -328,7 +328,7 @@ impl Evaluator {
     pub(crate) fn store_path_value(&self, sp: &StorePath) -> Value {
         let s = self.store.store_dir().print(sp);
         let ctx = Context::from([ContextElem::Opaque(Rc::from(s.as_str()))]);
-        Value::String(Rc::new(NixStr::with_context(s.into_bytes(), ctx)))
+        Value::String(Shared::new(NixStr::with_context(s.into_bytes(), ctx)))
     }
 }
 
@@ -524,7 +524,7 @@ fn prim_store_path(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<V
     } else {
         ContextElem::Opaque(Rc::from(printed.as_str()))
     };
-    Ok(Value::String(Rc::new(NixStr::with_context(
+    Ok(Value::String(Shared::new(NixStr::with_context(
         p.into_bytes(),
         Context::from([elem]),
     ))))

@@ -250,7 +250,7 @@ impl Evaluator {
 fn prim_to_json(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
     let mut ctx = Context::new();
     let out = ev.to_json(&args[0], pos, &mut ctx, true)?;
-    Ok(Value::String(Rc::new(NixStr::with_context(out, ctx))))
+    Ok(Value::String(Shared::new(NixStr::with_context(out, ctx))))
 }
 
 struct Parser<'a> {

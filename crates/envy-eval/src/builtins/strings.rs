@@ -65,7 +65,7 @@ fn prim_substring(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
         let v = ev.force(&args[2], pos)?;
         if let Value::String(s) = &v {
             let ctx = s.context().cloned().unwrap_or_default();
-            return Ok(Value::String(Rc::new(NixStr::with_context(
+            return Ok(Value::String(Shared::new(NixStr::with_context(
                 Vec::new(),
                 ctx,
             ))));
@@ -91,7 +91,7 @@ fn prim_substring(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
         };
         s[start..end].to_vec()
     };
-    Ok(Value::String(Rc::new(NixStr::with_context(out, ctx))))
+    Ok(Value::String(Shared::new(NixStr::with_context(out, ctx))))
 }
 
 fn prim_concat_strings_sep(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
@@ -109,7 +109,7 @@ fn prim_concat_strings_sep(ev: &mut Evaluator, args: &[Value], pos: Pos) -> Eval
             .map_err(|e| e.frame(pos, "while evaluating one element of the list of strings to concat passed to builtins.concatStringsSep"))?;
         out.extend_from_slice(&s);
     }
-    Ok(Value::String(Rc::new(NixStr::with_context(out, ctx))))
+    Ok(Value::String(Shared::new(NixStr::with_context(out, ctx))))
 }
 
 fn prim_replace_strings(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
@@ -121,7 +121,7 @@ fn prim_replace_strings(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalRes
             pos,
         ));
     }
-    let mut pats: Vec<Rc<NixStr>> = Vec::with_capacity(from.len());
+    let mut pats: Vec<Shared<NixStr>> = Vec::with_capacity(from.len());
     for f in from.iter() {
         pats.push(ev.force_string(
             f,
@@ -129,7 +129,7 @@ fn prim_replace_strings(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalRes
             "while evaluating one of the strings to replace passed to builtins.replaceStrings",
         )?);
     }
-    let mut reps: Vec<Option<Rc<NixStr>>> = vec![None; to.len()];
+    let mut reps: Vec<Option<Shared<NixStr>>> = vec![None; to.len()];
     let mut ctx = Context::new();
     let s = ev
         .coerce_to_string(&args[2], pos, &mut ctx, plain())
@@ -171,7 +171,7 @@ fn prim_replace_strings(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalRes
             p += 1;
         }
     }
-    Ok(Value::String(Rc::new(NixStr::with_context(out, ctx))))
+    Ok(Value::String(Shared::new(NixStr::with_context(out, ctx))))
 }
 
 /// The compiled regular expression (the first argument; `whole`: it must match the whole
@@ -182,7 +182,7 @@ fn regex_and_string(
     pos: Pos,
     name: &'static str,
     whole: bool,
-) -> EvalResult<(Rc<regex::bytes::Regex>, Rc<NixStr>)> {
+) -> EvalResult<(Rc<regex::bytes::Regex>, Shared<NixStr>)> {
     let re = ev.force_string_no_ctx(&args[0], pos, Ctx::Arg(1, name))?;
     let regex = ev.regex(re.as_bytes(), whole, pos)?;
     let s = ev.force_string(&args[1], pos, Ctx::Arg(2, name))?;
@@ -293,7 +293,7 @@ fn map_coerced(
             },
         )
         .map_err(|e| e.frame(pos, frame))?;
-    Ok(Value::String(Rc::new(NixStr::with_context(
+    Ok(Value::String(Shared::new(NixStr::with_context(
         f(&s).to_vec(),
         ctx,
     ))))

@@ -1,7 +1,6 @@
 //! `builtins.toXML` and `--xml` output: Nix's XML rendering of values.
 
 use std::collections::BTreeSet;
-use std::rc::Rc;
 
 use super::primop;
 use crate::error::EvalResult;
@@ -246,5 +245,5 @@ fn prim_to_xml(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value
     let mut ctx = Context::new();
     let _ = pos;
     let out = ev.to_xml(&args[0], true, false, &mut ctx)?;
-    Ok(Value::String(Rc::new(NixStr::with_context(out, ctx))))
+    Ok(Value::String(Shared::new(NixStr::with_context(out, ctx))))
 }

@@ -1,8 +1,6 @@
 //! Function application: lambdas (with attribute-set patterns), builtins with their arity
 //! (partial application builds a `PrimOpApp`), and sets with `__functor`.
 
-use std::rc::Rc;
-
 use crate::error::{ErrorExt, ErrorKind, EvalError, EvalResult};
 use crate::eval::Evaluator;
 use crate::eval::attrs::suggestions;
@@ -51,7 +49,7 @@ impl Evaluator {
                         args = &args[op.arity..];
                         f = r;
                     } else {
-                        return Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
+                        return Ok(Value::PrimOpApp(Shared::new(PrimOpApp {
                             op,
                             args: args.to_vec(),
                         })));
@@ -71,7 +69,7 @@ impl Evaluator {
                     } else {
                         let mut all = app.args.clone();
                         all.extend(args.iter().cloned());
-                        return Ok(Value::PrimOpApp(Rc::new(PrimOpApp { op, args: all })));
+                        return Ok(Value::PrimOpApp(Shared::new(PrimOpApp { op, args: all })));
                     }
                 }
                 Value::Attrs(a) if a.contains(Sym::FUNCTOR) => {

@@ -154,7 +154,7 @@ impl Evaluator {
     ) -> EvalResult<Value> {
         let mut ctx = Context::new();
         let bytes = self.coerce_to_string(v, pos, &mut ctx, opts)?;
-        Ok(Value::String(Rc::new(NixStr::with_context(bytes, ctx))))
+        Ok(Value::String(Shared::new(NixStr::with_context(bytes, ctx))))
     }
 
     /// Coerce to a path string (Nix's `coerceToPath`): must be absolute.

@@ -917,7 +917,7 @@ impl Evaluator {
         v: &Value,
         pos: Pos,
         ctx: impl Into<Ctx<'c>>,
-    ) -> EvalResult<Rc<NixStr>> {
+    ) -> EvalResult<Shared<NixStr>> {
         match self.force(v, pos)? {
             Value::String(s) => Ok(s),
             other => Err(self
@@ -933,7 +933,7 @@ impl Evaluator {
         v: &Value,
         pos: Pos,
         ctx: impl Into<Ctx<'c>>,
-    ) -> EvalResult<Rc<NixStr>> {
+    ) -> EvalResult<Shared<NixStr>> {
         let ctx = ctx.into();
         let s = self.force_string(v, pos, ctx)?;
         if let Some(c) = s.context() {

@@ -3,7 +3,6 @@
 //! interpolation.
 
 use std::cmp::Ordering;
-use std::rc::Rc;
 
 use crate::error::{ErrorExt, ErrorKind, EvalError, EvalResult};
 use crate::eval::Evaluator;
@@ -27,7 +26,7 @@ pub(crate) fn ptr_eq(a: &Value, b: &Value) -> bool {
         (Value::Lambda(x), Value::Lambda(y)) => Shared::ptr_eq(x, y),
         (Value::Attrs(x), Value::Attrs(y)) => AttrSet::ptr_eq(x, y),
         (Value::List(x), Value::List(y)) => ThinRc::ptr_eq(x, y),
-        (Value::PrimOpApp(x), Value::PrimOpApp(y)) => Rc::ptr_eq(x, y),
+        (Value::PrimOpApp(x), Value::PrimOpApp(y)) => Shared::ptr_eq(x, y),
         (Value::PrimOp(x), Value::PrimOp(y)) => std::ptr::eq(*x, *y),
         _ => false,
     }
@@ -517,7 +516,7 @@ impl Evaluator {
                 let s = String::from_utf8_lossy(&buf).into_owned();
                 Value::path(&crate::lower::strings::canon_path(&s))
             }
-            First::Str => Value::String(Rc::new(NixStr::with_context(buf, context))),
+            First::Str => Value::String(Shared::new(NixStr::with_context(buf, context))),
         })
     }
 

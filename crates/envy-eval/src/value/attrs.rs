@@ -110,6 +110,12 @@ impl AttrSet {
         ThinRc::ptr_eq(&a.0, &b.0)
     }
 
+    /// The reference count (see `ThinRc::count`).
+    #[inline]
+    pub(crate) fn count(&self) -> &std::cell::Cell<u32> {
+        self.0.count()
+    }
+
     /// The address of the set (an identity for cycle detection).
     #[inline]
     pub fn as_ptr(&self) -> *const () {

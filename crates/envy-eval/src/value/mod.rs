@@ -9,7 +9,6 @@ mod thin;
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::rc::Rc;
 
 pub use attrs::{Attr, AttrSet, AttrSlice, Attrs};
 pub use env::Env;
@@ -25,7 +24,6 @@ use crate::source::Pos;
 pub type List = ThinRc<(), Value>;
 
 /// A Nix value.
-#[derive(Clone)]
 pub enum Value {
     /// `null`
     Null,
@@ -36,9 +34,9 @@ pub enum Value {
     /// A float.
     Float(f64),
     /// A byte string with its context.
-    String(Rc<NixStr>),
+    String(Shared<NixStr>),
     /// An absolute, canonical path (behind a thin pointer, so that a `Value` is 16 bytes).
-    Path(Rc<Box<str>>),
+    Path(Shared<Box<str>>),
     /// An attribute set.
     Attrs(AttrSet),
     /// A list.
@@ -48,9 +46,35 @@ pub enum Value {
     /// A builtin function.
     PrimOp(&'static PrimOp),
     /// A builtin applied to fewer arguments than it takes.
-    PrimOpApp(Rc<PrimOpApp>),
+    PrimOpApp(Shared<PrimOpApp>),
     /// A suspended computation.
     Thunk(Shared<Thunk>),
+}
+
+// Every value behind a pointer is counted the same way (`ThinRc`'s count): cloning is one
+// increment wherever the variant, instead of a jump to the variant's own `clone`.
+impl Clone for Value {
+    #[inline]
+    fn clone(&self) -> Value {
+        let count = match self {
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::PrimOp(_) => {
+                None
+            }
+            Value::String(s) => Some(s.count()),
+            Value::Path(p) => Some(p.count()),
+            Value::Attrs(a) => Some(a.count()),
+            Value::List(l) => Some(l.count()),
+            Value::Lambda(c) => Some(c.count()),
+            Value::PrimOpApp(a) => Some(a.count()),
+            Value::Thunk(t) => Some(t.count()),
+        };
+        if let Some(count) = count {
+            thin::retain(count);
+        }
+        // SAFETY: cloning any variant's payload is copying it, plus counting the reference
+        // for the pointers counted above (`ThinRc::clone`); `&'static` and plain data copy.
+        unsafe { std::ptr::read(self) }
+    }
 }
 
 /// A function value.
@@ -223,17 +247,17 @@ impl Type {
 impl Value {
     /// The empty string.
     pub fn empty_string() -> Value {
-        Value::String(Rc::new(NixStr::from("")))
+        Value::String(Shared::new(NixStr::from("")))
     }
 
     /// A string without context.
     pub fn string(s: impl Into<NixStr>) -> Value {
-        Value::String(Rc::new(s.into()))
+        Value::String(Shared::new(s.into()))
     }
 
     /// A path (absolute and canonical).
     pub fn path(p: &str) -> Value {
-        Value::Path(Rc::new(Box::from(p)))
+        Value::Path(Shared::new(Box::from(p)))
     }
 
     /// An attribute set.

@@ -144,6 +144,12 @@ impl<H, T> ThinRc<H, T> {
         a.ptr == b.ptr
     }
 
+    /// The reference count (cloning is `retain` on it and a copy of the pointer).
+    #[inline]
+    pub(crate) fn count(&self) -> &Cell<u32> {
+        &self.inner().count
+    }
+
     /// The address of the allocation (an identity for cycle detection).
     #[inline]
     pub fn as_ptr(this: &Self) -> *const () {
@@ -151,14 +157,19 @@ impl<H, T> ThinRc<H, T> {
     }
 }
 
+/// Count one more reference (what cloning does); aborts on overflow, as `Rc` does.
+#[inline]
+pub(crate) fn retain(count: &Cell<u32>) {
+    let Some(n) = count.get().checked_add(1) else {
+        std::process::abort()
+    };
+    count.set(n);
+}
+
 impl<H, T> Clone for ThinRc<H, T> {
     #[inline]
     fn clone(&self) -> Self {
-        let count = &self.inner().count;
-        let Some(n) = count.get().checked_add(1) else {
-            std::process::abort()
-        };
-        count.set(n);
+        retain(self.count());
         ThinRc {
             ptr: self.ptr,
             _owns: PhantomData,
@@ -218,6 +229,12 @@ impl<T> Shared<T> {
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         ThinRc::ptr_eq(&a.0, &b.0)
     }
+
+    /// The reference count (see `ThinRc::count`).
+    #[inline]
+    pub(crate) fn count(&self) -> &Cell<u32> {
+        self.0.count()
+    }
 }
 
 impl<T> Clone for Shared<T> {
@@ -232,6 +249,26 @@ impl<T> Deref for Shared<T> {
     #[inline]
     fn deref(&self) -> &T {
         self.0.header()
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
+
+impl<T: std::fmt::Display> std::fmt::Display for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
     }
 }
 
