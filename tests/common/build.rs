@@ -103,24 +103,33 @@ impl BuildEnv {
     }
 
     /// `nix-build` each of `attrs` of `work/default.nix` with real Nix before envy builds
-    /// anything, in a Nix store kept at envy's store dir itself (Nix 2.8 builds in a store
-    /// whose files live elsewhere only inside its sandbox, which needs user namespaces), then
-    /// move Nix's files aside to where [`Self::nix_store_uri`] keeps them, leaving envy's
-    /// store dir empty. Returns each attribute's (output path, NAR hash) pairs.
+    /// anything (see [`Self::with_nix_in_place`]). Returns each attribute's (output path, NAR
+    /// hash) pairs.
     pub fn nix_build_in_place(&self, attrs: &[&str]) -> Vec<Vec<(String, String)>> {
+        self.with_nix_in_place(|uri| attrs.iter().map(|a| self.nix_build_at(a, uri)).collect())
+    }
+
+    /// `nix-build` each of `attrs`, which must fail, as [`Self::nix_build_in_place`] does;
+    /// returns Nix's stderr for each.
+    pub fn nix_build_failures_in_place(&self, attrs: &[&str]) -> Vec<String> {
+        self.with_nix_in_place(|uri| attrs.iter().map(|a| self.nix_failure_at(a, uri)).collect())
+    }
+
+    /// Run `f` with the URL of a Nix store kept at envy's store dir itself (Nix 2.8 builds in
+    /// a store whose files live elsewhere only inside its sandbox, which needs user
+    /// namespaces), before envy has built anything; then move Nix's files aside to where
+    /// [`Self::nix_store_uri`] keeps them, leaving envy's store dir empty.
+    fn with_nix_in_place<T>(&self, f: impl FnOnce(&str) -> T) -> T {
         let store_dir = self.store_dir();
         assert!(
             fs_err::read_dir(&store_dir).unwrap().next().is_none(),
             "Nix builds in place before envy builds"
         );
         let in_place = super::nix::local_store(&store_dir, &self.path("nix"));
-        let built = attrs
-            .iter()
-            .map(|attr| self.nix_build_at(attr, &in_place))
-            .collect();
+        let result = f(&in_place);
         fs_err::rename(&store_dir, self.path("nix/real")).unwrap();
         fs_err::create_dir(&store_dir).unwrap();
-        built
+        result
     }
 
     fn nix_build_at(&self, attr: &str, store_uri: &str) -> Vec<(String, String)> {
@@ -149,7 +158,11 @@ impl BuildEnv {
 
     /// `nix-build` an attribute that must fail; returns Nix's stderr.
     pub fn nix_build_failure(&self, attr: &str) -> String {
-        let out = self.run_nix_build(attr, &self.nix_store_uri());
+        self.nix_failure_at(attr, &self.nix_store_uri())
+    }
+
+    fn nix_failure_at(&self, attr: &str, store_uri: &str) -> String {
+        let out = self.run_nix_build(attr, store_uri);
         assert!(!out.status.success(), "nix-build {attr} succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
