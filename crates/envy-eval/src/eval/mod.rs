@@ -773,6 +773,20 @@ impl Evaluator {
 
     // ---- errors ----------------------------------------------------------------------------
 
+    /// "expected X but found Y: V" at `pos`, in the frame `ctx` (the typed forcing helpers).
+    #[cold]
+    fn wrong_type<'c>(
+        &mut self,
+        expected: &str,
+        found: &Value,
+        pos: Pos,
+        ctx: impl Into<Ctx<'c>>,
+    ) -> Box<EvalError> {
+        self.type_error(expected, found)
+            .at(pos)
+            .frame(pos, ctx.into().render())
+    }
+
     /// "expected X but found Y: V".
     pub(crate) fn type_error(&mut self, expected: &str, found: &Value) -> Box<EvalError> {
         let shown = crate::print::print_for_error(self, found);
@@ -810,10 +824,7 @@ impl Evaluator {
     ) -> EvalResult<AttrSet> {
         match v {
             Value::Attrs(a) => Ok(a),
-            other => Err(self
-                .type_error("a set", &other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("a set", &other, pos, ctx)),
         }
     }
 
@@ -837,10 +848,7 @@ impl Evaluator {
     ) -> EvalResult<List> {
         match v {
             Value::List(l) => Ok(l),
-            other => Err(self
-                .type_error("a list", &other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("a list", &other, pos, ctx)),
         }
     }
 
@@ -853,10 +861,7 @@ impl Evaluator {
     ) -> EvalResult<i64> {
         match self.force(v, pos)? {
             Value::Int(i) => Ok(i),
-            other => Err(self
-                .type_error("an integer", &other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("an integer", &other, pos, ctx)),
         }
     }
 
@@ -870,10 +875,7 @@ impl Evaluator {
         match self.force(v, pos)? {
             Value::Float(f) => Ok(f),
             Value::Int(i) => Ok(i as f64),
-            other => Err(self
-                .type_error("a float", &other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("a float", &other, pos, ctx)),
         }
     }
 
@@ -886,10 +888,7 @@ impl Evaluator {
     ) -> EvalResult<bool> {
         match self.force(v, pos)? {
             Value::Bool(b) => Ok(b),
-            other => Err(self
-                .type_error("a Boolean", &other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("a Boolean", &other, pos, ctx)),
         }
     }
 
@@ -904,10 +903,7 @@ impl Evaluator {
         match &f {
             Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => Ok(f),
             Value::Attrs(a) if a.contains(Sym::FUNCTOR) => Ok(f),
-            other => Err(self
-                .type_error("a function", other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("a function", other, pos, ctx)),
         }
     }
 
@@ -920,10 +916,7 @@ impl Evaluator {
     ) -> EvalResult<Shared<NixStr>> {
         match self.force(v, pos)? {
             Value::String(s) => Ok(s),
-            other => Err(self
-                .type_error("a string", &other)
-                .at(pos)
-                .frame(pos, ctx.into().render())),
+            other => Err(self.wrong_type("a string", &other, pos, ctx)),
         }
     }
 
