@@ -37,8 +37,12 @@ _envy_restore_defs() {
 # Run a devShell's shellHook once, and note what it defined (functions, aliases, exported
 # variables) so that _envy_unhook can undo exactly that on leaving.
 _envy_shellhook() {
-  local __envy_n __envy_fns_before __envy_aliases_before
+  local __envy_n __envy_fns_before __envy_aliases_before __envy_own __envy_pc
   local -A __envy_env_before=()
+  # The hook's own functions and PROMPT_COMMAND are never taken from a devShell: a shellHook
+  # that replaced them would turn envy off in this shell, and leaving would never unload.
+  __envy_own=$(declare -f _envy_hook _envy_save_defs _envy_restore_defs _envy_shellhook _envy_unhook)
+  __envy_pc=$(declare -p PROMPT_COMMAND 2>/dev/null)
   __envy_fns_before=$'\n'"$(compgen -A function)"$'\n'
   __envy_aliases_before=$'\n'"$(compgen -a)"$'\n'
   while IFS= read -r __envy_n; do
@@ -46,6 +50,13 @@ _envy_shellhook() {
   done < <(compgen -e)
 
   eval "$1"
+
+  eval "$__envy_own"
+  if [[ $(declare -p PROMPT_COMMAND 2>/dev/null) != "$__envy_pc" ]]; then
+    echo "envy: the shellHook changed PROMPT_COMMAND, which runs envy's hook: change undone" >&2
+    unset PROMPT_COMMAND
+    [[ -z $__envy_pc ]] || eval "${__envy_pc/#declare /declare -g }"
+  fi
 
   __envy_hook_fns=() __envy_hook_aliases=() __envy_hook_vars=()
   while IFS= read -r __envy_n; do

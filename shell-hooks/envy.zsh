@@ -41,9 +41,15 @@ _envy_restore_defs() {
 # Run a devShell's shellHook once, and note what it defined (functions, aliases, exported
 # variables) so that _envy_unhook can undo exactly that on leaving.
 _envy_shellhook() {
-  local __envy_n
+  local __envy_n __envy_f __envy_own_hooks
   local -a __envy_fns_before __envy_aliases_before
-  local -A __envy_env_before
+  local -A __envy_env_before __envy_own
+  # The hook's own functions and hook arrays are never taken from a devShell: a shellHook that
+  # replaced them would turn envy off in this shell, and leaving would never unload.
+  for __envy_f in _envy_hook _envy_save_defs _envy_restore_defs _envy_shellhook _envy_unhook; do
+    __envy_own[$__envy_f]=${functions[$__envy_f]}
+  done
+  __envy_own_hooks="$(typeset -p precmd_functions chpwd_functions 2>/dev/null)"
   __envy_fns_before=(${(k)functions})
   __envy_aliases_before=(${(k)aliases})
   for __envy_n in ${(k)parameters[(R)*export*]}; do
@@ -51,6 +57,14 @@ _envy_shellhook() {
   done
 
   eval "$1"
+
+  for __envy_f in ${(k)__envy_own}; do
+    functions[$__envy_f]=${__envy_own[$__envy_f]}
+  done
+  if [[ "$(typeset -p precmd_functions chpwd_functions 2>/dev/null)" != "$__envy_own_hooks" ]]; then
+    echo "envy: the shellHook changed precmd_functions or chpwd_functions, which run envy's hook: change undone" >&2
+    eval "${__envy_own_hooks//typeset /typeset -g }"
+  fi
 
   typeset -ga __envy_hook_fns __envy_hook_aliases __envy_hook_vars
   local -a __envy_fns_after __envy_aliases_after

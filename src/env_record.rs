@@ -155,6 +155,20 @@ const DROPPED: &[&str] = &[
 /// Name prefixes dropped for the same reason (`BASH`, `BASHOPTS`, `BASH_VERSINFO`, …).
 const DROPPED_PREFIXES: &[&str] = &["BASH", "COMP_"];
 
+/// Whether `name` belongs to envy's hook in some shell: its state (`__ENVY_*`), its shell
+/// variables and functions (`_envy_*`, `__envy_*`) and the variables that run it
+/// (`PROMPT_COMMAND`, zsh's `precmd_functions`/`chpwd_functions`). A devShell never sets
+/// these: one that did could turn the hook off, and leaving would never unload.
+pub fn is_hook_owned(name: &str) -> bool {
+    name.starts_with("__ENVY_")
+        || name.starts_with("_envy_")
+        || name.starts_with("__envy_")
+        || matches!(
+            name,
+            "PROMPT_COMMAND" | "precmd_functions" | "chpwd_functions" | "preexec_functions"
+        )
+}
+
 /// Whether `name` can be a shell variable name at all.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -300,11 +314,13 @@ impl EnvRecord {
         };
         self.variables.retain(|name, _| {
             is_identifier(name)
+                && !is_hook_owned(name)
                 && !DROPPED.contains(&name.as_str())
                 && !DROPPED_PREFIXES.iter().any(|p| name.starts_with(p))
                 && !outputs.iter().any(|o| o == name)
         });
-        self.bash_functions.retain(|name, _| is_function_name(name));
+        self.bash_functions
+            .retain(|name, _| is_function_name(name) && !is_hook_owned(name));
     }
 
     /// The `shellHook` to run once on entry, if any.
@@ -318,8 +334,9 @@ impl EnvRecord {
     /// The environment variables this record sets (exported variables other than
     /// `shellHook`, which is run rather than kept).
     pub fn exported(&self) -> impl Iterator<Item = (&str, &str)> {
+        // Records cached before a name became the hook's are filtered here too.
         self.variables.iter().filter_map(|(name, var)| match var {
-            Variable::Exported(value) if name != "shellHook" => {
+            Variable::Exported(value) if name != "shellHook" && !is_hook_owned(name) => {
                 Some((name.as_str(), value.as_str()))
             }
             _ => None,
@@ -330,6 +347,7 @@ impl EnvRecord {
     pub fn shell_locals(&self) -> impl Iterator<Item = (&str, &Variable)> {
         self.variables.iter().filter_map(|(name, var)| match var {
             Variable::Exported(_) => None,
+            _ if is_hook_owned(name) => None,
             _ => Some((name.as_str(), var)),
         })
     }

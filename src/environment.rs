@@ -2,7 +2,8 @@
 //! the backend (with progress on stderr), stored as a new generation when it differs.
 //!
 //! Shared by the hook's slow path, `envy reload` and `envy print-dev-env`. Trust is the
-//! caller's business: nothing here checks it.
+//! caller's business: the caller passes the trust gate and hands over what it read
+//! (`pins`), which the backend evaluates and the cache key covers.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use crate::cache::{Generation, KeyContext, ProjectCache, cache_key};
 use crate::dirs::Dirs;
 use crate::progress::{self, Progress};
 use crate::project::Project;
-use crate::trust::{Trust, TrustStore};
+use crate::trust::{Snapshot, TrustStore};
 
 /// Resolves projects to environments.
 pub struct Environments<'a> {
@@ -33,6 +34,7 @@ impl Environments<'_> {
         project: &Project,
         selection: &ShellSelection,
         force: bool,
+        pins: &[Snapshot],
     ) -> Result<Result<Generation, BackendError>> {
         let cache = ProjectCache::new(self.dirs, project);
         cache.ensure(self.dirs)?;
@@ -42,15 +44,11 @@ impl Environments<'_> {
             system: &self.system,
             selection,
             env: self.env,
+            pinned: pins,
         };
-        if !force && let Some(pointer) = cache.lookup(&ctx)? {
-            let generation = cache.load_generation(pointer.generation)?;
+        if !force && let Some((_, generation)) = cache.lookup(&ctx)? {
             return Ok(Ok(generation));
         }
-
-        let trust = TrustStore::new(self.dirs.trust_dir());
-        let allowed_before = trust.check(project)? == Trust::Allowed;
-        let flake_before = fs_err::read(project.flake_nix()).ok();
 
         let name = project
             .root()
@@ -64,6 +62,7 @@ impl Environments<'_> {
             system: &self.system,
             env: self.env,
             roots_dir: &cache.roots_dir(),
+            pins,
         };
         let result = self.backend.build(&request, &display);
         display.finish();
@@ -75,14 +74,25 @@ impl Environments<'_> {
             eprintln!("envy: {notice}");
         }
 
-        // Nix writes `flake.lock` for a flake with inputs that has none yet. The lock follows
-        // from the allowed `flake.nix`, so the allow carries over to it.
-        if allowed_before
-            && fs_err::read(project.flake_nix()).ok() == flake_before
-            && trust.check(project)? == Trust::Changed
+        // envy wrote `flake.lock` (missing, or lacking an input the allowed `flake.nix`
+        // declares) while evaluating the allowed files: the allow carries over to exactly the
+        // bytes it wrote. Any other change to the lock still blocks.
+        let mut pinned: Vec<Snapshot> = pins.to_vec();
+        if let Some((dir, lock)) = output.wrote_lock.take()
+            && let Some(snapshot) = pinned.iter_mut().find(|s| s.root == dir)
         {
-            trust.allow(project)?;
+            if TrustStore::new(self.dirs.trust_dir()).carry_over(snapshot, lock.clone())? {
+                eprintln!(
+                    "envy: the allow of `{}` carries over to the `flake.lock` envy wrote for it",
+                    dir.join(crate::project::FLAKE_NIX).display()
+                );
+            }
+            *snapshot = snapshot.with_lock(lock);
         }
+        let ctx = KeyContext {
+            pinned: &pinned,
+            ..ctx
+        };
 
         output.record.sanitize();
         output.record.watch.add_file(project.flake_nix());

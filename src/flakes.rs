@@ -125,3 +125,36 @@ pub fn evaluator(
         None => builder.build(),
     }
 }
+
+/// Lock the local flake whose files `snapshot` holds, reading `flake.nix` and `flake.lock`
+/// from the snapshot (never from the disk again), and write `flake.lock` when it changed.
+/// Returns the bytes written (`None`: the lock was up to date, or cannot be written), and
+/// Nix's notices. Nothing is built; inputs are fetched as locking needs.
+pub fn lock_snapshot(
+    snapshot: &crate::trust::Snapshot,
+    flags: &envy_flake::LockFlags,
+) -> Result<(Option<Vec<u8>>, Vec<String>)> {
+    let store_dir = store_dir()?;
+    let (snapshot, flags) = (snapshot.clone(), flags.clone());
+    let system = crate::backend::current_system();
+    envy_eval::run_with_stack(move || {
+        let session = session(store_dir.clone())?;
+        for (path, bytes) in snapshot.pins() {
+            session.mounts().pin(&path, bytes);
+        }
+        let mut ev = evaluator(
+            &session,
+            Box::new(envy_eval::DummyStore::new(store_dir)),
+            None,
+            &system,
+        );
+        let top = envy_flake::FlakeRef::parse(&snapshot.root.display().to_string(), None)?;
+        let locked = session
+            .lock(&mut ev, &top, &flags)
+            .with_context(|| format!("cannot lock flake `{top}`"))?;
+        let wrote = locked
+            .wrote_lock_file
+            .then(|| locked.lock.to_text().into_bytes());
+        Ok((wrote, locked.notices))
+    })
+}

@@ -116,10 +116,12 @@ fn a_lock_file_nix_writes_keeps_the_allow() {
     let (changes, stderr) = export(&sb, &project, None, 1);
     assert_eq!(changes["FOO"], "from-dep", "{stderr}");
     assert!(project.join("flake.lock").exists());
+    // envy wrote it (Nix only reads it) and the allow carried over to exactly that lock.
+    assert!(stderr.contains("carries over"), "{stderr}");
     let (again, stderr) = export(&sb, &project, Some(&state_of(&changes)), 1);
     assert!(
-        again.is_empty() && stderr.is_empty(),
-        "still allowed: {again:?} {stderr}"
+        again.keys().all(|k| k == "__ENVY_STATE") && stderr.is_empty(),
+        "still allowed, nothing to load again: {again:?} {stderr}"
     );
     let status = json(&sb.envy_ok(&project, &["status", "--json"]));
     assert_eq!(status["project"]["trust"], "allowed");
@@ -533,9 +535,14 @@ fn use_another_flakes_devshell() {
         return;
     };
     let project = sb.project("proj", &simple_flake("own", ""));
-    let _tools = sb.project("tools", &corekit::flake(&[("py", "FOO = \"from-tools\";")]));
+    let tools = sb.project("tools", &corekit::flake(&[("py", "FOO = \"from-tools\";")]));
     sb.envy_ok(&project, &["allow"]);
     sb.envy_ok(&project, &["use", "../tools#py"]);
+    // The other flake is evaluated too, so it needs its own allow.
+    let (blocked, stderr) = export(&sb, &project, None, 1);
+    assert_eq!(blocked.get("FOO"), None, "{stderr}");
+    assert!(stderr.contains("picked by `envy use`"), "{stderr}");
+    sb.envy_ok(&tools, &["allow"]);
     let shown = String::from_utf8(sb.envy_ok(&project, &["use"]).stdout).unwrap();
     assert_eq!(
         shown.trim(),

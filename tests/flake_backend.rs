@@ -211,9 +211,13 @@ fn unsupported_flakes_fall_back_to_nix_or_fail_clearly() {
     // Without Nix: a clear error with a hint (a fresh copy: the environment above is cached).
     let dir2 = w.path("proj2");
     common::flake::copy_tree(&dir, &dir2);
-    // Nix locked `other` above; with that lock envy needs no registry (and succeeds).
-    assert!(dir2.join("flake.lock").exists());
-    fs_err::remove_file(dir2.join("flake.lock")).unwrap();
+    // Nix locked `other` above in memory only: envy, which could not lock it, never lets Nix
+    // write a lock file (the trust gate allows only locks envy wrote from allowed files).
+    assert!(!dir2.join("flake.lock").exists());
+    assert!(
+        stderr.contains("flake.lock not updated"),
+        "the notice says why: {stderr}"
+    );
     let out = w
         .envy(&dir2, &["print-dev-env", "--json"])
         .env("PATH", path_without_nix(w.root()))

@@ -55,11 +55,15 @@ impl From<BackendError> for Failure {
     }
 }
 
+/// The `flake.lock` envy wrote for the top flake: its directory and bytes.
+type WroteLock = Option<(PathBuf, Vec<u8>)>;
+
 /// What the evaluation thread hands back.
 struct Evaluated {
     drv_path: StorePath,
     watch: WatchList,
     notices: Vec<String>,
+    wrote_lock: WroteLock,
 }
 
 /// What the evaluation thread needs (owned: it runs on its own big stack).
@@ -71,6 +75,8 @@ struct Job {
     /// What the attribute is, for messages (`devShell \`default\``).
     what: String,
     system: String,
+    /// Files to evaluate from these bytes instead of the disk (the trust gate's snapshots).
+    pins: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
 fn setup(e: impl std::fmt::Display) -> BackendError {
@@ -127,6 +133,7 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         candidates,
         what: format!("devShell `{name}`"),
         system: request.system.to_string(),
+        pins: request.pins.iter().flat_map(|s| s.pins()).collect(),
     };
     progress.phase("evaluating flake.nix");
     log_evaluation(request.project_root);
@@ -152,6 +159,7 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         record,
         roots,
         notices: evaluated.notices,
+        wrote_lock: evaluated.wrote_lock,
     })
 }
 
@@ -187,6 +195,7 @@ pub fn instantiate_flake_attr(
         candidates,
         what: format!("attribute `{attr}`"),
         system: system.to_string(),
+        pins: Vec::new(),
     };
     let (store, realiser) = (engine.store_handle(), engine.realiser());
     match envy_eval::run_with_stack(move || evaluate(job, store, realiser)) {
@@ -244,6 +253,9 @@ fn evaluate(
     let session =
         crate::flakes::session(store.store_dir().clone()).map_err(|e| setup(format!("{e:#}")))?;
     let mounts = session.mounts().clone();
+    for (path, bytes) in &job.pins {
+        mounts.pin(path, bytes.clone());
+    }
     let eval_store =
         LocalEvalStore::with_lazy_sources(store.clone(), MountedSources(mounts.clone()));
     let mut ev = crate::flakes::evaluator(
@@ -256,12 +268,13 @@ fn evaluate(
     let record = ev.take_record();
     let watch = watch_list(&record, &mounts, &store);
     match result {
-        Ok((drv_path, mut notices)) => {
+        Ok((drv_path, mut notices, wrote_lock)) => {
             notices.extend(session.builtins().take_notices());
             Ok(Evaluated {
                 drv_path,
                 watch,
                 notices,
+                wrote_lock,
             })
         }
         Err(Failure::Failed(e)) => Err(Failure::Failed(e.with_watch(watch.files))),
@@ -277,7 +290,7 @@ fn evaluate_in(
     session: &envy_flake::FlakeSession,
     ev: &mut Evaluator,
     mounts: &Mounts,
-) -> Result<(StorePath, Vec<String>), Failure> {
+) -> Result<(StorePath, Vec<String>, WroteLock), Failure> {
     let reference = job
         .flake_ref
         .clone()
@@ -291,6 +304,20 @@ fn evaluate_in(
         .iter()
         .map(|n| n.lines().next().unwrap_or_default().to_string())
         .collect();
+    // The lock envy just wrote is what the rest of the evaluation reads as `flake.lock`.
+    let wrote_lock = match envy_flake::lock::source_path(&top.input) {
+        Some(dir) if locked.wrote_lock_file => {
+            let dir = if top.subdir.is_empty() {
+                dir
+            } else {
+                dir.join(&top.subdir)
+            };
+            let bytes = locked.lock.to_text().into_bytes();
+            mounts.pin(&dir.join("flake.lock"), Some(bytes.clone()));
+            Some((dir, bytes))
+        }
+        _ => None,
+    };
     let eval_err = |e: Box<envy_eval::EvalError>| eval_failure(&e, mounts);
     let flake = session.call(ev, &locked).map_err(eval_err)?;
     let candidates = &job.candidates;
@@ -334,7 +361,7 @@ fn evaluate_in(
         .store_dir()
         .parse(&drv_path.to_str_lossy())
         .map_err(|e| Failure::Failed(setup(e)))?;
-    Ok((drv_path, notices))
+    Ok((drv_path, notices, wrote_lock))
 }
 
 /// `a.b.c` of `v`, or `None` when an attribute on the way is missing.

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env_record::EnvRecord;
 use crate::progress::ProgressSink;
+use crate::trust::Snapshot;
 
 /// Which devShell of which flake a project uses (`envy use [FLAKE_REF#]NAME`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +72,10 @@ pub struct BuildRequest<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// A directory owned by this project's cache where the backend keeps its GC roots.
     pub roots_dir: &'a Path,
+    /// The allowed flakes' `flake.nix` / `flake.lock` as the trust gate read them: the backend
+    /// evaluates these bytes, never the files read again (empty: no gate, e.g. a flake named
+    /// on the command line).
+    pub pins: &'a [Snapshot],
 }
 
 /// What a successful build yields.
@@ -82,6 +87,9 @@ pub struct BuildOutput {
     pub roots: Vec<GcRoot>,
     /// One-line notices for the user (`creating lock file …`, a fallback to Nix).
     pub notices: Vec<String>,
+    /// The `flake.lock` envy wrote while evaluating a pinned `flake.nix`: the flake's
+    /// directory and the bytes written (the only lock an allow carries over to).
+    pub wrote_lock: Option<(PathBuf, Vec<u8>)>,
 }
 
 /// A GC root a backend made to keep a built environment alive.

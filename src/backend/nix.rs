@@ -18,6 +18,7 @@ use crate::env_record::EnvRecord;
 use crate::nix_cli::{self, NixProgress};
 use crate::progress::ProgressSink;
 use crate::project::{FLAKE_LOCK, FLAKE_NIX};
+use crate::trust::Snapshot;
 
 /// Most files a copied source directory (`./dir` in a flake) adds to the watch list.
 const MAX_DIR_FILES: usize = 256;
@@ -79,6 +80,40 @@ impl Backend for NixBackend {
             .join(profile_name(&request.selection.name));
         let installable = Self::installable(request);
 
+        // Under the trust gate Nix must not write a lock nobody allowed: envy locks the top
+        // flake itself from the allowed files (its locker writes what Nix 2.8 writes), the
+        // allow carries over to exactly those bytes, and Nix only reads the lock.
+        let mut pins: Vec<Snapshot> = request.pins.to_vec();
+        let mut notices = Vec::new();
+        let mut wrote_lock = None;
+        let top = match crate::trust::selected_flake(request.selection) {
+            Some(flake) => pins.iter().position(|p| p.root == flake.root()),
+            None if request.selection.flake_ref.is_none() => {
+                pins.iter().position(|p| p.root == request.project_root)
+            }
+            None => None,
+        };
+        if let Some(i) = top {
+            progress.phase("locking flake.nix");
+            match crate::flakes::lock_snapshot(&pins[i], &envy_flake::LockFlags::default()) {
+                Ok((Some(bytes), lock_notices)) => {
+                    notices.extend(
+                        lock_notices
+                            .iter()
+                            .map(|n| n.lines().next().unwrap_or_default().to_string()),
+                    );
+                    wrote_lock = Some((pins[i].root.clone(), bytes.clone()));
+                    pins[i] = pins[i].with_lock(bytes);
+                }
+                Ok((None, _)) => {}
+                // Nix locks what envy cannot, in memory only.
+                Err(e) => notices.push(format!(
+                    "flake.lock not updated ({}); Nix locks the inputs for this build only",
+                    format!("{e:#}").lines().next().unwrap_or_default()
+                )),
+            }
+        }
+
         progress.phase("evaluating flake.nix");
         let mut command = Command::new(nix);
         command
@@ -90,6 +125,11 @@ impl Backend for NixBackend {
                 "-vvv",
                 "--no-eval-cache",
             ])
+            .args(if pins.is_empty() {
+                &[][..]
+            } else {
+                &["--no-write-lock-file"][..]
+            })
             .arg("--profile")
             .arg(&profile)
             .arg(&installable)
@@ -142,6 +182,20 @@ impl Backend for NixBackend {
             return Err(BackendError::new(kind, mapper.map_text(&text)).with_watch(files));
         }
 
+        // Nix read the files itself: they must still be the allowed bytes, or what it
+        // evaluated may not be what was allowed.
+        for pinned in &pins {
+            let now = Snapshot::read(&crate::project::Project::at(pinned.root.clone()));
+            if now.as_ref().ok() != Some(pinned) {
+                return Err(BackendError::new(
+                    ErrorKind::Eval,
+                    format!(
+                        "error: `{}` or its `flake.lock` changed while Nix evaluated it; not loading what may not be allowed\nhint: check the files, then `envy allow` them",
+                        pinned.root.join(FLAKE_NIX).display()
+                    ),
+                ));
+            }
+        }
         let mut record = EnvRecord::from_json(&stdout).map_err(|e| {
             BackendError::new(
                 ErrorKind::Setup,
@@ -173,7 +227,8 @@ impl Backend for NixBackend {
         Ok(BuildOutput {
             record,
             roots,
-            notices: Vec::new(),
+            notices,
+            wrote_lock,
         })
     }
 }
@@ -340,6 +395,7 @@ mod tests {
             system: &sys,
             env: &env,
             roots_dir: Path::new("/r"),
+            pins: &[],
         };
         assert_eq!(NixBackend::installable(&req), "/p#ci");
         let default = crate::backend::ShellSelection::default_shell();

@@ -35,6 +35,7 @@ use crate::dirs::Dirs;
 use crate::env_record::{EnvRecord, WatchList};
 use crate::fsutil::{self, FileLock};
 use crate::project::Project;
+use crate::trust::{Snapshot, read_regular_up_to};
 
 /// What a cache key covers besides the watched inputs.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,9 @@ pub struct KeyContext<'a> {
     pub selection: &'a ShellSelection,
     /// The environment evaluation sees (for watched variables).
     pub env: &'a BTreeMap<String, String>,
+    /// Files whose bytes were read once for the trust decision and evaluated as read: the key
+    /// covers those bytes, not what the files hold by the time the key is computed.
+    pub pinned: &'a [Snapshot],
 }
 
 /// sha256 over everything `watch` names, as it is now, plus `ctx`.
@@ -66,7 +70,16 @@ pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
     field(Some(ctx.selection.display().as_bytes()));
     for file in &watch.files {
         field(Some(file.as_os_str().as_bytes()));
-        field(fs_err::read(file).ok().as_deref());
+        let pinned = ctx
+            .pinned
+            .iter()
+            .flat_map(Snapshot::pins)
+            .find(|(path, _)| path == file);
+        match pinned {
+            Some((_, bytes)) => field(bytes.as_deref()),
+            // Only regular files: a watched FIFO or device must not hang the prompt.
+            None => field(read_regular_up_to(file, u64::MAX).ok().flatten().as_deref()),
+        }
     }
     for dir in &watch.dirs {
         field(Some(dir.as_os_str().as_bytes()));
@@ -175,38 +188,50 @@ impl ProjectCache {
     }
 
     /// Find the generation for the inputs as they are now: `current` if its key still holds,
-    /// else any earlier build with a matching key (which becomes current).
-    pub fn lookup(&self, ctx: &KeyContext<'_>) -> Result<Option<Pointer>> {
-        if let Some(current) = self.current()?
+    /// else any earlier build with a matching key (which becomes current). A corrupt
+    /// `current`, pointer or generation file is set aside (`<file>.corrupt`) with one line on
+    /// stderr and treated as missing, so the next build heals the cache instead of every
+    /// prompt repeating the error.
+    pub fn lookup(&self, ctx: &KeyContext<'_>) -> Result<Option<(Pointer, Generation)>> {
+        let current_path = self.dir.join("current");
+        if let Some(current) = read_postcard_or_set_aside::<Pointer>(&current_path)?
             && cache_key(&current.watch, ctx) == current.key
-            && self.generation_path(current.generation).exists()
+            && let Some(generation) = self.load_generation_or_set_aside(current.generation)?
         {
-            return Ok(Some(current));
+            return Ok(Some((current, generation)));
         }
-        let mut memo: Vec<(&WatchList, [u8; 32])> = Vec::new();
+        let mut memo: Vec<(WatchList, [u8; 32])> = Vec::new();
         let builds = self.builds()?;
         for pointer in &builds {
-            let key = match memo.iter().find(|(w, _)| **w == pointer.watch) {
+            let key = match memo.iter().find(|(w, _)| *w == pointer.watch) {
                 Some((_, k)) => *k,
                 None => {
                     let k = cache_key(&pointer.watch, ctx);
-                    memo.push((&pointer.watch, k));
+                    memo.push((pointer.watch.clone(), k));
                     k
                 }
             };
-            if key == pointer.key && self.generation_path(pointer.generation).exists() {
+            if key == pointer.key
+                && self.generation_path(pointer.generation).exists()
+                && let Some(generation) = self.load_generation_or_set_aside(pointer.generation)?
+            {
                 self.set_current(pointer)?;
-                return Ok(Some(pointer.clone()));
+                return Ok(Some((pointer.clone(), generation)));
             }
         }
         Ok(None)
     }
 
-    /// Every `builds/` pointer, newest generation first.
+    /// Generation `number`, or `None` when it is missing or corrupt (set aside).
+    fn load_generation_or_set_aside(&self, number: u64) -> Result<Option<Generation>> {
+        read_postcard_or_set_aside(&self.generation_path(number))
+    }
+
+    /// Every `builds/` pointer, newest generation first (corrupt ones set aside).
     pub fn builds(&self) -> Result<Vec<Pointer>> {
         let mut out = Vec::new();
         for path in fsutil::list_dir(&self.dir.join("builds")) {
-            if let Some(p) = read_postcard::<Pointer>(&path)? {
+            if let Some(p) = read_postcard_or_set_aside::<Pointer>(&path)? {
                 out.push(p);
             }
         }
@@ -345,6 +370,36 @@ fn read_postcard<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
     })
 }
 
+/// [`read_postcard`], but a file that does not decode is renamed to `<file>.corrupt` (kept
+/// for inspection; `envy gc` does not need it) and reported once, as if it were missing.
+fn read_postcard_or_set_aside<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let bytes = match fs_err::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match postcard::from_bytes(&bytes) {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".corrupt");
+            let aside = PathBuf::from(aside);
+            match fs_err::rename(path, &aside) {
+                Ok(()) => eprintln!(
+                    "envy: `{}` is corrupt ({e}); set aside as `{}`, rebuilding",
+                    path.display(),
+                    aside.display()
+                ),
+                Err(err) => eprintln!(
+                    "envy: `{}` is corrupt ({e}) and cannot be set aside ({err}); rebuilding",
+                    path.display()
+                ),
+            }
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,8 +450,9 @@ mod tests {
             system: "x",
             selection: &sel,
             env: &env,
+            pinned: &[],
         };
-        assert_eq!(cache.lookup(&ctx).unwrap(), None);
+        assert!(cache.lookup(&ctx).unwrap().is_none());
 
         let r1 = record(&project, "1");
         let p1 = cache
@@ -410,12 +466,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(p1.generation, 1);
-        assert_eq!(cache.lookup(&ctx).unwrap().unwrap().generation, 1);
+        assert_eq!(cache.lookup(&ctx).unwrap().unwrap().0.generation, 1);
 
         fs_err::write(project.flake_nix(), "two").unwrap();
-        assert_eq!(
-            cache.lookup(&ctx).unwrap(),
-            None,
+        assert!(
+            cache.lookup(&ctx).unwrap().is_none(),
             "edited flake.nix must miss"
         );
         let r2 = record(&project, "2");
@@ -426,12 +481,45 @@ mod tests {
 
         fs_err::write(project.flake_nix(), "one").unwrap();
         assert_eq!(
-            cache.lookup(&ctx).unwrap().unwrap().generation,
+            cache.lookup(&ctx).unwrap().unwrap().0.generation,
             1,
             "reverting finds the old build"
         );
         assert_eq!(cache.current().unwrap().unwrap().generation, 1);
         assert_eq!(cache.generation_numbers(), [1, 2]);
+    }
+
+    #[test]
+    fn corrupt_current_and_generation_files_are_set_aside_and_missed_once() {
+        let (_tmp, dirs, project, cache) = setup();
+        let sel = ShellSelection::default_shell();
+        let env = BTreeMap::new();
+        let ctx = KeyContext {
+            backend: "fake",
+            system: "x",
+            selection: &sel,
+            env: &env,
+            pinned: &[],
+        };
+        let r = record(&project, "1");
+        cache
+            .add_build(&dirs, cache_key(&r.watch, &ctx), &sel, &Fake, r, vec![])
+            .unwrap();
+        assert!(cache.lookup(&ctx).unwrap().is_some());
+        // A torn `current`: the builds/ pointer still finds the generation.
+        fs_err::write(cache.dir.join("current"), b"\xff\xff\xff").unwrap();
+        assert_eq!(cache.lookup(&ctx).unwrap().unwrap().0.generation, 1);
+        assert!(cache.dir.join("current.corrupt").exists());
+        // A corrupt generation: a miss (so the caller rebuilds), and no error after that.
+        fs_err::write(cache.generation_path(1), b"\x01").unwrap();
+        assert!(cache.lookup(&ctx).unwrap().is_none());
+        assert!(!cache.generation_path(1).exists());
+        assert!(cache.lookup(&ctx).unwrap().is_none());
+        let r = record(&project, "1");
+        let p = cache
+            .add_build(&dirs, cache_key(&r.watch, &ctx), &sel, &Fake, r, vec![])
+            .unwrap();
+        assert_eq!(cache.lookup(&ctx).unwrap().unwrap().0, p);
     }
 
     #[test]
@@ -444,6 +532,7 @@ mod tests {
             system: "x",
             selection: &sel,
             env: &env,
+            pinned: &[],
         };
         let r = record(&project, "same");
         cache
@@ -484,6 +573,7 @@ mod tests {
                     system: "s",
                     selection: sel,
                     env,
+                    pinned: &[],
                 },
             )
         };

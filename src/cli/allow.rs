@@ -16,6 +16,11 @@ use crate::trust::TrustStore;
 /// once more. Lifts an earlier `envy deny`. Shells in the project load it at their next
 /// prompt.
 ///
+/// envy writes `flake.lock` itself when the allowed `flake.nix` declares inputs the lock
+/// lacks; the allow carries over to exactly that lock. A flake that `envy use` picks from a
+/// directory on this machine is evaluated too, so it needs its own allow (`envy allow DIR`).
+/// Files that `flake.nix` imports are not part of the allow (see the README's trust section).
+///
 /// Examples:
 ///   envy allow              # the project you are in
 ///   envy allow ~/src/app    # another one

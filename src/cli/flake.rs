@@ -9,6 +9,8 @@ use envy_eval::{DummyStore, Evaluator, Pos};
 use envy_flake::lockfile::{Edge, LockFile, NodeId};
 use envy_flake::{FlakeRef, FlakeSession, LockFlags, LockedFlake};
 
+use crate::trust::{Snapshot, Trust, TrustStore};
+
 /// Work with flakes: lock their inputs, update them, show metadata and outputs.
 #[derive(Debug, clap::Args)]
 pub struct FlakeArgs {
@@ -95,7 +97,7 @@ impl FlakeArgs {
                         .collect::<Result<_>>()?,
                     ..LockFlags::default()
                 };
-                Engine::open()?.lock(&a.flake, &flags).map(|_| ())
+                lock_keeping_allow(&a.flake, &flags)
             }
             FlakeCommand::Update(a) => {
                 let flags = if a.inputs.is_empty() {
@@ -113,7 +115,7 @@ impl FlakeArgs {
                         ..LockFlags::default()
                     }
                 };
-                Engine::open()?.lock(&a.flake, &flags).map(|_| ())
+                lock_keeping_allow(&a.flake, &flags)
             }
             FlakeCommand::Metadata(a) => {
                 let flags = LockFlags {
@@ -162,6 +164,46 @@ impl FlakeArgs {
             }
         }
     }
+}
+
+/// Lock `reference`. For an allowed local project the user just asked for this lock, so the
+/// allow carries over to exactly the bytes written (the files are read once and locked from
+/// those bytes); anything else is locked as it is.
+fn lock_keeping_allow(reference: &str, flags: &LockFlags) -> Result<()> {
+    let cwd = crate::project::current_dir()?;
+    let top = FlakeRef::parse(reference, Some(&cwd))
+        .with_context(|| format!("cannot use flake reference `{reference}`"))?;
+    let local = envy_flake::lock::source_path(&top.input)
+        .map(|dir| match top.subdir.as_str() {
+            "" => dir,
+            sub => dir.join(sub),
+        })
+        .map(|dir| crate::project::Project::at(crate::project::normalize(&dir)))
+        .filter(|p| p.flake_nix().is_file());
+    if flags.write_lock_file
+        && let Some(project) = local
+    {
+        let dirs = crate::dirs::Dirs::from_env()?;
+        let store = TrustStore::new(dirs.trust_dir());
+        let snapshot = Snapshot::read(&project)?;
+        if store.check_snapshot(&snapshot) == Trust::Allowed {
+            let (wrote, notices) = crate::flakes::lock_snapshot(&snapshot, flags)?;
+            for n in &notices {
+                eprintln!("envy: {n}");
+            }
+            if let Some(bytes) = wrote
+                && store.carry_over(&snapshot, bytes)?
+            {
+                crate::cache::ProjectCache::new(&dirs, &project).touch_stamp(&dirs)?;
+                eprintln!(
+                    "envy: `{}` stays allowed with the lock you asked for",
+                    project.flake_nix().display()
+                );
+            }
+            return Ok(());
+        }
+    }
+    Engine::open()?.lock(reference, flags).map(|_| ())
 }
 
 /// `a/b` → `["a", "b"]`.

@@ -60,9 +60,11 @@ impl PrintDevEnv {
                     },
                     None => crate::settings::selection(&ctx.dirs, &project)?,
                 };
+                // Asking for it is the consent; what is read once is what is evaluated.
+                let pins = [crate::trust::Snapshot::read(&project)?];
                 let resolved = ctx
                     .environments(backend.as_ref(), &env)
-                    .resolve(&project, &selection, false)?;
+                    .resolve(&project, &selection, false, &pins)?;
                 resolved
                     .map_err(|e| anyhow::anyhow!("{}", e.message))?
                     .record
@@ -81,6 +83,7 @@ impl PrintDevEnv {
                     system: &system,
                     env: &env,
                     roots_dir: &roots,
+                    pins: &[],
                 };
                 let progress = Progress::start(reference, crate::progress::Mode::from_env());
                 let result = backend.build(&request, &progress);

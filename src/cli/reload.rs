@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cache::ProjectCache;
-use crate::trust::{Trust, TrustStore};
+use crate::trust::{self, Gate, TrustStore};
 
 /// Rebuild the project's environment now, even if nothing it watches changed.
 ///
@@ -24,21 +24,18 @@ impl Reload {
     pub fn run(self) -> Result<ExitCode> {
         let ctx = Context::new()?;
         let project = ctx.project(self.dir.as_deref())?;
-        let trust = TrustStore::new(ctx.dirs.trust_dir()).check(&project)?;
-        if trust != Trust::Allowed {
-            anyhow::bail!(
-                "`{}` is {}\nhint: run `envy allow` to trust it",
-                project.flake_nix().display(),
-                trust.as_str()
-            );
-        }
+        let selection = crate::settings::selection(&ctx.dirs, &project)?;
+        let store = TrustStore::new(ctx.dirs.trust_dir());
+        let pins = match trust::gate(&store, &project, &selection)? {
+            Gate::Open(pins) => pins,
+            closed => anyhow::bail!("{}", closed.message(false).unwrap_or_default()),
+        };
         let cache = ProjectCache::new(&ctx.dirs, &project);
         let backend = crate::backend::from_env()?;
         let env = ctx.user_env();
-        let selection = crate::settings::selection(&ctx.dirs, &project)?;
         let resolved = ctx
             .environments(backend.as_ref(), &env)
-            .resolve(&project, &selection, true)?;
+            .resolve(&project, &selection, true, &pins)?;
         let resolved = resolved.map_err(|e| anyhow::anyhow!("{}", e.message))?;
         cache.touch_stamp(&ctx.dirs)?;
         eprintln!(

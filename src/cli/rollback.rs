@@ -70,6 +70,7 @@ impl Rollback {
             system: &system,
             selection: &selection,
             env: &env,
+            pinned: &[],
         };
         let key = cache_key(&current.watch, &key_ctx);
         cache.set_current(&Pointer {

@@ -49,8 +49,25 @@ impl Status {
 
         let project = Project::find(&dir).map(|project| -> Result<Value> {
             let cache = ProjectCache::new(&ctx.dirs, &project);
-            let trust = TrustStore::new(ctx.dirs.trust_dir()).check(&project)?;
             let selection = crate::settings::selection(&ctx.dirs, &project)?;
+            let gate =
+                crate::trust::gate(&TrustStore::new(ctx.dirs.trust_dir()), &project, &selection)?;
+            let trust = match &gate {
+                crate::trust::Gate::Open(_) => "allowed".to_string(),
+                crate::trust::Gate::Closed {
+                    trust,
+                    selected: false,
+                    ..
+                } => trust.as_str().to_string(),
+                crate::trust::Gate::Closed { trust, flake, .. } => {
+                    format!(
+                        "{} (`{}`, picked by `envy use`)",
+                        trust.as_str(),
+                        flake.display()
+                    )
+                }
+                crate::trust::Gate::Unreadable(e) => format!("unreadable: {e}"),
+            };
             let current = cache.current()?;
             let generation = match &current {
                 Some(pointer) => {
@@ -63,6 +80,7 @@ impl Status {
                             system: &system,
                             selection: &selection,
                             env: &env,
+                            pinned: &[],
                         };
                         cache_key(&pointer.watch, &kctx) == pointer.key
                     });
@@ -79,7 +97,7 @@ impl Status {
             };
             Ok(json!({
                 "root": project.root(),
-                "trust": trust.as_str(),
+                "trust": trust,
                 "devShell": selection.display(),
                 "generation": generation,
                 "generations": cache.generation_numbers().len(),

@@ -26,7 +26,7 @@ use crate::progress;
 use crate::project::{self, Project};
 use crate::settings;
 use crate::shell::{Script, Shell};
-use crate::trust::{Trust, TrustStore};
+use crate::trust::{self, Gate, Trust, TrustStore};
 
 /// Run the slow path and print the code for `shell` on stdout.
 pub fn export(shell: Shell) -> Result<()> {
@@ -101,6 +101,9 @@ struct Plan {
     load: Option<Generation>,
     /// Status and watched inputs for the new state (`None`: no project, unset the state).
     status: Option<(Status, Project, Vec<Entry>)>,
+    /// Signatures of the trust inputs taken before they were read (see
+    /// [`state::digest_with`]).
+    early: Vec<(PathBuf, state::Signature)>,
 }
 
 impl Hook<'_> {
@@ -111,6 +114,7 @@ impl Hook<'_> {
                 keep: false,
                 load: None,
                 status: None,
+                early: Vec::new(),
             },
             Some(project) => self.plan(&project, current.as_ref())?,
         };
@@ -152,35 +156,51 @@ impl Hook<'_> {
             Entry::Path(project::FLAKE_LOCK.into()),
             Entry::Path(cache.stamp_path()),
         ];
-        match TrustStore::new(self.dirs.trust_dir()).check(project)? {
-            Trust::Denied => Ok(Plan {
+        let selection = settings::selection(self.dirs, project)?;
+        // The flake `envy use` picked is under the gate too: watch what decides it.
+        let selected_inputs: Vec<Entry> = trust::selected_flake(&selection)
+            .map(|other| {
+                vec![
+                    Entry::Path(other.flake_nix()),
+                    Entry::Path(other.flake_lock()),
+                    Entry::Path(ProjectCache::new(self.dirs, &other).stamp_path()),
+                ]
+            })
+            .unwrap_or_default();
+        let mut trust_inputs = trust_inputs;
+        trust_inputs.extend(selected_inputs.iter().cloned());
+        // `stat` before reading: a change from here on shows at the next prompt.
+        let early: Vec<(PathBuf, state::Signature)> = trust_inputs
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Path(p) => Some((p.clone(), state::signature(project.root(), p))),
+                Entry::Env(_) => None,
+            })
+            .collect();
+        let store = TrustStore::new(self.dirs.trust_dir());
+        match trust::gate(&store, project, &selection)? {
+            Gate::Closed {
+                trust: Trust::Denied,
+                selected: false,
+                ..
+            } => Ok(Plan {
                 keep: false,
                 load: None,
                 status: Some((Status::Denied, project.clone(), trust_inputs)),
+                early,
             }),
-            trust @ (Trust::NotAllowed | Trust::Changed) => {
-                let flake = project.flake_nix();
-                let what = if trust == Trust::Changed {
-                    "changed since it was allowed"
-                } else {
-                    "is not allowed"
-                };
-                let kept = if same {
-                    " (keeping the environment loaded before the change)"
-                } else {
-                    ""
-                };
-                eprintln!(
-                    "envy: `{}` {what}: run `envy allow` to trust it{kept}",
-                    flake.display()
-                );
+            closed @ (Gate::Closed { .. } | Gate::Unreadable(_)) => {
+                if let Some(message) = closed.message(same) {
+                    eprintln!("envy: {message}");
+                }
                 Ok(Plan {
                     keep: same,
                     load: None,
                     status: Some((Status::Blocked, project.clone(), trust_inputs)),
+                    early,
                 })
             }
-            Trust::Allowed => {
+            Gate::Open(pins) => {
                 let backend = match self.backend.as_ref() {
                     Ok(b) => *b,
                     Err(e) => {
@@ -189,10 +209,10 @@ impl Hook<'_> {
                             keep: same,
                             load: None,
                             status: Some((Status::Failed, project.clone(), trust_inputs)),
+                            early,
                         });
                     }
                 };
-                let selection = settings::selection(self.dirs, project)?;
                 let base = env_diff::base_env(&self.env, current.map(|c| &c.restore));
                 let envs = Environments {
                     dirs: self.dirs,
@@ -201,10 +221,15 @@ impl Hook<'_> {
                     system: backend::current_system(),
                     progress: progress::Mode::from_env(),
                 };
-                match envs.resolve(project, &selection, false)? {
+                match envs.resolve(project, &selection, false, &pins)? {
                     Ok(resolved) => {
                         let mut inputs = watch_entries(project, &resolved.record);
                         inputs.push(Entry::Path(cache.stamp_path()));
+                        for entry in &selected_inputs {
+                            if !inputs.contains(entry) {
+                                inputs.push(entry.clone());
+                            }
+                        }
                         // Choosing another backend or system is a change worth a rebuild.
                         inputs.push(Entry::Env(env_vars::ENVY_BACKEND.to_string()));
                         inputs.push(Entry::Env(env_vars::ENVY_SYSTEM.to_string()));
@@ -215,6 +240,7 @@ impl Hook<'_> {
                             keep: unchanged,
                             load: (!unchanged).then_some(resolved),
                             status: Some((Status::Active, project.clone(), inputs)),
+                            early,
                         })
                     }
                     Err(error) => {
@@ -236,6 +262,7 @@ impl Hook<'_> {
                             keep: same,
                             load: None,
                             status: Some((Status::Failed, project.clone(), inputs)),
+                            early,
                         })
                     }
                 }
@@ -267,7 +294,12 @@ impl Hook<'_> {
         let state = match plan.status {
             None => None,
             Some((status, project, entries)) => {
-                let digest = state::digest(project.root(), &entries, &|n| target.get(n).cloned());
+                let digest = state::digest_with(
+                    project.root(),
+                    &entries,
+                    &|n| target.get(n).cloned(),
+                    &plan.early,
+                );
                 let watch = self.store_watch(entries)?;
                 Some(State {
                     status,
@@ -280,16 +312,21 @@ impl Hook<'_> {
             }
         };
 
-        // Leases: gc must not free what a live shell uses.
-        match (&state, &loaded) {
+        // Leases: gc must not free what a live shell uses. A cache directory that cannot be
+        // written (read-only, full) costs the lease, never the shell its environment change:
+        // leaving must restore the shell whatever the disk says.
+        let lease = match (&state, &loaded) {
             (Some(s), Some(l)) => Lease {
                 pid: self.pid,
                 project_key: project::key_for_path(&s.root),
                 generation: l.generation,
                 restore: l.restore.clone(),
             }
-            .write(self.dirs)?,
-            _ => Lease::remove(self.dirs, self.pid)?,
+            .write(self.dirs),
+            _ => Lease::remove(self.dirs, self.pid),
+        };
+        if let Err(e) = lease {
+            eprintln!("envy: warning: cannot update this shell's lease: {e:#}");
         }
 
         let loaded_at = plan
@@ -313,13 +350,19 @@ impl Hook<'_> {
         if text.len() <= state::INLINE_WATCH_MAX {
             return Ok(Watch::Inline(entries));
         }
-        self.dirs.ensure_cache_root()?;
         let path = self
             .dirs
             .watch_dir()
             .join(&fsutil::sha256_hex(text.as_bytes())[..32]);
-        fsutil::write_immutable(&path, text.as_bytes())?;
-        Ok(Watch::File(path, entries))
+        let written = self
+            .dirs
+            .ensure_cache_root()
+            .and_then(|()| fsutil::write_immutable(&path, text.as_bytes()));
+        // Unwritable cache: the state carries the list itself (longer, but it works).
+        Ok(match written {
+            Ok(()) => Watch::File(path, entries),
+            Err(_) => Watch::Inline(entries),
+        })
     }
 
     fn report(

@@ -271,30 +271,60 @@ impl Fnv {
     }
 }
 
+/// What `stat` says of a watched path (`None`: it cannot be stat'ed).
+pub type Signature = Option<[u64; 5]>;
+
+/// The signature of `p` (relative paths under `root`) as it is now.
+pub fn signature(root: &Path, p: &Path) -> Signature {
+    use std::os::unix::fs::MetadataExt;
+    let meta = if p.is_absolute() {
+        std::fs::metadata(p)
+    } else {
+        std::fs::metadata(root.join(p))
+    };
+    meta.ok().map(|m| {
+        [
+            m.mtime() as u64,
+            m.mtime_nsec() as u64,
+            m.size(),
+            m.ino(),
+            u64::from(m.is_dir()),
+        ]
+    })
+}
+
 /// The digest over `entries` as they are now: `stat` for paths (relative ones under
 /// `root`), `getenv` for variables. Shared by the fast path and the slow path, so both
 /// compute exactly the same value; the slow path passes the environment the shell will have
 /// once it has run the printed code.
 pub fn digest(root: &Path, entries: &[Entry], getenv: &dyn Fn(&str) -> Option<String>) -> u64 {
-    use std::os::unix::fs::MetadataExt;
+    digest_with(root, entries, getenv, &[])
+}
+
+/// [`digest`], with the signatures of some paths taken earlier (`early`): the slow path
+/// `stat`s the files that decide trust before it reads them, so a change made while it
+/// evaluates or builds is a change at the next prompt, never folded into the new state.
+pub fn digest_with(
+    root: &Path,
+    entries: &[Entry],
+    getenv: &dyn Fn(&str) -> Option<String>,
+    early: &[(PathBuf, Signature)],
+) -> u64 {
     let mut h = Fnv::default();
     for entry in entries {
         match entry {
             Entry::Path(p) => {
-                let meta = if p.is_absolute() {
-                    std::fs::metadata(p)
-                } else {
-                    std::fs::metadata(root.join(p))
+                let sig = match early.iter().find(|(e, _)| e == p) {
+                    Some((_, sig)) => *sig,
+                    None => signature(root, p),
                 };
-                match meta {
-                    Ok(m) => {
-                        h.write_u64(m.mtime() as u64);
-                        h.write_u64(m.mtime_nsec() as u64);
-                        h.write_u64(m.size());
-                        h.write_u64(m.ino());
-                        h.write_u64(u64::from(m.is_dir()));
+                match sig {
+                    Some(words) => {
+                        for w in words {
+                            h.write_u64(w);
+                        }
                     }
-                    Err(_) => h.write_u64(u64::MAX),
+                    None => h.write_u64(u64::MAX),
                 }
             }
             Entry::Env(name) => match getenv(name) {

@@ -158,7 +158,12 @@ fn load(out: &mut String, record: &EnvRecord, flavor: Flavor) {
         .shell_locals()
         .filter(|(n, _)| may_set(flavor, n))
         .collect();
-    let functions: Vec<&str> = record.bash_functions.keys().map(String::as_str).collect();
+    let functions: Vec<&str> = record
+        .bash_functions
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !crate::env_record::is_hook_owned(n))
+        .collect();
     if !locals.is_empty() || !functions.is_empty() {
         let names: Vec<&str> = locals.iter().map(|(n, _)| *n).collect();
         let _ = writeln!(
@@ -174,6 +179,9 @@ fn load(out: &mut String, record: &EnvRecord, flavor: Flavor) {
     }
     // Each function in its own `eval`: one the shell cannot parse loses only itself.
     for (name, body) in &record.bash_functions {
+        if crate::env_record::is_hook_owned(name) {
+            continue;
+        }
         let def = format!("function {name} {{\n{body}\n}}");
         let _ = writeln!(out, "eval {};", q(&def));
     }

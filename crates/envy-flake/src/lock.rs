@@ -30,6 +30,12 @@ pub trait FlakeNixReader {
         subdir: &str,
         display: &Path,
     ) -> Result<FlakeNixParts, FlakeError>;
+
+    /// The bytes to use for the real file `path` instead of reading it (`Some(None)`: treat it
+    /// as missing), when the caller pinned them (see [`crate::mounts::Mounts::pin`]).
+    fn pinned(&self, _path: &Path) -> Option<Option<Vec<u8>>> {
+        None
+    }
 }
 
 /// A fetched flake and what its `flake.nix` declares.
@@ -255,18 +261,24 @@ impl<'a> Locker<'a> {
     }
 
     /// The `flake.lock` inside a flake's tree (as the tree shows it: an untracked lock file of
-    /// a git work tree is not there, as in Nix).
-    pub fn read_lock_file(tree: &SourceTree, subdir: &str) -> Result<LockFile, FlakeError> {
-        match tree.resolve(&Path::new(subdir).join("flake.lock")) {
-            Some(p) => LockFile::read(&p),
-            None => Ok(LockFile::new()),
+    /// a git work tree is not there, as in Nix), or the bytes the caller pinned for it.
+    pub fn read_lock_file(&self, tree: &SourceTree, subdir: &str) -> Result<LockFile, FlakeError> {
+        let Some(p) = tree.resolve(&Path::new(subdir).join("flake.lock")) else {
+            return Ok(LockFile::new());
+        };
+        match self.reader.pinned(&p) {
+            None => LockFile::read(&p),
+            Some(None) => Ok(LockFile::new()),
+            Some(Some(bytes)) => {
+                LockFile::parse(&String::from_utf8_lossy(&bytes), &p.display().to_string())
+            }
         }
     }
 
     /// Lock `top`, writing `flake.lock` when `flags` allow and it changed.
     pub fn lock_flake(&self, top: &FlakeRef, flags: &LockFlags) -> Result<LockedFlake, FlakeError> {
         let mut flake = self.get_flake(top, flags.use_registries)?;
-        let old = Rc::new(Locker::read_lock_file(&flake.tree, &flake.locked.subdir)?);
+        let old = Rc::new(self.read_lock_file(&flake.tree, &flake.locked.subdir)?);
         let mut state = LockState {
             flags,
             new: LockFile::new(),
@@ -555,7 +567,7 @@ impl<'a> Locker<'a> {
         let child_old = match old_lock {
             Some(o) => o,
             None => {
-                let own = Rc::new(Locker::read_lock_file(&flake.tree, &flake.locked.subdir)?);
+                let own = Rc::new(self.read_lock_file(&flake.tree, &flake.locked.subdir)?);
                 let root = own.root();
                 (own, root)
             }

@@ -5,6 +5,11 @@
 //! into the store happens only when a build needs the path ([`Mounts::ensure_in_store`]).
 //! Reads are recorded by the evaluator under the store path; [`Mounts::real_path`] maps them
 //! back for the watch list.
+//!
+//! A caller can also pin files ([`Mounts::pin`]): reads of that real file are served from the
+//! bytes it gives, never from the disk. envy pins an allowed project's `flake.nix` and
+//! `flake.lock` to the bytes its trust decision read, so what is evaluated is exactly what
+//! was allowed, whatever happens to the files meanwhile.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,6 +26,7 @@ use envy_store::{LocalStore, StoreDir, StorePath};
 pub struct Mounts {
     store_dir: StoreDir,
     trees: RefCell<HashMap<String, SourceTree>>,
+    pins: RefCell<HashMap<PathBuf, Option<Rc<[u8]>>>>,
 }
 
 impl Mounts {
@@ -30,7 +36,36 @@ impl Mounts {
         Rc::new(Mounts {
             store_dir,
             trees: RefCell::new(HashMap::new()),
+            pins: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// Serve reads of the real file `path` from `bytes` (`None`: as if it did not exist).
+    /// The path is also pinned under its canonical form, so a tree whose root is the
+    /// resolved path of a linked directory sees the pin too.
+    pub fn pin(&self, path: &Path, bytes: Option<Vec<u8>>) {
+        let bytes: Option<Rc<[u8]>> = bytes.map(Rc::from);
+        let mut pins = self.pins.borrow_mut();
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+            && let Ok(canonical) = std::fs::canonicalize(dir)
+        {
+            pins.insert(canonical.join(name), bytes.clone());
+        }
+        pins.insert(path.to_path_buf(), bytes);
+    }
+
+    /// The pinned bytes of the real file `path`, if it is pinned.
+    #[must_use]
+    pub fn pinned(&self, path: &Path) -> Option<Option<Vec<u8>>> {
+        let pins = self.pins.borrow();
+        if pins.is_empty() {
+            return None;
+        }
+        let found = pins.get(path).or_else(|| {
+            let canonical = std::fs::canonicalize(path.parent()?).ok()?;
+            pins.get(&canonical.join(path.file_name()?))
+        })?;
+        Some(found.as_deref().map(<[u8]>::to_vec))
     }
 
     /// The store directory.
@@ -120,7 +155,15 @@ impl MountIO {
 
 impl EvalIO for MountIO {
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.inner.read_file(&self.map(path)?)
+        let real = self.map(path)?;
+        match self.mounts.pinned(&real) {
+            Some(Some(bytes)) => Ok(bytes),
+            Some(None) => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "No such file or directory",
+            )),
+            None => self.inner.read_file(&real),
+        }
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<(String, FileType)>> {
@@ -206,5 +249,25 @@ mod tests {
         );
         assert_eq!(mounts.real_path(Path::new("/etc/passwd")), None);
         assert_eq!(io.file_type(&at.join("sub")).unwrap(), FileType::Directory);
+    }
+
+    #[test]
+    fn pinned_files_are_served_from_their_bytes_whatever_the_disk_says() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("flake.nix"), "allowed").unwrap();
+        let store_dir = StoreDir::nix_default();
+        let tree = SourceTree::hash(dir.path(), None, "source", &store_dir).unwrap();
+        let mounts = Mounts::new(store_dir);
+        let at = PathBuf::from(mounts.mount(&tree));
+        mounts.pin(&dir.path().join("flake.nix"), Some(b"allowed".to_vec()));
+        mounts.pin(&dir.path().join("flake.lock"), None);
+        fs_err::write(dir.path().join("flake.nix"), "swapped").unwrap();
+        fs_err::write(dir.path().join("flake.lock"), "{}").unwrap();
+        let io = MountIO::new(Box::new(envy_eval::RealIO), mounts.clone());
+        assert_eq!(io.read_file(&at.join("flake.nix")).unwrap(), b"allowed");
+        assert_eq!(
+            io.read_file(&at.join("flake.lock")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 }

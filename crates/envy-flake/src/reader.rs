@@ -43,6 +43,10 @@ pub(crate) fn user_paths(message: &str, store_path: &str, tree: &SourceTree) -> 
 }
 
 impl FlakeNixReader for EvalReader<'_> {
+    fn pinned(&self, path: &Path) -> Option<Option<Vec<u8>>> {
+        self.mounts.pinned(path)
+    }
+
     fn read_parts(
         &self,
         tree: &SourceTree,
