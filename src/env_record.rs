@@ -155,6 +155,8 @@ const DROPPED: &[&str] = &[
 /// Name prefixes dropped for the same reason (`BASH`, `BASHOPTS`, `BASH_VERSINFO`, …).
 const DROPPED_PREFIXES: &[&str] = &["BASH", "COMP_"];
 
+pub use envy_store::text::{bytes_from_text, text_from_bytes};
+
 /// Whether `name` belongs to envy's hook in some shell: its state (`__ENVY_*`), its shell
 /// variables and functions (`_envy_*`, `__envy_*`) and the variables that run it
 /// (`PROMPT_COMMAND`, zsh's `precmd_functions`/`chpwd_functions`). A devShell never sets

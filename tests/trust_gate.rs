@@ -476,6 +476,33 @@ fn a_devshell_cannot_take_the_hooks_prompt_command_or_functions() {
 }
 
 #[test]
+fn non_utf8_bytes_in_a_devshell_value_reach_the_shell_as_bytes() {
+    if !tools(&["tmux", "bash", "zsh"]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let project = sb.project(
+        "proj",
+        &corekit::simple_flake("x", "LATIN1 = builtins.readFile ./latin1;"),
+    );
+    fs_err::write(project.join("latin1"), b"caf\xe9 \xff").unwrap();
+    envy_ok(&sb, &project, &["allow"]);
+    for sh in [Sh::Bash, Sh::Zsh] {
+        let mut shell = Session::start_with(&sb, sh, &sb.work, "export ENVY_BACKEND=embedded", 1);
+        shell.cd(&project);
+        let hex = shell.output("printf %s \"$LATIN1\" | od -An -tx1");
+        assert_eq!(
+            hex.split_whitespace().collect::<Vec<_>>(),
+            ["63", "61", "66", "e9", "20", "ff"],
+            "{sh:?}: {hex}"
+        );
+        shell.cd(&sb.work);
+        let gone = shell.output("echo ${LATIN1-unset}");
+        assert!(gone.contains("unset"), "{sh:?}: {gone}");
+    }
+}
+
+#[test]
 fn a_corrupt_generation_heals_once() {
     let sb = Sandbox::new();
     let project = sb.project("proj", &corekit::simple_flake("v", ""));

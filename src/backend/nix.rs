@@ -146,7 +146,8 @@ impl Backend for NixBackend {
             }
         })?;
         let (status, log) = (run.status, run.log);
-        let stdout = String::from_utf8(run.stdout).unwrap_or_default();
+        // Nix prints a value's bytes as they are, UTF-8 or not.
+        let stdout = crate::env_record::text_from_bytes(&run.stdout);
         // Paths Nix reports are in its store copy of the flake; map them back to the local
         // checkout the flake came from (none for a remote flake reference).
         let local_flake = match &request.selection.flake_ref {

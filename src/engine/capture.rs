@@ -41,7 +41,7 @@ pub fn parse(bytes: &[u8]) -> Result<EnvRecord, CaptureError> {
     let mut next = || -> Result<String, CaptureError> {
         fields
             .next()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .map(crate::env_record::text_from_bytes)
             .ok_or(CaptureError::Truncated)
     };
     let mut env = EnvRecord::default();

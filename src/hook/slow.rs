@@ -48,15 +48,25 @@ pub fn export(shell: Shell) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (the shell went away) is not an error worth reporting.
     let _ = stdout
-        .write_all(code.as_bytes())
+        .write_all(&match shell {
+            // JSON is text: escaped bytes stay characters there.
+            Shell::Json => std::borrow::Cow::Borrowed(code.as_bytes()),
+            _ => crate::env_record::bytes_from_text(&code),
+        })
         .and_then(|()| stdout.flush());
     Ok(())
 }
 
 /// The shell's exported environment as envy sees it, without envy's own variables.
 pub fn process_env() -> BTreeMap<String, String> {
+    use std::os::unix::ffi::OsStrExt;
     std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter_map(|(k, v)| {
+            Some((
+                k.into_string().ok()?,
+                crate::env_record::text_from_bytes(v.as_bytes()),
+            ))
+        })
         .filter(|(k, _)| !env_vars::is_internal(k) && k != "_")
         .collect()
 }

@@ -616,15 +616,15 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The derivation's environment as strings (Nix strings are bytes; envy's builders and
-/// package set use UTF-8, and anything else is replaced rather than refused).
+/// The derivation's environment as strings (Nix strings are bytes: what is not UTF-8 is
+/// carried as escaped bytes, see `envy_store::text`, and the builder gets the bytes).
 pub(crate) fn string_env(drv: &Derivation) -> BTreeMap<String, String> {
     drv.env
         .iter()
         .map(|(k, v)| {
             (
                 String::from_utf8_lossy(k).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
+                envy_store::text::text_from_bytes(v),
             )
         })
         .collect()

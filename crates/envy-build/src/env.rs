@@ -73,7 +73,8 @@ pub fn build_env(inputs: &EnvInputs<'_>) -> Result<BuildEnv, BuildError> {
                     format!("{name}Path"),
                     format!("{}/{file}", inputs.build_dir),
                 );
-                env.files.push((file, value.clone().into_bytes()));
+                env.files
+                    .push((file, envy_store::text::bytes_from_text(value).into_owned()));
             } else {
                 vars.insert(name.clone(), value.clone());
             }

@@ -128,7 +128,10 @@ impl Builder<'_> {
         command
             .args(&args)
             .env_clear()
-            .envs(&env.vars)
+            .envs(env.vars.iter().map(|(k, v)| {
+                let bytes = envy_store::text::bytes_from_text(v).into_owned();
+                (k, OsString::from_vec(bytes))
+            }))
             .stdin(Stdio::null());
         let (reader, writer) = std::io::pipe()?;
         command.stdout(writer.try_clone()?).stderr(writer);

@@ -32,6 +32,7 @@ pub mod references;
 pub mod store_dir;
 pub mod store_path;
 mod sys;
+pub mod text;
 
 pub use content_address::{ContentAddress, ContentAddressMethod, FileIngestionMethod};
 pub use derivation::{
