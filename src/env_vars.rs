@@ -19,6 +19,10 @@ pub const ENVY_NIX: &str = "ENVY_NIX";
 /// lines. Errors and the "run `envy allow`" notice still show.
 pub const ENVY_QUIET: &str = "ENVY_QUIET";
 
+/// `1` (or `true`): the prompt waits for a build, with its progress, as before background
+/// builds; `0` turns that off again over `sync = true` in `config.toml`.
+pub const ENVY_SYNC: &str = "ENVY_SYNC";
+
 /// The system a devShell is picked for (`devShells.<system>.<name>`); defaults to the
 /// machine's (`x86_64-linux`, `aarch64-linux`, …).
 pub const ENVY_SYSTEM: &str = "ENVY_SYSTEM";

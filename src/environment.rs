@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::backend::{Backend, BackendError, BuildRequest, ShellSelection};
-use crate::cache::{Generation, KeyContext, ProjectCache, cache_key};
+use crate::cache::{Failure, Generation, KeyContext, ProjectCache, cache_key};
 use crate::dirs::Dirs;
 use crate::progress::{self, Progress};
 use crate::project::Project;
@@ -27,6 +27,43 @@ pub struct Environments<'a> {
 }
 
 impl Environments<'_> {
+    fn key_context<'k>(
+        &'k self,
+        selection: &'k ShellSelection,
+        pins: &'k [Snapshot],
+    ) -> KeyContext<'k> {
+        KeyContext {
+            backend: self.backend.name(),
+            system: &self.system,
+            selection,
+            env: self.env,
+            pinned: pins,
+        }
+    }
+
+    /// The cached environment for the inputs as they are now, or `None`: never builds, and
+    /// never waits for a build in progress (the files it reads are replaced atomically).
+    pub fn cached(
+        &self,
+        project: &Project,
+        selection: &ShellSelection,
+        pins: &[Snapshot],
+    ) -> Result<Option<Generation>> {
+        let cache = ProjectCache::new(self.dirs, project);
+        let ctx = self.key_context(selection, pins);
+        Ok(cache.lookup(&ctx)?.map(|(_, generation)| generation))
+    }
+
+    /// The failure of the last build, if the inputs it failed on are unchanged.
+    pub fn known_failure(
+        &self,
+        project: &Project,
+        selection: &ShellSelection,
+        pins: &[Snapshot],
+    ) -> Option<Failure> {
+        ProjectCache::new(self.dirs, project).failure(&self.key_context(selection, pins))
+    }
+
     /// The environment of `project` with `selection`: cached unless its inputs changed or
     /// `force` is set. The outer error is envy's own (I/O); the inner one is the backend's.
     pub fn resolve(
@@ -68,8 +105,20 @@ impl Environments<'_> {
         display.finish();
         let mut output = match result {
             Ok(output) => output,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                // Remember it: a background build is not started again for the same inputs.
+                let mut watch = crate::env_record::WatchList::default();
+                for file in &e.watch {
+                    watch.add_file(file.clone());
+                }
+                watch.add_file(project.flake_nix());
+                watch.add_file(project.flake_lock());
+                watch.normalize();
+                cache.record_failure(&e.message, watch, &ctx)?;
+                return Ok(Err(e));
+            }
         };
+        cache.clear_failure()?;
         for notice in &output.notices {
             eprintln!("envy: {notice}");
         }

@@ -57,6 +57,15 @@ pub struct FileLock {
 impl FileLock {
     /// Block until the lock on `path` (created if missing) is ours.
     pub fn acquire(path: &Path) -> Result<Self> {
+        Ok(Self::take(path, true)?.expect("a blocking lock is always taken"))
+    }
+
+    /// The lock on `path` if nobody holds it now (`None`: someone does).
+    pub fn try_acquire(path: &Path) -> Result<Option<Self>> {
+        Self::take(path, false)
+    }
+
+    fn take(path: &Path, wait: bool) -> Result<Option<Self>> {
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir)?;
         }
@@ -67,10 +76,18 @@ impl FileLock {
             .open(path)?
             .into_parts()
             .0;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, errno)| errno)
-            .with_context(|| format!("cannot lock `{}`", path.display()))?;
-        Ok(Self { _lock: lock })
+        let arg = if wait {
+            nix::fcntl::FlockArg::LockExclusive
+        } else {
+            nix::fcntl::FlockArg::LockExclusiveNonblock
+        };
+        match nix::fcntl::Flock::lock(file, arg) {
+            Ok(lock) => Ok(Some(Self { _lock: lock })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+            Err((_, errno)) => {
+                Err(errno).with_context(|| format!("cannot lock `{}`", path.display()))
+            }
+        }
     }
 }
 

@@ -151,6 +151,31 @@ impl BackendError {
     /// The short form the hook prints: the `error:` line and the location (or build log)
     /// lines after it, each trimmed.
     pub fn summary(&self) -> String {
+        // Nix's traced form: a bare `error:`, the trace, then `error: <the message>` last.
+        // The message itself and the innermost location in a real file are what matter.
+        let all: Vec<&str> = self
+            .message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if all.first() == Some(&"error:")
+            && let Some(last) = all.iter().rposition(|l| l.starts_with("error: "))
+        {
+            let mut out = all[last].to_string();
+            if let Some(location) = all[..last].iter().rev().find_map(|l| {
+                l.strip_prefix("at ")
+                    .filter(|at| !at.contains("«nix-internal»") && !at.starts_with('«'))
+            }) {
+                out.push_str("\nat ");
+                out.push_str(location.trim_end_matches(':'));
+            }
+            for line in &all[last + 1..] {
+                out.push('\n');
+                out.push_str(line);
+            }
+            return out;
+        }
         let mut lines = self
             .message
             .lines()
@@ -267,6 +292,12 @@ mod tests {
             BackendError::new(ErrorKind::Setup, "no nix").message,
             "error: no nix"
         );
+        // The traced form: the message comes last, after a bare `error:` and the trace.
+        let e = BackendError::new(
+            ErrorKind::Eval,
+            "error:\n       … while calling the 'derivationStrict' builtin\n         at «nix-internal»/derivation-internal.nix:12:12:\n\n       … while evaluating attribute 'FOO' of derivation 'shell'\n         at /p/flake.nix:5:7:\n              5|       FOO = throw \"boom\";\n\n       (stack trace truncated; use '--show-trace' to show the full, detailed trace)\n\n       error: boom\n",
+        );
+        assert_eq!(e.summary(), "error: boom\nat /p/flake.nix:5:7");
     }
 
     #[test]

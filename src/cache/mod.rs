@@ -102,6 +102,39 @@ pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A build that failed, and on what (see [`ProjectCache::record_failure`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The whole message, as the backend gave it.
+    pub message: String,
+    /// The key over `watch` when it failed.
+    #[serde(with = "hex_key")]
+    pub key: [u8; 32],
+    /// What the failed evaluation read.
+    pub watch: WatchList,
+    /// When (seconds since the epoch).
+    pub when: u64,
+}
+
+mod hex_key {
+    pub fn serialize<S: serde::Serializer>(key: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::fsutil::hex(key))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        let bad = || serde::de::Error::custom("a key is 64 hex digits");
+        if text.len() != 64 {
+            return Err(bad());
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+                .map_err(|_| bad())?;
+        }
+        Ok(key)
+    }
+}
+
 /// One project's cache directory.
 #[derive(Debug, Clone)]
 pub struct ProjectCache {
@@ -149,6 +182,52 @@ impl ProjectCache {
     /// The stamp file the hook watches (touched by allow/deny/use/reload/rollback).
     pub fn stamp_path(&self) -> PathBuf {
         self.dir.join("stamp")
+    }
+
+    /// Held by the one build of this project running in the background (`envy` hook's
+    /// worker, `envy wait`).
+    pub fn build_lock_path(&self) -> PathBuf {
+        self.dir.join("build.lock")
+    }
+
+    /// The output of the last background build.
+    pub fn build_log_path(&self) -> PathBuf {
+        self.dir.join("build.log")
+    }
+
+    /// The last build's failure, while the inputs it failed on are unchanged.
+    pub fn failure(&self, ctx: &KeyContext<'_>) -> Option<Failure> {
+        let text = fs_err::read_to_string(self.dir.join("failure")).ok()?;
+        let failure: Failure = serde_json::from_str(&text).ok()?;
+        (cache_key(&failure.watch, ctx) == failure.key).then_some(failure)
+    }
+
+    /// Remember that building with these inputs failed with `message`: the hook shows it
+    /// once and starts no new build until something it read changes.
+    pub fn record_failure(
+        &self,
+        message: &str,
+        watch: WatchList,
+        ctx: &KeyContext<'_>,
+    ) -> Result<()> {
+        let failure = Failure {
+            message: message.to_string(),
+            key: cache_key(&watch, ctx),
+            watch,
+            when: now_unix(),
+        };
+        fsutil::write_atomic(
+            &self.dir.join("failure"),
+            serde_json::to_string(&failure)?.as_bytes(),
+        )
+    }
+
+    /// Forget the last failure (a build succeeded).
+    pub fn clear_failure(&self) -> Result<()> {
+        match fs_err::remove_file(self.dir.join("failure")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     /// Where the backend keeps GC roots for this project.

@@ -20,6 +20,7 @@ mod shell;
 mod status;
 mod store;
 mod use_shell;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -72,6 +73,13 @@ enum Command {
     Shell(shell::ShellArgs),
     Store(store::Store),
     Eval(eval::EvalArgs),
+    Wait(wait::Wait),
+    Exec(wait::Exec),
+    /// The background build worker the hook starts (internal).
+    #[command(name = "__build", hide = true)]
+    Worker {
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -96,6 +104,9 @@ pub fn main() -> ExitCode {
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Store(c) => c.run(),
         Command::Eval(c) => c.run(),
+        Command::Wait(c) => c.run(),
+        Command::Exec(c) => c.run(),
+        Command::Worker { dir } => crate::hook::background::work(&dir).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -122,6 +133,11 @@ pub fn report_error(err: &anyhow::Error) {
     let mut text = String::new();
     for (i, line) in lines.iter().enumerate() {
         let line = line.strip_prefix("error: ").unwrap_or(line);
+        if i == 0 && line == "error:" {
+            // Nix's traced form already starts with `error:`; never `error: error:`.
+            text.push_str("envy: error:\n");
+            continue;
+        }
         if i == 0 {
             text.push_str(&format!("envy: error: {line}\n"));
         } else {

@@ -3,6 +3,7 @@
 //!
 //! The hook scripts themselves live in `shell-hooks/` (see `shell/mod.rs`).
 
+pub mod background;
 pub mod fast;
 pub mod slow;
 pub mod state;

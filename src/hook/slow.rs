@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::background;
 use super::state::{self, Entry, Loaded, State, Status, Watch};
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, BackendError, ErrorKind};
 use crate::cache::live::Lease;
 use crate::cache::restore::Restore;
 use crate::cache::{Generation, ProjectCache};
@@ -231,7 +232,42 @@ impl Hook<'_> {
                     system: backend::current_system(),
                     progress: progress::Mode::from_env(),
                 };
-                match envs.resolve(project, &selection, false, &pins)? {
+                let outcome = if background::sync_mode() {
+                    envs.resolve(project, &selection, false, &pins)?
+                } else if let Some(generation) = envs.cached(project, &selection, &pins)? {
+                    Ok(generation)
+                } else if let Some(failure) = envs.known_failure(project, &selection, &pins) {
+                    // It failed on these very inputs: say so, and build nothing until they
+                    // change.
+                    Err(BackendError::new(ErrorKind::Build, failure.message)
+                        .with_watch(failure.watch.files))
+                } else {
+                    // Never block the prompt: one build in the background, shared by every
+                    // shell; its end touches the stamp, which this state watches.
+                    background::start(self.dirs, project, &base)?;
+                    let told = self
+                        .previous
+                        .as_ref()
+                        .is_some_and(|s| s.status == Status::Building && s.root == project.root());
+                    if !told {
+                        let kept = if same {
+                            "; keeping the environment loaded now"
+                        } else {
+                            ""
+                        };
+                        eprintln!(
+                            "envy: building {} in the background (envy wait to follow it){kept}",
+                            project.root().display()
+                        );
+                    }
+                    return Ok(Plan {
+                        keep: same,
+                        load: None,
+                        status: Some((Status::Building, project.clone(), trust_inputs)),
+                        early,
+                    });
+                };
+                match outcome {
                     Ok(resolved) => {
                         let mut inputs = watch_entries(project, &resolved.record);
                         inputs.push(Entry::Path(cache.stamp_path()));

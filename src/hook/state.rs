@@ -37,6 +37,8 @@ pub enum Status {
     Denied,
     /// The last build failed; the last good environment (if any) stays loaded.
     Failed,
+    /// Building in the background; what was loaded (if anything) stays until it ends.
+    Building,
 }
 
 impl Status {
@@ -46,6 +48,7 @@ impl Status {
             Status::Blocked => 'B',
             Status::Denied => 'D',
             Status::Failed => 'F',
+            Status::Building => 'W',
         }
     }
 
@@ -55,6 +58,7 @@ impl Status {
             "B" => Status::Blocked,
             "D" => Status::Denied,
             "F" => Status::Failed,
+            "W" => Status::Building,
             _ => return None,
         })
     }
@@ -66,6 +70,7 @@ impl Status {
             Status::Blocked => "blocked",
             Status::Denied => "denied",
             Status::Failed => "failed",
+            Status::Building => "building",
         }
     }
 }

@@ -138,6 +138,9 @@ impl Sandbox {
             ("TERM".into(), "xterm".into()),
             ("LANG".into(), "C.UTF-8".into()),
             ("ENVY_PROGRESS".into(), "plain".into()),
+            // These tests check what a prompt loads right away: the blocking mode. Background
+            // builds have their own tests (tests/background.rs).
+            ("ENVY_SYNC".into(), "1".into()),
             // These tests are about the hook and compare with Nix's own output: they use the
             // Nix backend (the embedded one is tested in tests/flake_*.rs).
             ("ENVY_BACKEND".into(), "nix".into()),

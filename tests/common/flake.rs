@@ -87,6 +87,7 @@ impl FlakeWorld {
             ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
             ("LANG".into(), "C.UTF-8".into()),
             ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("ENVY_SYNC".into(), "1".into()),
         ];
         for k in ["GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"] {
             env.push((k.into(), GIT_DATE.into()));

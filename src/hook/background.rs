@@ -1,0 +1,141 @@
+//! Background builds: the prompt never waits for a build.
+//!
+//! When the hook's slow path finds no cached environment for a project's inputs, it starts
+//! one detached worker (`envy __build DIR`, its own session, output in the project's
+//! `build.log`) and returns at once; the shell keeps what it had. The worker holds the
+//! project's `build.lock` for as long as it builds, so ten shells entering the same project
+//! start one build; it passes the trust gate itself, builds through [`Environments`], and
+//! touches the project's stamp when done — a `stat` the prompt already watches, so the first
+//! prompt after the build loads the new generation (or shows the failure, once). A change
+//! made while it builds is built once more after it.
+//!
+//! `ENVY_SYNC=1` (or `sync = true` in `config.toml`) keeps the blocking behaviour.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+
+use crate::cache::ProjectCache;
+use crate::dirs::Dirs;
+use crate::environment::Environments;
+use crate::fsutil::FileLock;
+use crate::project::Project;
+use crate::trust::{self, Gate, TrustStore};
+
+/// Whether builds block the prompt: `ENVY_SYNC` (`1`/`true` or `0`/`false`), else `sync` in
+/// `$XDG_CONFIG_HOME/envy/config.toml`, else no.
+pub fn sync_mode() -> bool {
+    match std::env::var(crate::env_vars::ENVY_SYNC).as_deref() {
+        Ok("1" | "true" | "yes") => return true,
+        Ok("0" | "false" | "no") => return false,
+        _ => {}
+    }
+    let Some(file) = envy_store::cache::CacheConfig::default_file() else {
+        return false;
+    };
+    let Ok(text) = fs_err::read_to_string(&file) else {
+        return false;
+    };
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("sync").and_then(toml::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// Whether a background build of `project` is running now.
+pub fn running(cache: &ProjectCache) -> bool {
+    matches!(FileLock::try_acquire(&cache.build_lock_path()), Ok(None))
+}
+
+/// Start the background build of `project` (unless one runs already), with `env` as the
+/// environment its evaluation sees. Returns once the worker is started, never waiting for it.
+pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> Result<()> {
+    let cache = ProjectCache::new(dirs, project);
+    cache.ensure(dirs)?;
+    if running(&cache) {
+        return Ok(());
+    }
+    let log = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cache.build_log_path())?
+        .into_parts()
+        .0;
+    let exe = std::env::current_exe().context("cannot find envy's own executable")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("__build")
+        .arg(project.root())
+        .env_clear()
+        .envs(env)
+        .env(crate::env_vars::ENVY_PROGRESS, "plain")
+        .current_dir(project.root())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own session: Ctrl-C at the prompt and closing the terminal do not reach it.
+    // SAFETY: `setsid` is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
+        .spawn()
+        .context("cannot start the background build")?;
+    Ok(())
+}
+
+/// The worker: build `root` while holding its build lock, then touch its stamp. At most one
+/// rebuild follows, when the inputs changed while it built.
+pub fn work(root: &Path) -> Result<()> {
+    let dirs = Dirs::from_env()?;
+    let project = Project::at(root.to_path_buf());
+    let cache = ProjectCache::new(&dirs, &project);
+    cache.ensure(&dirs)?;
+    let Some(_lock) = FileLock::try_acquire(&cache.build_lock_path())? else {
+        return Ok(());
+    };
+    // This build's output only (our stdout/stderr append to the log).
+    fs_err::OpenOptions::new()
+        .write(true)
+        .open(cache.build_log_path())?
+        .set_len(0)?;
+    let backend = crate::backend::from_env()?;
+    let env = crate::hook::slow::process_env();
+    let envs = Environments {
+        dirs: &dirs,
+        backend: backend.as_ref(),
+        env: &env,
+        system: crate::backend::current_system(),
+        progress: crate::progress::Mode::Lines,
+    };
+    for _ in 0..2 {
+        let selection = crate::settings::selection(&dirs, &project)?;
+        let pins = match trust::gate(&TrustStore::new(dirs.trust_dir()), &project, &selection)? {
+            Gate::Open(pins) => pins,
+            closed => {
+                eprintln!("envy: {}", closed.message(false).unwrap_or_default());
+                break;
+            }
+        };
+        if envs.cached(&project, &selection, &pins)?.is_some() {
+            break;
+        }
+        let result = envs.resolve(&project, &selection, false, &pins)?;
+        cache.touch_stamp(&dirs)?;
+        match result {
+            Ok(generation) => eprintln!("envy: built generation {}", generation.number),
+            Err(e) => {
+                eprintln!("{}", e.message);
+                break;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! Background builds (the default): the prompt comes back while a slow build runs and the
+//! first prompt after it loads the new generation; a failing rebuild keeps the last good
+//! environment and shows its message once; ten shells entering one project start one build;
+//! `envy wait` and `envy exec` exit codes. Real bash in tmux, the embedded backend.
+//!
+//! Nothing here is timed: "the prompt came back during the build" is proved by the shell
+//! running commands, and not having the environment yet, while the build still holds its lock.
+
+mod common;
+#[path = "common/core.rs"]
+mod corekit;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use corekit::{Sandbox, Session, Sh, system, tick};
+
+fn tools() -> bool {
+    common::have_tool("tmux") && common::have_tool("bash")
+}
+
+/// envy with background builds on and the embedded backend.
+fn envy(sb: &Sandbox, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = sb.envy(dir, args);
+    cmd.env("ENVY_BACKEND", "embedded").env("ENVY_SYNC", "0");
+    cmd
+}
+
+fn run(sb: &Sandbox, dir: &Path, args: &[&str]) -> Output {
+    envy(sb, dir, args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A devShell with `FOO = value`, whose input takes `secs` seconds to build (`tag` makes the
+/// derivation new, so nothing is cached).
+fn slow_flake(value: &str, secs: u32, tag: &str) -> String {
+    corekit::simple_flake(
+        value,
+        &format!(
+            "SLOW = derivation {{ name = \"slow-{tag}\"; system = \"{}\"; builder = \"/bin/bash\"; args = [ \"-c\" \"/usr/bin/sleep {secs}; echo > $out\" ]; }};",
+            system()
+        ),
+    )
+}
+
+/// The shell's rc: background builds, the embedded backend, `envy` on `PATH`.
+fn rc() -> String {
+    let bin = common::envy_bin();
+    format!(
+        "export ENVY_SYNC=0 ENVY_BACKEND=embedded PATH={}:$PATH",
+        bin.parent().unwrap().display()
+    )
+}
+
+#[test]
+fn the_prompt_is_back_while_a_build_runs_and_a_later_prompt_loads_it() {
+    if !tools() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let project = sb.project("proj", &slow_flake("one", 6, "a"));
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let mut shell = Session::start_with(&sb, Sh::Bash, &sb.work, &rc(), 1);
+    shell.cd(&project);
+    // The prompt is back and usable, without the environment: the build is still running.
+    let env = shell.env();
+    assert_eq!(
+        env.get("FOO"),
+        None,
+        "the prompt must not wait for the build"
+    );
+    let status = shell.output("envy status --json");
+    assert!(
+        status.contains("\"building\"") || status.contains("building"),
+        "{status}"
+    );
+    assert!(
+        shell
+            .screen()
+            .contains("in the background (envy wait to follow it)"),
+        "{}",
+        shell.screen()
+    );
+    // `envy wait` follows it and exits 0 once the environment is current.
+    let waited = shell.output("{ envy wait; echo exit=$?; }");
+    assert!(waited.contains("exit=0"), "{waited}");
+    // The first prompt after the build applies it.
+    let env = shell.env();
+    assert_eq!(env.get("FOO").map(String::as_str), Some("one"));
+
+    // A failing rebuild keeps the last good environment and says why, once.
+    tick();
+    fs_err::write(
+        project.join("flake.nix"),
+        slow_flake("two", 1, "b").replace(
+            "FOO = \"two\";",
+            "FOO = throw \"boom: the build cannot work\";",
+        ),
+    )
+    .unwrap();
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    shell.prompt();
+    let waited = shell.output("{ envy wait; echo exit=$?; }");
+    assert!(
+        waited.contains("exit=1") && waited.contains("boom: the build cannot work"),
+        "{waited}"
+    );
+    let env = shell.env();
+    assert_eq!(env.get("FOO").map(String::as_str), Some("one"), "kept");
+    let screen = shell.screen();
+    // At the prompt (`envy wait`'s copy went to its file): the message and where, once.
+    assert_eq!(
+        screen.matches("error: boom: the build cannot work").count(),
+        1,
+        "{screen}"
+    );
+    assert!(screen.contains("flake.nix:10:7"), "{screen}");
+    shell.prompt();
+    shell.prompt();
+    assert_eq!(
+        shell
+            .screen()
+            .matches("boom: the build cannot work")
+            .count(),
+        1,
+        "not repeated"
+    );
+}
+
+#[test]
+fn ten_shells_entering_one_project_start_one_build() {
+    let sb = Sandbox::new();
+    let project = sb.project("proj", &slow_flake("v", 3, "ten"));
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let log = sb.root().join("eval.log");
+    let children: Vec<_> = (0..10)
+        .map(|i| {
+            envy(&sb, &project, &["export", "json"])
+                .env("__ENVY_PID", (5000 + i).to_string())
+                .env("ENVY_EVAL_LOG", &log)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("\"FOO\""),
+            "no prompt waits for the build"
+        );
+    }
+    let waited = envy(&sb, &project, &["wait"])
+        .env("ENVY_EVAL_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(waited.status.success(), "{}", text(&waited));
+    let evaluations = fs_err::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert_eq!(evaluations, 1, "one build for ten shells");
+}
+
+#[test]
+fn wait_and_exec_exit_codes() {
+    let sb = Sandbox::new();
+    let project = sb.project("proj", &corekit::simple_flake("v", ""));
+    // Not allowed: an error with the hint, for both.
+    for args in [&["wait"][..], &["exec", "--", "true"][..]] {
+        let out = run(&sb, &project, args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("envy allow"));
+    }
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let out = run(
+        &sb,
+        &project,
+        &["exec", "--", "sh", "-c", "test \"$FOO\" = v && exit 7"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "the command's status: {}",
+        text(&out)
+    );
+    let out = run(&sb, &project, &["wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A failing build: 1, with the message.
+    tick();
+    fs_err::write(
+        project.join("flake.nix"),
+        corekit::simple_flake("v", "").replace("FOO = \"v\";", "FOO = throw \"exec-boom\";"),
+    )
+    .unwrap();
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    for args in [&["wait"][..], &["exec", "--", "true"][..]] {
+        let out = run(&sb, &project, args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("exec-boom"),
+            "{}",
+            text(&out)
+        );
+    }
+}
