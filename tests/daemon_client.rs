@@ -243,6 +243,7 @@ fn outputs_are_substituted_from_the_daemons_binary_cache() {
     }
     let daemon = NixDaemon::start_with(|w| {
         let key = Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command"])
             .args(["key", "generate-secret", "--key-name", "envy-test-1"])
             .env("NIX_CONF_DIR", w.join("conf"))
             .output()
@@ -250,6 +251,7 @@ fn outputs_are_substituted_from_the_daemons_binary_cache() {
         common::assert_success(&key, "nix key generate-secret");
         fs_err::write(w.join("sk"), &key.stdout).unwrap();
         let public = Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command"])
             .args(["key", "convert-secret-to-public"])
             .stdin(fs_err::File::open(w.join("sk")).unwrap().into_parts().0)
             .output()
@@ -442,10 +444,12 @@ fn untrusted_client_child() {
     let address = DaemonAddress::find(&env).unwrap().unwrap();
     let mut client = DaemonClient::handshake(&address).unwrap();
     let events = record(&mut client);
-    // A restricted setting from a non-trusted user: the daemon ignores it and says so.
+    // A restricted setting from a non-trusted user: the daemon ignores it and says so (Nix
+    // 2.8 says it at debug level; later versions warn).
     client
         .set_options(&ClientOptions {
             overrides: vec![("sandbox".into(), "true".into())],
+            verbosity: envy_store::daemon::log::Verbosity::Debug,
             ..ClientOptions::default()
         })
         .unwrap();
