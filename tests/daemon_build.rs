@@ -11,7 +11,12 @@ use std::process::{Command, Output};
 use common::daemon::NixDaemon;
 
 /// Run the envy binary as `nobody` in `dir` with the daemon's client variables and `env`.
-fn envy_as_nobody(daemon: &NixDaemon, dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+fn envy_as_nobody(
+    daemon: &NixDaemon,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let w = daemon.dir();
     let exe = w.join("envy");
     if !exe.exists() {
@@ -72,27 +77,47 @@ in derivation {
     .unwrap();
     fs_err::set_permissions(&project, std::fs::Permissions::from_mode(0o777)).unwrap();
 
-    let out = envy_as_nobody(&daemon, &project, &["build", "default.nix"], &[("ENVY_STORE", "daemon")]);
+    let out = envy_as_nobody(
+        &daemon,
+        &project,
+        &["build", "default.nix"],
+        &[("ENVY_STORE", "daemon")],
+    );
     common::assert_success(&out, "envy build through the daemon");
     let printed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
 
     // The path nix-build computes for the same file, and the contents the daemon built.
     let nix_out = daemon.run(
         "nix-instantiate",
-        &["--eval", "-E", &format!("(import {}/default.nix).outPath", project.display())],
+        &[
+            "--eval",
+            "-E",
+            &format!("(import {}/default.nix).outPath", project.display()),
+        ],
     );
     assert_eq!(format!("\"{printed}\""), nix_out);
-    assert!(printed.starts_with(&format!("{}/", daemon.store_dir.display())), "{printed}");
+    assert!(
+        printed.starts_with(&format!("{}/", daemon.store_dir.display())),
+        "{printed}"
+    );
     assert_eq!(
         fs_err::read_to_string(&printed).unwrap(),
         "hello from a source / a note / dep\n"
     );
     // envy's own store was never created: everything went to Nix's.
-    assert!(!daemon.dir().join("nobody-home/.local/share/envy/store").exists());
+    assert!(
+        !daemon
+            .dir()
+            .join("nobody-home/.local/share/envy/store")
+            .exists()
+    );
 
     // `result` is an indirect root: Nix's gc keeps the output while it exists.
     let result = project.join("result");
-    assert_eq!(fs_err::read_link(&result).unwrap().to_str().unwrap(), printed);
+    assert_eq!(
+        fs_err::read_link(&result).unwrap().to_str().unwrap(),
+        printed
+    );
     daemon.run("nix-store", &["--gc"]);
     assert!(std::path::Path::new(&printed).exists());
     fs_err::remove_file(&result).unwrap();
@@ -100,7 +125,12 @@ in derivation {
     assert!(!std::path::Path::new(&printed).exists());
 
     // `envy status` names the store in use.
-    let status = envy_as_nobody(&daemon, &project, &["status", "--json"], &[("ENVY_STORE", "daemon")]);
+    let status = envy_as_nobody(
+        &daemon,
+        &project,
+        &["status", "--json"],
+        &[("ENVY_STORE", "daemon")],
+    );
     common::assert_success(&status, "envy status");
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["store"]["kind"], "nix-daemon", "{doc}");
@@ -132,7 +162,10 @@ fn a_failing_build_shows_the_daemons_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken> about to fail"), "{stderr}");
-    assert!(stderr.contains("builder for") && stderr.contains("exit code 7"), "{stderr}");
+    assert!(
+        stderr.contains("builder for") && stderr.contains("exit code 7"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -99,7 +99,9 @@ fn handshake_negotiates_nix_2_8s_protocol() {
     let client = connect(&daemon);
     assert_eq!(client.protocol_version(), (1, 34));
     let version = daemon.run("nix-daemon", &["--version"]);
-    let reported = client.nix_version().expect("a 1.34 daemon sends its version");
+    let reported = client
+        .nix_version()
+        .expect("a 1.34 daemon sends its version");
     assert!(version.ends_with(reported), "{version} vs {reported}");
 }
 
@@ -117,12 +119,13 @@ fn text_and_sources_get_the_paths_nix_computes() {
         .unwrap();
     let nix_path = daemon.run(
         "nix-instantiate",
-        &["--eval", "-E", r#"builtins.toFile "greeting.txt" "hello daemon\n""#],
+        &[
+            "--eval",
+            "-E",
+            r#"builtins.toFile "greeting.txt" "hello daemon\n""#,
+        ],
     );
-    assert_eq!(
-        format!("\"{}\"", client.store_dir().print(&path)),
-        nix_path
-    );
+    assert_eq!(format!("\"{}\"", client.store_dir().print(&path)), nix_path);
     assert!(client.is_valid_path(&path).unwrap());
     let info = client.query_path_info(&path).unwrap().unwrap();
     assert_eq!(
@@ -144,7 +147,12 @@ fn text_and_sources_get_the_paths_nix_computes() {
     fs_err::write(src.join("sub/b.sh"), "#!/bin/sh\n").unwrap();
     std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
     let info = client
-        .add_path("src", &src, FileIngestionMethod::Recursive, HashAlgo::Sha256)
+        .add_path(
+            "src",
+            &src,
+            FileIngestionMethod::Recursive,
+            HashAlgo::Sha256,
+        )
         .unwrap();
     let nix_added = daemon.run("nix-store", &["--add", src.to_str().unwrap()]);
     assert_eq!(client.store_dir().print(&info.path), nix_added);
@@ -208,7 +216,10 @@ fn derivations_are_built_by_the_daemon_and_failures_say_why() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            LogEvent::Start { kind: ActivityKind::Build, .. }
+            LogEvent::Start {
+                kind: ActivityKind::Build,
+                ..
+            }
         )),
         "{events:?}"
     );
@@ -225,7 +236,9 @@ fn derivations_are_built_by_the_daemon_and_failures_say_why() {
         r#"derivation { name = "broken"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "exit 3" ]; }"#,
     );
     let failing_path = add_drv(&mut client, &failing);
-    let err = client.build_paths(&[built(failing_path.clone())]).unwrap_err();
+    let err = client
+        .build_paths(&[built(failing_path.clone())])
+        .unwrap_err();
     let message = err.daemon_message().unwrap_or_else(|| panic!("{err:?}"));
     assert!(
         message.contains("builder for")
@@ -313,14 +326,20 @@ fn outputs_are_substituted_from_the_daemons_binary_cache() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            LogEvent::Start { kind: ActivityKind::Substitute, .. }
+            LogEvent::Start {
+                kind: ActivityKind::Substitute,
+                ..
+            }
         )),
         "{events:?}"
     );
     assert!(
         !events.iter().any(|e| matches!(
             e,
-            LogEvent::Start { kind: ActivityKind::Build, .. }
+            LogEvent::Start {
+                kind: ActivityKind::Build,
+                ..
+            }
         )),
         "{events:?}"
     );
@@ -392,8 +411,11 @@ fn untrusted_client_does_what_envy_needs() {
         r#"derivation { name = "untrusted"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo built-for-nobody > $out" ]; }"#,
     );
     fs_err::write(w.join("drv-name"), &drv.name).unwrap();
-    fs_err::write(w.join("drv"), drv.to_aterm(&StoreDir::new(&daemon.store_dir).unwrap()))
-        .unwrap();
+    fs_err::write(
+        w.join("drv"),
+        drv.to_aterm(&StoreDir::new(&daemon.store_dir).unwrap()),
+    )
+    .unwrap();
     fs_err::create_dir_all(w.join("nobody")).unwrap();
     Command::new("chown")
         .args(["65534:65534", w.join("nobody").to_str().unwrap()])
@@ -405,7 +427,12 @@ fn untrusted_client_does_what_envy_needs() {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
-        .args(["--exact", "untrusted_client_child", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "untrusted_client_child",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_DIR, w)
         .env("RUST_BACKTRACE", "1")
         .output()
@@ -415,7 +442,9 @@ fn untrusted_client_does_what_envy_needs() {
     assert!(stdout.contains("1 passed"), "{stdout}");
     // What nobody did is in the daemon's store, as root sees it.
     let store_dir = StoreDir::new(&daemon.store_dir).unwrap();
-    let out_path = drv.output_paths(&store_dir).unwrap()["out"].clone().unwrap();
+    let out_path = drv.output_paths(&store_dir).unwrap()["out"]
+        .clone()
+        .unwrap();
     assert_eq!(
         fs_err::read_to_string(daemon.store_dir.join(out_path.base_name())).unwrap(),
         "built-for-nobody\n"
@@ -484,4 +513,3 @@ fn current_uid() -> u32 {
         .and_then(|u| u.parse().ok())
         .unwrap()
 }
-

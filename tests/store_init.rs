@@ -31,9 +31,17 @@ fn init_makes_the_store_the_default_with_cache_nixos_org() {
     let store_dir = tmp.path().join("nix/store");
     let config = home.join(".config/envy/config.toml");
     fs_err::create_dir_all(config.parent().unwrap()).unwrap();
-    fs_err::write(&config, "hashed-mirrors = [\"https://tarballs.example.org\"]\n").unwrap();
+    fs_err::write(
+        &config,
+        "hashed-mirrors = [\"https://tarballs.example.org\"]\n",
+    )
+    .unwrap();
 
-    let out = envy(&home, tmp.path(), &["store", "init", "--store-dir", store_dir.to_str().unwrap()]);
+    let out = envy(
+        &home,
+        tmp.path(),
+        &["store", "init", "--store-dir", store_dir.to_str().unwrap()],
+    );
     common::assert_success(&out, "envy store init");
     let text = fs_err::read_to_string(&config).unwrap();
     let table: toml::Table = text.parse().unwrap();
@@ -78,7 +86,11 @@ fn init_makes_the_store_the_default_with_cache_nixos_org() {
     assert_eq!(doc["store"]["store_dir"].as_str(), store_dir.to_str());
 
     // Running it again changes nothing (no duplicate substituter).
-    let out = envy(&home, tmp.path(), &["store", "init", "--store-dir", store_dir.to_str().unwrap()]);
+    let out = envy(
+        &home,
+        tmp.path(),
+        &["store", "init", "--store-dir", store_dir.to_str().unwrap()],
+    );
     common::assert_success(&out, "envy store init (again)");
     assert_eq!(fs_err::read_to_string(&config).unwrap(), text);
 }
@@ -90,7 +102,11 @@ fn init_refuses_a_directory_someone_else_wrote_into() {
     // What a Nix store looks like to envy: store paths it did not put there.
     let store_dir = tmp.path().join("nix/store");
     fs_err::create_dir_all(store_dir.join("hxcnl7nh8wbfiwfzkfnac84cgnf766kc-triv")).unwrap();
-    let out = envy(&home, tmp.path(), &["store", "init", "--store-dir", store_dir.to_str().unwrap()]);
+    let out = envy(
+        &home,
+        tmp.path(),
+        &["store", "init", "--store-dir", store_dir.to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -185,10 +185,12 @@ impl BuildArgs {
             });
             outputs.push(outs);
         }
-        store
-            .client()
-            .build_paths(&wanted)
-            .with_context(|| format!("cannot build `{}` through Nix's daemon", self.file.display()))?;
+        store.client().build_paths(&wanted).with_context(|| {
+            format!(
+                "cannot build `{}` through Nix's daemon",
+                self.file.display()
+            )
+        })?;
         let dir = store.store_dir().clone();
         let link = std::path::absolute(
             self.out_link

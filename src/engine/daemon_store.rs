@@ -181,12 +181,11 @@ impl EvalStore for DaemonEvalStore {
         };
         let info = client
             .add_to_store(name, method, hash.algo(), &BTreeSet::new(), |out| {
-                out.write_all(&data).map_err(|e| {
-                    envy_store::daemon::DaemonError::Nar {
+                out.write_all(&data)
+                    .map_err(|e| envy_store::daemon::DaemonError::Nar {
                         path: name.into(),
                         source: NarError::Write(e),
-                    }
-                })
+                    })
             })
             .map_err(err)?;
         if info.path != expected {
@@ -224,7 +223,10 @@ impl EvalStore for DaemonEvalStore {
         let dir = &self.store.store_dir;
         let file = dir.full_path(drv_path);
         let text = fs_err::read(&file).map_err(err)?;
-        let name = drv_path.name().strip_suffix(".drv").unwrap_or(drv_path.name());
+        let name = drv_path
+            .name()
+            .strip_suffix(".drv")
+            .unwrap_or(drv_path.name());
         Derivation::parse(dir, &text, name).map_err(err)
     }
 
@@ -313,7 +315,6 @@ pub fn output_paths(store: &DaemonStore, drv_path: &StorePath) -> Result<Vec<(St
     }
     Ok(out)
 }
-
 
 /// Shows the daemon's log on stderr as Nix does: its messages, and build log lines prefixed
 /// with the derivation's name.

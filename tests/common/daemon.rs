@@ -52,7 +52,12 @@ impl NixDaemon {
             .env("NIX_DAEMON_SOCKET_PATH", &socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs_err::File::create(r.join("daemon.log")).unwrap().into_parts().0);
+            .stderr(
+                fs_err::File::create(r.join("daemon.log"))
+                    .unwrap()
+                    .into_parts()
+                    .0,
+            );
         let child = cmd.spawn().expect("cannot start nix-daemon");
         let daemon = NixDaemon {
             store_dir: r.join("store"),
@@ -88,10 +93,7 @@ impl NixDaemon {
                 "NIX_DAEMON_SOCKET_PATH".into(),
                 self.socket.display().to_string(),
             ),
-            (
-                "NIX_STORE_DIR".into(),
-                self.store_dir.display().to_string(),
-            ),
+            ("NIX_STORE_DIR".into(), self.store_dir.display().to_string()),
         ]
     }
 

@@ -15,8 +15,7 @@ use crate::fsutil::{FileLock, write_atomic};
 
 /// The binary cache Nix uses by default, and its public key.
 pub const NIXOS_CACHE: &str = "https://cache.nixos.org";
-pub const NIXOS_CACHE_KEY: &str =
-    "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
+pub const NIXOS_CACHE_KEY: &str = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";
 
 /// Make a store directory envy's default store (`/nix/store` unless `--store-dir`).
 ///

@@ -51,15 +51,16 @@ impl NixEnv {
         if let Some(config) = dirs::config_dir() {
             files.push(config.join("nix/nix.conf"));
         }
-        let conf_store = files.into_iter().fold(None, |found, file| {
-            match std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|text| conf_setting(&text, "store"))
-            {
-                Some(value) => Some((value, file)),
-                None => found,
-            }
-        });
+        let conf_store =
+            files.into_iter().fold(None, |found, file| {
+                match fs_err::read_to_string(&file)
+                    .ok()
+                    .and_then(|text| conf_setting(&text, "store"))
+                {
+                    Some(value) => Some((value, file)),
+                    None => found,
+                }
+            });
         NixEnv {
             nix_remote: var(NIX_REMOTE),
             socket_path: var(NIX_DAEMON_SOCKET_PATH),
@@ -131,12 +132,12 @@ impl DaemonAddress {
 /// The last value of `name` in a nix.conf text (`name = value`, `#` comments).
 fn conf_setting(text: &str, name: &str) -> Option<String> {
     text.lines()
-        .filter_map(|line| {
+        .rev()
+        .find_map(|line| {
             let line = line.split('#').next().unwrap_or("");
             let (key, value) = line.split_once('=')?;
             (key.trim() == name).then(|| value.trim().to_owned())
         })
-        .last()
 }
 
 #[cfg(test)]
@@ -175,7 +176,10 @@ mod tests {
     #[test]
     fn unix_uri_and_store_parameter() {
         let env = NixEnv {
-            conf_store: Some(("unix:///run/d.sock?store=/x/store".into(), "/etc/nix/nix.conf".into())),
+            conf_store: Some((
+                "unix:///run/d.sock?store=/x/store".into(),
+                "/etc/nix/nix.conf".into(),
+            )),
             ..NixEnv::default()
         };
         let addr = find(&env).unwrap();

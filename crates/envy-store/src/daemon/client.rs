@@ -78,7 +78,10 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DerivedPath {
     Opaque(StorePath),
-    Built { drv: StorePath, outputs: Vec<String> },
+    Built {
+        drv: StorePath,
+        outputs: Vec<String>,
+    },
 }
 
 /// The settings a client sends after the handshake (Nix's `setOptions`). A non-trusted user's
@@ -333,11 +336,13 @@ impl DaemonClient {
                     nar::dump_path(&source, &mut out).map_err(nar_error)
                 }
                 FileIngestionMethod::Flat => {
-                    let read = |e| nar_error(nar::NarError::Read {
-                        path: source.clone(),
-                        source: e,
-                    });
-                    let mut file = std::fs::File::open(&source).map_err(read)?;
+                    let read = |e| {
+                        nar_error(nar::NarError::Read {
+                            path: source.clone(),
+                            source: e,
+                        })
+                    };
+                    let mut file = fs_err::File::open(&source).map_err(read)?;
                     io::copy(&mut file, &mut out)
                         .map(drop)
                         .map_err(|e| nar_error(nar::NarError::Write(e)))
@@ -410,9 +415,7 @@ impl DaemonClient {
     pub fn query_missing(&mut self, paths: &[DerivedPath]) -> Result<Missing, DaemonError> {
         let op = Op::QueryMissing;
         let printed: Vec<String> = paths.iter().map(|p| self.print_derived(p)).collect();
-        self.request(op, |w| {
-            write_strings(w, printed.iter().map(String::as_str))
-        })?;
+        self.request(op, |w| write_strings(w, printed.iter().map(String::as_str)))?;
         let set = |this: &mut Self| -> Result<BTreeSet<StorePath>, DaemonError> {
             let items = read_strings(&mut this.reader).map_err(|e| this.io(op.name(), e))?;
             this.parse_all(&items)
@@ -468,9 +471,9 @@ impl DaemonClient {
             link.file_name().unwrap_or_default().to_string_lossy(),
             std::process::id()
         ));
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
         std::os::unix::fs::symlink(self.store_dir.full_path(path), &tmp).map_err(root_error)?;
-        std::fs::rename(&tmp, link).map_err(root_error)?;
+        fs_err::rename(&tmp, link).map_err(root_error)?;
         self.add_indirect_root(link)
     }
 
@@ -571,7 +574,9 @@ impl DaemonClient {
                             .trim_end_matches('\n'),
                     ),
                 },
-                STDERR_START_ACTIVITY => read_start(&mut self.reader).map_err(|e| self.io(op, e))?,
+                STDERR_START_ACTIVITY => {
+                    read_start(&mut self.reader).map_err(|e| self.io(op, e))?
+                }
                 STDERR_STOP_ACTIVITY => LogEvent::Stop {
                     id: read_u64(&mut self.reader).map_err(|e| self.io(op, e))?,
                 },
@@ -719,7 +724,9 @@ mod tests {
             }]
         );
         match err {
-            DaemonError::Daemon { message, traces, .. } => {
+            DaemonError::Daemon {
+                message, traces, ..
+            } => {
                 assert_eq!(message, "path '/x' is not valid");
                 assert_eq!(traces, ["while doing it"]);
             }

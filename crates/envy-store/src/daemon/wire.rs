@@ -144,7 +144,10 @@ mod tests {
     fn strings_are_padded_to_eight_bytes() {
         let mut out = Vec::new();
         write_str(&mut out, "abc").unwrap();
-        assert_eq!(out, [3, 0, 0, 0, 0, 0, 0, 0, b'a', b'b', b'c', 0, 0, 0, 0, 0]);
+        assert_eq!(
+            out,
+            [3, 0, 0, 0, 0, 0, 0, 0, b'a', b'b', b'c', 0, 0, 0, 0, 0]
+        );
         assert_eq!(read_string(&mut out.as_slice()).unwrap(), "abc");
         let mut empty = Vec::new();
         write_str(&mut empty, "").unwrap();

@@ -44,7 +44,9 @@ impl StoreConfig {
             .map(Path::to_owned)
             .or_else(|| env(ENVY_STORE_DIR));
         let (store_dir, configured_state) = match explicit {
-            Some(dir) if configured.store_dir.as_deref() == Some(&dir) => (dir, configured.state_dir),
+            Some(dir) if configured.store_dir.as_deref() == Some(&dir) => {
+                (dir, configured.state_dir)
+            }
             Some(dir) => (dir, None),
             None => match configured.store_dir {
                 Some(dir) => (dir, configured.state_dir),
@@ -76,7 +78,7 @@ impl ConfiguredStore {
         let Some(file) = crate::cache::CacheConfig::default_file() else {
             return ConfiguredStore::default();
         };
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Ok(text) = fs_err::read_to_string(file) else {
             return ConfiguredStore::default();
         };
         ConfiguredStore::parse(&text)
