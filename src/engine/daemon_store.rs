@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{Context, Result, bail};
 use envy_eval::{EvalStore, Realiser, StoreError};
 use envy_store::daemon::{DaemonAddress, DaemonClient, DerivedPath, NixEnv};
+use envy_store::derivation::DrvHashes;
 use envy_store::nar::{NarError, NarSink};
-use envy_store::{Derivation, FileIngestionMethod, Hash, StoreDir, StorePath};
+use envy_store::{
+    Derivation, DerivationError, DerivationOutput, FileIngestionMethod, Hash, StoreDir, StorePath,
+};
 
 use crate::env_vars as vars;
 
@@ -105,6 +108,94 @@ impl DaemonStore {
         self.client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A dev shell's environment, captured as `nix print-dev-env` captures it through a
+    /// daemon: a `<name>-env` derivation — the shell's derivation with envy's capture script
+    /// as its builder's argument and its outputs recomputed — is written into Nix's store and
+    /// built there (its inputs built or substituted by the daemon), and its output read back.
+    // The seam for the embedded devShell backend (`backend::embedded`, issue 11): not called
+    // from there yet; the unit test below runs it against a real daemon.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn capture_env(&self, drv_path: &StorePath) -> Result<crate::env_record::EnvRecord> {
+        let bytes = self.capture(drv_path, super::capture::SCRIPT)?;
+        super::capture::parse(&bytes).with_context(|| {
+            format!(
+                "cannot read the environment of `{}`",
+                self.store_dir.print(drv_path)
+            )
+        })
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn capture(&self, drv_path: &StorePath, script: &str) -> Result<Vec<u8>> {
+        let dir = self.store_dir.clone();
+        let read = |p: &StorePath| -> Result<Derivation, DerivationError> {
+            let text = fs_err::read(dir.full_path(p)).map_err(|e| DerivationError::Load {
+                drv: dir.print(p),
+                source: Box::new(e),
+            })?;
+            Derivation::parse(
+                &dir,
+                &text,
+                p.name().strip_suffix(".drv").unwrap_or_default(),
+            )
+        };
+        let mut drv = read(drv_path)?;
+        let script_path = self.client().add_text_to_store(
+            "envy-capture.sh",
+            script.as_bytes(),
+            &BTreeSet::new(),
+        )?;
+        drv.name = format!("{}-env", drv.name);
+        drv.args = vec![dir.print(&script_path).into_bytes()];
+        drv.input_srcs.insert(script_path);
+        let names: Vec<String> = drv.outputs.keys().cloned().collect();
+        for name in &names {
+            drv.outputs.insert(name.clone(), DerivationOutput::Deferred);
+            drv.env.insert(name.clone().into_bytes(), Vec::new());
+        }
+        let mut hashes = DrvHashes::new();
+        let mut load = |p: &StorePath| read(p);
+        let env_drv = drv
+            .finalize(&dir, &mut hashes, &mut load)
+            .with_context(|| {
+                format!(
+                    "cannot make the environment derivation of `{}`",
+                    dir.print(drv_path)
+                )
+            })?;
+        let mut client = self.client();
+        let added = client.add_text_to_store(
+            &format!("{}.drv", drv.name),
+            &drv.to_aterm(&dir),
+            &drv.references(),
+        )?;
+        if added != env_drv {
+            bail!(
+                "Nix's daemon wrote `{}` at `{}` (envy and Nix disagree on its contents)",
+                dir.print(&env_drv),
+                dir.print(&added)
+            );
+        }
+        client.build_paths(&[DerivedPath::Built {
+            drv: added,
+            outputs: names.clone(),
+        }])?;
+        drop(client);
+        let order: Vec<String> = match drv.env_var("outputs") {
+            Some(list) => String::from_utf8_lossy(list)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            None => names,
+        };
+        let paths = drv.output_paths(&dir)?;
+        let first = order
+            .iter()
+            .find_map(|o| paths.get(o).cloned().flatten())
+            .context("the environment derivation has no output")?;
+        Ok(fs_err::read(dir.full_path(&first))?)
     }
 
     /// The evaluator's store.
@@ -362,5 +453,139 @@ impl envy_store::daemon::LogSink for StderrLog {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env_record::Variable;
+    use std::process::{Command, Stdio};
+
+    /// A private `nix-daemon` on its own socket and store under `dir`, killed on drop.
+    struct Daemon(std::process::Child);
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn start_daemon(dir: &std::path::Path) -> Option<Daemon> {
+        if which::which("nix-daemon").is_err() {
+            assert!(
+                std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_none(),
+                "`nix-daemon` is not installed (scripts/test installs nix-bin); this test requires it"
+            );
+            eprintln!("skipping: `nix-daemon` is not installed");
+            return None;
+        }
+        // The state directory must exist: without it Nix's `auto` store would take the
+        // daemon's own socket for its store, and every connection would connect again.
+        for d in ["conf", "store", "state", "log"] {
+            fs_err::create_dir_all(dir.join(d)).unwrap();
+        }
+        fs_err::write(
+            dir.join("conf/nix.conf"),
+            "build-users-group =\nsandbox = false\nsubstituters =\n",
+        )
+        .unwrap();
+        let child = Command::new("nix-daemon")
+            .env("NIX_CONF_DIR", dir.join("conf"))
+            .env("NIX_STORE_DIR", dir.join("store"))
+            .env("NIX_STATE_DIR", dir.join("state"))
+            .env("NIX_LOG_DIR", dir.join("log"))
+            .env("HOME", dir)
+            .env("NIX_DAEMON_SOCKET_PATH", dir.join("sock"))
+            .env_remove("NIX_REMOTE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                fs_err::File::create(dir.join("daemon.log"))
+                    .unwrap()
+                    .into_parts()
+                    .0,
+            )
+            .spawn()
+            .unwrap();
+        let daemon = Daemon(child);
+        // Not a timing assertion: a minute without the socket means the daemon failed.
+        for _ in 0..600 {
+            if dir.join("sock").exists() {
+                return Some(daemon);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("nix-daemon did not start");
+    }
+
+    #[test]
+    fn evaluates_into_nixs_store_and_captures_a_shell_through_the_daemon() {
+        let tmp = tempfile::Builder::new()
+            .prefix("envy-ds")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let dir = tmp.path();
+        let Some(_daemon) = start_daemon(dir) else {
+            return;
+        };
+        let address = DaemonAddress {
+            socket: dir.join("sock"),
+            store_dir: StoreDir::new(dir.join("store")).unwrap(),
+            origin: "test".into(),
+        };
+        let store = DaemonStore::connect(&address).unwrap();
+        let (eval_store, realiser) = (store.eval_store(), store.realiser());
+        let expr = r#"
+          let stdenv = derivation {
+            name = "stdenv"; system = builtins.currentSystem; builder = "/bin/bash";
+            PATH = "/usr/bin:/bin";
+            args = [ "-c" "mkdir $out; echo 'greet() { echo hi; }; export FROM_SETUP=1' > $out/setup" ];
+          };
+          in derivation {
+            name = "shell"; system = builtins.currentSystem; builder = "/bin/bash";
+            inherit stdenv; FOO = "bar"; PATH = "/usr/bin:/bin"; outputs = [ "out" ];
+            args = [ "-c" "exit 1" ];
+          }"#;
+        let drv_path = envy_eval::run_with_stack(move || {
+            let mut ev = envy_eval::Evaluator::builder()
+                .store(Box::new(eval_store))
+                .realiser(Box::new(realiser))
+                .build();
+            let v = ev.eval_string(&format!("({expr}).drvPath"), "/").unwrap();
+            let v = ev.force_deep(&v, envy_eval::Pos::NONE).unwrap();
+            String::from_utf8(envy_eval::print::print_value(&v)).unwrap()
+        });
+        let drv_path = store.store_dir().parse(drv_path.trim_matches('"')).unwrap();
+        assert!(store.client().is_valid_path(&drv_path).unwrap());
+
+        let env = store.capture_env(&drv_path).unwrap();
+        assert_eq!(env.variables["FOO"], Variable::Exported("bar".into()));
+        assert_eq!(env.variables["FROM_SETUP"], Variable::Exported("1".into()));
+        assert!(
+            env.bash_functions["greet"].contains("echo hi"),
+            "{:?}",
+            env.bash_functions
+        );
+        // The shell's own builder (`exit 1`) never ran: only its `-env` twin was built.
+        let shell_out = store
+            .client()
+            .query_valid_paths(
+                &Derivation::parse(
+                    store.store_dir(),
+                    &fs_err::read(store.store_dir().full_path(&drv_path)).unwrap(),
+                    "shell",
+                )
+                .unwrap()
+                .output_paths(store.store_dir())
+                .unwrap()
+                .into_values()
+                .flatten()
+                .collect(),
+                false,
+            )
+            .unwrap();
+        assert!(shell_out.is_empty());
     }
 }

@@ -131,13 +131,11 @@ impl DaemonAddress {
 
 /// The last value of `name` in a nix.conf text (`name = value`, `#` comments).
 fn conf_setting(text: &str, name: &str) -> Option<String> {
-    text.lines()
-        .rev()
-        .find_map(|line| {
-            let line = line.split('#').next().unwrap_or("");
-            let (key, value) = line.split_once('=')?;
-            (key.trim() == name).then(|| value.trim().to_owned())
-        })
+    text.lines().rev().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().to_owned())
+    })
 }
 
 #[cfg(test)]
