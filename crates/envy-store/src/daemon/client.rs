@@ -5,6 +5,10 @@
 //! are offered: adding text and content-addressed paths, queries, builds (which substitute
 //! through the daemon's caches), and temporary and indirect gc roots. `importPaths` and
 //! `addToStoreNar` need a trusted user and are deliberately absent.
+//!
+//! After [`DaemonError::Daemon`] (the daemon failed the operation and said why) the
+//! connection is ready for the next operation; after any other error it is in an unknown
+//! state mid-message, and the caller must connect again.
 
 use std::collections::BTreeSet;
 use std::io::{self, BufReader, BufWriter, Write};
