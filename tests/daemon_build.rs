@@ -85,6 +85,11 @@ in derivation {
     );
     common::assert_success(&out, "envy build through the daemon");
     let printed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Nix's daemon will build 2 derivations and substitute 0 paths"),
+        "{stderr}"
+    );
 
     // The path nix-build computes for the same file, and the contents the daemon built.
     let nix_out = daemon.run(

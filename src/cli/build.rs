@@ -185,6 +185,27 @@ impl BuildArgs {
             });
             outputs.push(outs);
         }
+        // Say what is coming before it starts, as Nix does.
+        let missing = store.client().query_missing(&wanted)?;
+        if !missing.will_build.is_empty() || !missing.will_substitute.is_empty() {
+            eprintln!(
+                "envy: Nix's daemon will build {} derivation{} and substitute {} path{} ({} to download) in `{}`",
+                missing.will_build.len(),
+                if missing.will_build.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                missing.will_substitute.len(),
+                if missing.will_substitute.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                crate::humanize::size(missing.download_size),
+                store.store_dir()
+            );
+        }
         store.client().build_paths(&wanted).with_context(|| {
             format!(
                 "cannot build `{}` through Nix's daemon",
