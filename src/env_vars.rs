@@ -75,6 +75,11 @@ pub fn is_internal(name: &str) -> bool {
 
 // --- The store and the builder (`envy build`, `envy log`, `envy store`) -------------------
 
+/// Which store envy uses: `envy` (its own, the default), `daemon` (Nix's store through
+/// Nix's daemon, found as Nix finds it: `NIX_REMOTE`, `NIX_DAEMON_SOCKET_PATH`,
+/// `NIX_STORE_DIR`, `store` in nix.conf) or `auto` (the daemon when Nix would use one).
+pub const ENVY_STORE: &str = "ENVY_STORE";
+
 /// envy's store directory (default `$XDG_DATA_HOME/envy/store`).
 pub const ENVY_STORE_DIR: &str = "ENVY_STORE_DIR";
 

@@ -19,6 +19,10 @@ use envy_store::{Derivation, LocalStore, StorePath};
 /// dependencies that are not valid yet are substituted from the binary caches in
 /// `ENVY_SUBSTITUTERS` (signed by a key in `ENVY_TRUSTED_PUBLIC_KEYS`) or built, up to `-j`
 /// at a time. The `result` symlink is a gc root: `envy store gc` keeps what it points to.
+///
+/// With `ENVY_STORE=daemon` (or `auto` on a machine with Nix), a `.nix` file is evaluated
+/// into Nix's store through Nix's daemon and built there, substituting from Nix's binary
+/// caches; `result` is then an indirect root of Nix's gc.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// The `.nix` file (or directory with a `default.nix`) to evaluate, or the `.drv` to
@@ -44,6 +48,7 @@ pub struct BuildArgs {
 
 pub use crate::engine::BuildContext;
 use crate::engine::context::substituter;
+use crate::engine::daemon_store::{DaemonStore, StoreChoice, output_paths};
 use crate::engine::{Engine, Render};
 
 impl BuildArgs {
@@ -51,6 +56,9 @@ impl BuildArgs {
         let is_nix = self.file.extension().is_some_and(|e| e == "nix") || self.file.is_dir();
         if !self.attr.is_empty() && !is_nix {
             bail!("`-A` only applies to `.nix` files\nhint: drop `-A` when building a `.drv` file");
+        }
+        if let StoreChoice::Daemon(address) = StoreChoice::from_env()? {
+            return self.run_through_daemon(&address, is_nix);
         }
         let BuildContext { store, mut config } = BuildContext::from_env()?;
         config.jobs = self.jobs.max(1);
@@ -118,6 +126,117 @@ impl BuildArgs {
                 }
             }
             for path in outputs.values() {
+                println!("{}", dir.print(path));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BuildArgs {
+    /// Evaluate into Nix's store and build there, through Nix's daemon.
+    fn run_through_daemon(
+        &self,
+        address: &envy_store::daemon::DaemonAddress,
+        is_nix: bool,
+    ) -> Result<()> {
+        if !is_nix || parse_installable(&self.file.to_string_lossy()).is_some() {
+            bail!(
+                "`envy build` through Nix's daemon takes a `.nix` file only, not `{}`\n\
+                 hint: build `.drv` files and flakes with `nix build`, or unset `{}` to use envy's store",
+                self.file.display(),
+                crate::env_vars::ENVY_STORE
+            );
+        }
+        let file = if self.file.is_dir() {
+            self.file.join("default.nix")
+        } else {
+            self.file.clone()
+        };
+        let store = DaemonStore::connect(address)?;
+        store
+            .client()
+            .set_log_sink(Box::new(crate::engine::daemon_store::StderrLog::default()));
+        store
+            .client()
+            .set_options(&envy_store::daemon::ClientOptions {
+                keep_going: self.keep_going,
+                max_build_jobs: self.jobs.max(1) as u64,
+                ..Default::default()
+            })?;
+        let drv_paths = instantiate::run_with(
+            store.store_dir().clone(),
+            Box::new(store.eval_store()),
+            Box::new(store.realiser()),
+            &file,
+            self.attr.clone(),
+        )
+        .with_context(|| format!("cannot evaluate `{}`", file.display()))?;
+        if drv_paths.is_empty() {
+            bail!("`{}` has no derivations to build", file.display());
+        }
+        let mut wanted = Vec::new();
+        let mut outputs = Vec::new();
+        for drv in &drv_paths {
+            let outs = output_paths(&store, drv)?;
+            wanted.push(envy_store::daemon::DerivedPath::Built {
+                drv: drv.clone(),
+                outputs: outs.iter().map(|(name, _)| name.clone()).collect(),
+            });
+            outputs.push(outs);
+        }
+        // Say what is coming before it starts, as Nix does.
+        let missing = store.client().query_missing(&wanted)?;
+        if !missing.will_build.is_empty() || !missing.will_substitute.is_empty() {
+            eprintln!(
+                "envy: Nix's daemon will build {} derivation{} and substitute {} path{} ({} to download) in `{}`",
+                missing.will_build.len(),
+                if missing.will_build.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                missing.will_substitute.len(),
+                if missing.will_substitute.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                crate::humanize::size(missing.download_size),
+                store.store_dir()
+            );
+        }
+        store.client().build_paths(&wanted).with_context(|| {
+            format!(
+                "cannot build `{}` through Nix's daemon",
+                self.file.display()
+            )
+        })?;
+        let dir = store.store_dir().clone();
+        let link = std::path::absolute(
+            self.out_link
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("result")),
+        )?;
+        for (n, outs) in outputs.iter().enumerate() {
+            if !self.no_out_link {
+                let base = match n {
+                    0 => link.display().to_string(),
+                    n => format!("{}-{}", link.display(), n + 1),
+                };
+                for (name, path) in outs {
+                    let link = if name == "out" {
+                        PathBuf::from(&base)
+                    } else {
+                        PathBuf::from(format!("{base}-{name}"))
+                    };
+                    store
+                        .client()
+                        .add_perm_root(path, &link)
+                        .with_context(|| format!("cannot create `{}`", link.display()))?;
+                }
+            }
+            for (_, path) in outs {
                 println!("{}", dir.print(path));
             }
         }

@@ -112,6 +112,7 @@ impl Status {
             "loaded": loaded,
             "shell_status": blocked,
             "backend": backend_name,
+            "store": store_json(),
             "cache_dir": ctx.dirs.cache_root(),
             "data_dir": ctx.dirs.data_root(),
         });
@@ -175,4 +176,31 @@ fn print_human(doc: &Value) {
         },
     }
     println!("backend:     {}", s(&doc["backend"]));
+    println!("store:       {}", s(&doc["store"]["description"]));
+}
+
+/// The store envy evaluates into and builds in (`ENVY_STORE`), without opening it.
+fn store_json() -> Value {
+    use crate::engine::daemon_store::StoreChoice;
+    match StoreChoice::from_env() {
+        Ok(StoreChoice::Daemon(address)) => json!({
+            "kind": "nix-daemon",
+            "store_dir": address.store_dir.as_str(),
+            "socket": address.socket,
+            "found_by": address.origin,
+            "description": StoreChoice::Daemon(address.clone()).describe(),
+        }),
+        Ok(StoreChoice::Envy) => {
+            let dir = envy_store::StoreConfig::from_env(None).map(|c| c.store_dir);
+            json!({
+                "kind": "envy",
+                "store_dir": dir,
+                "description": match &dir {
+                    Some(d) => format!("envy's own store `{}`", d.display()),
+                    None => "envy's own store (no data directory: set HOME)".to_owned(),
+                },
+            })
+        }
+        Err(e) => json!({ "kind": "error", "description": format!("error: {e:#}") }),
+    }
 }

@@ -9,6 +9,7 @@ mod copy;
 mod dump;
 mod gc;
 mod hash;
+mod init;
 mod path_info;
 mod progress;
 mod verify;
@@ -31,10 +32,12 @@ use envy_store::{LocalStore, StorePath};
 ///   envy store path-info --json PATH
 ///   envy store copy --to file:///srv/cache --secret-key key.sec PATH
 ///   envy store gc --dry-run
+///   sudo envy store init                 # /nix/store as envy's store, with cache.nixos.org
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Store {
-    /// The store directory (default: `ENVY_STORE_DIR`, else `$XDG_DATA_HOME/envy/store`).
+    /// The store directory (default: `ENVY_STORE_DIR`, else `store-dir` in envy's config file,
+    /// else `$XDG_DATA_HOME/envy/store`; for `init`, `/nix/store`).
     #[arg(long, global = true, value_name = "DIR")]
     store_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -46,6 +49,7 @@ enum StoreCommand {
     Add(add::Add),
     Dump(dump::Dump),
     Hash(hash::HashCmd),
+    Init(init::Init),
     PathInfo(path_info::PathInfo),
     Verify(verify::Verify),
     Copy(copy::Copy),
@@ -61,6 +65,7 @@ impl Store {
             StoreCommand::Add(c) => c.run(&opts),
             StoreCommand::Dump(c) => c.run(),
             StoreCommand::Hash(c) => c.run(),
+            StoreCommand::Init(c) => c.run(opts.store_dir.as_deref()),
             StoreCommand::PathInfo(c) => c.run(&opts),
             StoreCommand::Verify(c) => c.run(&opts),
             StoreCommand::Copy(c) => c.run(&opts),

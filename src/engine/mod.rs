@@ -19,9 +19,14 @@
 //! nothing of shells, the hook or flakes: the flake backend (`backend::embedded`) brings its
 //! lazily copied inputs through [`eval_store::LazySources`] and its own progress sink through
 //! [`Engine::capture_and_keep`] (capture and anchor, remembered per derivation).
+//!
+//! [`daemon_store`] is the seam to Nix's store: the same evaluation writing into Nix's store
+//! and realising there through Nix's daemon (`ENVY_STORE=daemon`), used by `envy build` so
+//! far; the shell backends still capture with envy's builder over envy's store.
 
 pub mod capture;
 pub mod context;
+pub mod daemon_store;
 pub mod eval;
 pub mod eval_store;
 pub mod realiser;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod build;
+pub mod daemon;
 pub mod flake;
 pub mod nix;
 

@@ -17,9 +17,11 @@
 //!   garbage collection, verification);
 //! - [`path_info`]: what the store records per valid path;
 //! - [`cache`]: Nix binary caches (substitution, upload, signatures, configuration).
+//! - [`daemon`]: a client for Nix's daemon (worker protocol), to use Nix's store instead.
 
 pub mod cache;
 pub mod content_address;
+pub mod daemon;
 pub mod derivation;
 pub mod env_vars;
 pub mod hash;

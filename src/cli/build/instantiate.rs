@@ -9,17 +9,36 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use envy_eval::symbol::Sym;
 use envy_eval::value::Value;
-use envy_eval::{EvalResult, EvalSettings, Evaluator, Pos, SearchPathEntry};
-use envy_store::StorePath;
+use envy_eval::{EvalResult, EvalSettings, EvalStore, Evaluator, Pos, Realiser, SearchPathEntry};
+use envy_store::{StoreDir, StorePath};
 
 use crate::cli::eval::{auto_call, print_diagnostic, select_attr_path};
 use crate::engine::Engine;
 
-/// Evaluate `file` and return the derivations to build (in the order found).
+/// Evaluate `file` into envy's store and return the derivations to build (in the order
+/// found).
 pub fn run(engine: &Engine, file: &Path, attrs: Vec<String>) -> Result<Vec<StorePath>> {
+    let store_dir = engine.store().store_dir().clone();
+    run_with(
+        store_dir,
+        Box::new(engine.eval_store()),
+        Box::new(engine.realiser()),
+        file,
+        attrs,
+    )
+}
+
+/// Evaluate `file` writing into `eval_store` (envy's store or Nix's, through its daemon),
+/// building import-from-derivation inputs with `realiser`.
+pub fn run_with(
+    store_dir: StoreDir,
+    eval_store: Box<dyn EvalStore + Send>,
+    realiser: Box<dyn Realiser + Send>,
+    file: &Path,
+    attrs: Vec<String>,
+) -> Result<Vec<StorePath>> {
     let file = std::path::absolute(file)?;
     let cwd = std::env::current_dir()?;
-    let store_dir = engine.store().store_dir().clone();
     let mut settings = EvalSettings {
         cwd,
         ..EvalSettings::default()
@@ -32,13 +51,11 @@ pub fn run(engine: &Engine, file: &Path, attrs: Vec<String>) -> Result<Vec<Store
             .collect();
     }
     settings.parse.home = std::env::var(envy_eval::env_vars::HOME).ok();
-    let eval_store = engine.eval_store();
-    let realiser = engine.realiser();
     let result = envy_eval::run_with_stack(move || {
         let mut ev = Evaluator::builder()
             .settings(settings)
-            .store(Box::new(eval_store))
-            .realiser(Box::new(realiser))
+            .store(eval_store)
+            .realiser(realiser)
             .diagnostics(Box::new(|d| print_diagnostic(d, false)))
             .build();
         let found = derivations(&mut ev, &file, &attrs);
@@ -50,7 +67,7 @@ pub fn run(engine: &Engine, file: &Path, attrs: Vec<String>) -> Result<Vec<Store
         .map(|p| {
             store_dir
                 .parse(p)
-                .map_err(|e| anyhow!("`{p}` is not a derivation in envy's store: {e}"))
+                .map_err(|e| anyhow!("`{p}` is not a derivation in the store: {e}"))
         })
         .collect()
 }

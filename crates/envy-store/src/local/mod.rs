@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use config::StoreConfig;
+pub use config::{ConfiguredStore, StoreConfig};
 pub use error::StoreError;
 pub use fs_ops::{CANONICAL_MTIME, canonicalise, delete_path};
 pub use gc::{GcOptions, GcReport};
