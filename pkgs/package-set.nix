@@ -68,4 +68,12 @@ lib.fix (self: {
 
   # Static libraries from their pinned upstream sources.
   zlib = import ./development/zlib { inherit lib; inherit (self) stdenv fetchurl; };
+  openssl = import ./development/openssl { inherit lib; inherit (self) stdenv fetchurl; };
+  openssl_3 = self.openssl;
+
+  # The host's Go, pinned (`hostTools.optionalTools.go`), with cgo on for this set's platform.
+  go = import ./development/go {
+    inherit lib hostTools hostPlatform;
+    inherit (self) stdenvNoCC;
+  };
 })

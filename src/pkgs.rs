@@ -48,7 +48,10 @@ pub const FILES: &[PkgFile] = pkg_files![
     "development/hello/default.nix",
     "development/hello/src/Makefile",
     "development/hello/src/hello.c",
+    "development/go/default.nix",
+    "development/go/setup-hook.sh",
     "development/musl/default.nix",
+    "development/openssl/default.nix",
     "development/pkgconf/default.nix",
     "development/pkgconf/setup-hook.sh",
     "development/zlib/default.nix",
@@ -126,6 +129,37 @@ musl; `make run` runs the result under `qemu-aarch64-static` (Debian: `qemu-user
     file hello      # ELF 64-bit LSB executable, ARM aarch64, …, statically linked
 ",
         files: template_files!["cross-aarch64": "Makefile", "flake.nix", "hello.c",],
+    },
+    Template {
+        name: "openssl-static",
+        description: "A statically linked C program using OpenSSL 3 (clang + musl, pkg-config)",
+        welcome_text: "\
+# A statically linked C program using OpenSSL
+
+OpenSSL's static libraries come from envy's package set; the Makefile asks `pkg-config
+--static --libs openssl` how to link them. The program prints OpenSSL's version and a
+SHA-256 digest (it fetches nothing).
+
+    envy allow      # trust this flake: entering the directory loads its shell
+    make run        # builds ./hello and runs it
+    file hello      # …, statically linked, …
+",
+        files: template_files!["openssl-static": "Makefile", "flake.nix", "hello.c",],
+    },
+    Template {
+        name: "go-static",
+        description: "A statically linked Go program that calls C through cgo (the host's Go, clang + musl)",
+        welcome_text: "\
+# A statically linked Go program with cgo
+
+`go` is the host's Go (Debian: `golang-go`), pinned by envy, with `CGO_ENABLED=1`; cgo
+compiles and links C with the shell's `CC`, clang with musl.
+
+    envy allow      # trust this flake: entering the directory loads its shell
+    make run        # go build -ldflags '-extldflags \"-static\"', then ./hello
+    file hello      # …, statically linked, …
+",
+        files: template_files!["go-static": "Makefile", "flake.nix", "go.mod", "main.go",],
     },
 ];
 

@@ -43,7 +43,13 @@ fn init_lists_the_templates() {
     let out = sandbox.envy(&["init", "--list"]).output().unwrap();
     assert_success(&out, "envy init --list");
     let text = stdout(&out);
-    for name in ["default", "c-static", "cross-aarch64"] {
+    for name in [
+        "default",
+        "c-static",
+        "cross-aarch64",
+        "openssl-static",
+        "go-static",
+    ] {
         assert!(
             text.lines()
                 .any(|l| l.split_whitespace().next() == Some(name)),
@@ -203,6 +209,45 @@ fn cross_aarch64_template_builds_a_static_aarch64_program_that_runs_under_qemu()
         "{out}"
     );
     assert!(out.contains("ARM aarch64"), "{out}");
+    assert!(out.contains("statically linked"), "{out}");
+}
+
+#[test]
+fn openssl_static_template_links_openssl_statically_through_pkg_config() {
+    if !have_toolchain_prerequisites(&["git", "make"]) {
+        return;
+    }
+    let out = init_allow_and_run(
+        "openssl-static",
+        "make run; file -b hello; openssl version; file -b \"$(command -v openssl)\"; openssl version -d",
+    );
+    assert!(out.contains("OpenSSL 3.0.20 "), "{out}");
+    assert!(
+        out.contains(
+            "sha256(\"hello, static world\") = e4534195ffa566981e75a038924e03ae148c8d8c85add53bc8de31abf88ada41"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("statically linked").count(),
+        2,
+        "the program and the shell's `openssl` are static: {out}"
+    );
+    assert!(out.contains("OPENSSLDIR: \"/etc/ssl\""), "{out}");
+}
+
+#[test]
+fn go_static_template_builds_a_static_cgo_program_that_runs() {
+    if !have_toolchain_prerequisites(&["git", "make", "go"]) {
+        return;
+    }
+    let out = init_allow_and_run(
+        "go-static",
+        "echo \"CGO_ENABLED=$CGO_ENABLED\"; make run; file -b hello",
+    );
+    assert!(out.contains("CGO_ENABLED=1"), "{out}");
+    assert!(out.contains("Hello from C, through cgo!"), "{out}");
+    assert!(out.contains("twice(21) = 42"), "{out}");
     assert!(out.contains("statically linked"), "{out}");
 }
 

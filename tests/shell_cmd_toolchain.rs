@@ -252,6 +252,63 @@ fn zlib_links_statically_through_pkg_config_for_aarch64() {
     );
 }
 
+/// `-p openssl` in the aarch64 shell: the openssl-static template's program, linked with
+/// `pkg-config --static --libs openssl`, is a static aarch64 binary that runs under qemu
+/// (the host's side is `init_templates`' openssl-static test).
+#[test]
+fn openssl_links_statically_through_pkg_config_for_aarch64() {
+    if !have_toolchain_prerequisites(&["qemu-aarch64-static"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "hello.c",
+        include_str!("../templates/openssl-static/hello.c"),
+    );
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl", "-p", "openssl"],
+        r#"set -e
+        echo "libs=$(pkg-config --static --libs openssl)"
+        $CC $(pkg-config --cflags openssl) hello.c $(pkg-config --static --libs openssl) -o hello
+        file -b hello
+        qemu-aarch64-static ./hello"#,
+    );
+    assert!(out.contains("-lssl -lcrypto"), "{out}");
+    assert!(out.contains("ARM aarch64"), "{out}");
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains("OpenSSL 3.0.20 "), "{out}");
+    assert!(
+        out.contains("e4534195ffa566981e75a038924e03ae148c8d8c85add53bc8de31abf88ada41"),
+        "{out}"
+    );
+}
+
+/// `-p go` in the aarch64 shell: the host's Go, pinned, with cgo on and `GOARCH=arm64`, builds
+/// the go-static template's program into a static aarch64 binary that runs under qemu.
+#[test]
+fn go_with_cgo_builds_static_aarch64_programs() {
+    if !have_toolchain_prerequisites(&["go", "qemu-aarch64-static"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write("go.mod", include_str!("../templates/go-static/go.mod"));
+    sandbox.write("main.go", include_str!("../templates/go-static/main.go"));
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl", "-p", "go"],
+        r#"set -e
+        echo "go=$(command -v go) GOARCH=$GOARCH CGO_ENABLED=$CGO_ENABLED"
+        go build -ldflags '-extldflags "-static"' -o hello .
+        file -b hello
+        qemu-aarch64-static ./hello"#,
+    );
+    assert!(out.contains("GOARCH=arm64 CGO_ENABLED=1"), "{out}");
+    assert!(out.contains("-go-1."), "the package set's pinned go: {out}");
+    assert!(out.contains("ARM aarch64"), "{out}");
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains("Hello from C, through cgo!"), "{out}");
+    assert!(out.contains("twice(21) = 42"), "{out}");
+}
+
 #[test]
 fn cxx_standard_library_headers_are_not_available() {
     // Documented limitation: there is no C++ standard library for musl here.
