@@ -309,6 +309,43 @@ fn go_with_cgo_builds_static_aarch64_programs() {
     assert!(out.contains("twice(21) = 42"), "{out}");
 }
 
+/// `-p go -p openssl`: cgo finds OpenSSL through `#cgo pkg-config: openssl` (the shell's
+/// pkg-config and `PKG_CONFIG_PATH`) and the Go program comes out static.
+#[test]
+fn go_with_cgo_links_openssl_statically() {
+    if !have_toolchain_prerequisites(&["go"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write("go.mod", "module example.com/ossl\n\ngo 1.19\n");
+    sandbox.write(
+        "main.go",
+        r#"package main
+
+/*
+#cgo pkg-config: openssl
+#include <openssl/crypto.h>
+*/
+import "C"
+
+import "fmt"
+
+func main() {
+	fmt.Println("linked", C.GoString(C.OpenSSL_version(C.OPENSSL_VERSION)))
+}
+"#,
+    );
+    let out = sandbox.shell_script(
+        &["-p", "go", "-p", "openssl"],
+        r#"set -e
+        go build -ldflags '-extldflags "-static"' -o ossl .
+        file -b ossl
+        ./ossl"#,
+    );
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains("linked OpenSSL 3.0.20 "), "{out}");
+}
+
 #[test]
 fn cxx_standard_library_headers_are_not_available() {
     // Documented limitation: there is no C++ standard library for musl here.
