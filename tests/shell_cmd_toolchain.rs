@@ -273,7 +273,10 @@ fn openssl_links_statically_through_pkg_config_for_aarch64() {
         file -b hello
         qemu-aarch64-static ./hello"#,
     );
-    assert!(out.contains("-lssl -lcrypto"), "{out}");
+    assert!(
+        out.contains(" -lssl ") && out.contains(" -lcrypto "),
+        "{out}"
+    );
     assert!(out.contains("ARM aarch64"), "{out}");
     assert!(out.contains("statically linked"), "{out}");
     assert!(out.contains("OpenSSL 3.0.20 "), "{out}");
