@@ -6,7 +6,7 @@
 #   2. a warm `envy shell -- true` against `nix develop -c true` on the same shell, cached
 #      (a flake, so Nix's evaluation cache applies, and its environment already built), and
 #      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`;
-#   3. the cold build of each library of the package set (PACKAGES, default `zlib`) on top
+#   3. the cold build of each library of the package set (PACKAGES, default `zlib openssl`) on top
 #      of that toolchain: `envy build -A` against `nix-build -A` of the same package-set file.
 #
 #   bench/shell.sh            # needs hyperfine, nix, clang/lld/llvm and .fixtures/mirror
@@ -68,7 +68,7 @@ nix develop "path:$W/nix-shell" -c true 2>"$W/nix-cold.log" || { cat "$W/nix-col
 nix_cold=$(seconds_since "$start")
 
 # Each library cold, on the toolchain both stores have by now (pkgconf is part of the stdenv).
-PACKAGES=${PACKAGES:-zlib}
+PACKAGES=${PACKAGES:-zlib openssl}
 cat > "$W/pkgs.nix" <<NIX
 import $PKGS { }
 NIX

@@ -20,10 +20,11 @@ use crate::common::{self, nix};
 pub const MUSL_SHA256: &str = "7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4";
 
 /// Every other pinned source of the package set (`scripts/fill-mirror` lists the same):
-/// pkgconf (in every stdenv) and zlib.
+/// pkgconf (in every stdenv), zlib and OpenSSL.
 pub const OTHER_SOURCES_SHA256: &[&str] = &[
     "644361ada2942be05655d4452eb018791647c31bba429b287f1f68deb2dc6840",
     "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1",
+    "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f",
 ];
 
 /// The hashed mirror holding musl's source (`scripts/test` fills it from Debian).
