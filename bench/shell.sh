@@ -5,7 +5,9 @@
 #      comparison, the same shell built by Nix (`nix develop`) in a fresh Nix store;
 #   2. a warm `envy shell -- true` against `nix develop -c true` on the same shell, cached
 #      (a flake, so Nix's evaluation cache applies, and its environment already built), and
-#      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`.
+#      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`;
+#   3. the cold build of each library of the package set (PACKAGES, default `zlib openssl`) on top
+#      of that toolchain: `envy build -A` against `nix-build -A` of the same package-set file.
 #
 #   bench/shell.sh            # needs hyperfine, nix, clang/lld/llvm and .fixtures/mirror
 #   RUNS=100 bench/shell.sh   # more warm runs (default 50)
@@ -18,8 +20,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${RUNS:-50}
 MIRROR=${ENVY_TEST_MIRROR:-$ROOT/.fixtures/mirror}
-MUSL_SHA=7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4
-[ -f "$MIRROR/sha256/$MUSL_SHA" ] || { echo "bench/shell.sh: musl's source is not in $MIRROR; run scripts/test once" >&2; exit 2; }
+[ -d "$MIRROR/sha256" ] || { echo "bench/shell.sh: no hashed mirror at $MIRROR; run scripts/fill-mirror $MIRROR" >&2; exit 2; }
+scripts/fill-mirror "$MIRROR"
 for tool in hyperfine nix clang ld.lld llvm-ar cargo; do
   command -v "$tool" >/dev/null || { echo "bench/shell.sh needs \`$tool\` (scripts/test installs it)" >&2; exit 2; }
 done
@@ -65,6 +67,23 @@ start=$(date +%s.%N)
 nix develop "path:$W/nix-shell" -c true 2>"$W/nix-cold.log" || { cat "$W/nix-cold.log" >&2; exit 1; }
 nix_cold=$(seconds_since "$start")
 
+# Each library cold, on the toolchain both stores have by now (pkgconf is part of the stdenv).
+PACKAGES=${PACKAGES:-zlib openssl}
+cat > "$W/pkgs.nix" <<NIX
+import $PKGS { }
+NIX
+pkg_rows=()
+for attr in $PACKAGES; do
+  log "cold: $attr with envy build and with nix-build"
+  start=$(date +%s.%N)
+  "$ENVY" build --no-out-link -A "$attr" "$W/pkgs.nix" >/dev/null
+  envy_s=$(seconds_since "$start")
+  start=$(date +%s.%N)
+  nix-build --no-out-link -A "$attr" "$W/pkgs.nix" >/dev/null 2>"$W/nix-$attr.log" || { cat "$W/nix-$attr.log" >&2; exit 1; }
+  nix_s=$(seconds_since "$start")
+  pkg_rows+=("$attr $envy_s $nix_s")
+done
+
 log "warm: envy shell -- true vs nix develop -c true vs bash -c true ($RUNS runs each)"
 hyperfine --shell=none --warmup 5 --runs "$RUNS" --export-csv "$W/warm.csv" \
   -n "envy shell -- true" "$ENVY shell -- true" \
@@ -86,6 +105,10 @@ echo
 echo "envy shell benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -m)), envy $(git rev-parse --short HEAD)"
 echo "  cold host toolchain (musl included), envy's engine: ${cold} s, $builds derivations built"
 echo "  the same shell cold with nix develop:              ${nix_cold} s (nix / envy: $(ratio "$nix_cold" "$cold")x)"
+for row in "${pkg_rows[@]}"; do
+  read -r attr envy_s nix_s <<<"$row"
+  echo "  cold $attr: envy build ${envy_s} s, nix-build ${nix_s} s (nix / envy: $(ratio "$nix_s" "$envy_s")x)"
+done
 echo "  warm envy shell -- true:   $(line "envy shell -- true")"
 echo "  warm nix develop -c true:  $(line "nix develop -c true"); nix develop / envy: $(ratio "$nix_ms" "$envy_ms")x"
 echo "  bash -c true:              $(line "bash -c true"); envy / bash: ${envy_vs_bash}x (target <= 5x)"

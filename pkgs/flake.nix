@@ -5,6 +5,9 @@
 #   outputs = { self, envy }: {
 #     devShells.x86_64-linux.default = envy.legacyPackages.x86_64-linux.mkShell { … };
 #   };
+#
+# Its `templates` (written by envy next to a materialised copy, from the repository's
+# `templates/`) start a project: `envy init -t c-static`, or `nix flake init -t envy#c-static`.
 {
   description = "envy's built-in package set: clang-musl stdenvs, mkShell and friends";
 
@@ -15,5 +18,6 @@
     {
       legacyPackages.${hostTools.system} = import ./. { inherit hostTools; };
       lib = import ./lib;
+      templates = if builtins.pathExists ./templates then import ./templates else { };
     };
 }

@@ -35,7 +35,14 @@ lib.fix (self: {
     targetPlatform = self.hostPlatform;
   };
 
-  stdenv = makeStdenv { name = "stdenv-linux"; cc = self.clang; };
+  # The stdenv that builds pkg-config itself; every other build and shell also gets the
+  # build machine's pkg-config (its setup hook collects PKG_CONFIG_PATH).
+  stdenvNoPkgConfig = makeStdenv { name = "stdenv-linux"; cc = self.clang; };
+  stdenv = makeStdenv {
+    name = "stdenv-linux";
+    cc = self.clang;
+    extraNativeBuildInputs = [ self.buildPackages.pkg-config ];
+  };
   clangStdenv = self.stdenv;
 
   mkShell = import ./build-support/mk-shell.nix { inherit lib; inherit (self) stdenv; };
@@ -50,4 +57,23 @@ lib.fix (self: {
 
   # A small C program built with the set's stdenv (nixpkgs has GNU hello under this name).
   hello = import ./development/hello { inherit (self) stdenv; };
+
+  # pkg-config (pkgconf), built without itself.
+  pkgconf = import ./development/pkgconf {
+    inherit (self) fetchurl;
+    stdenv = self.stdenvNoPkgConfig;
+  };
+  pkg-config = self.pkgconf;
+  pkgconfig = self.pkgconf;
+
+  # Static libraries from their pinned upstream sources.
+  zlib = import ./development/zlib { inherit lib; inherit (self) stdenv fetchurl; };
+  openssl = import ./development/openssl { inherit lib; inherit (self) stdenv fetchurl; };
+  openssl_3 = self.openssl;
+
+  # The host's Go, pinned (`hostTools.optionalTools.go`), with cgo on for this set's platform.
+  go = import ./development/go {
+    inherit lib hostTools hostPlatform;
+    inherit (self) stdenvNoCC;
+  };
 })

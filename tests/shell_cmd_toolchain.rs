@@ -171,6 +171,184 @@ fn the_environment_is_set_the_way_nixpkgs_cc_wrapper_sets_it() {
     );
 }
 
+const ZLIB_C: &str = r#"#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+int main(void) {
+    const char *text = "static static static static static static";
+    unsigned char packed[128], unpacked[128];
+    uLongf n = sizeof packed, m = sizeof unpacked;
+    if (compress(packed, &n, (const unsigned char *)text, strlen(text) + 1) != Z_OK) return 1;
+    if (uncompress(unpacked, &m, packed, n) != Z_OK || strcmp((char *)unpacked, text)) return 2;
+    printf("zlib %s round trip %lu -> %lu\n", zlibVersion(), (unsigned long)m, (unsigned long)n);
+    return 0;
+}
+"#;
+
+/// `-p zlib`: pkg-config (the package set's, in every shell) finds it through the
+/// `PKG_CONFIG_PATH` the shell collected, and nothing of the host's; the program linked with
+/// `pkg-config --static --libs zlib` is static and runs (through `runner`).
+fn zlib_through_pkg_config(shell_args: &[&str], runner: &str, arch: &str) {
+    let sandbox = Sandbox::new();
+    sandbox.write("z.c", ZLIB_C);
+    let script = format!(
+        r#"set -e
+        echo "PKG_CONFIG_PATH=$PKG_CONFIG_PATH"
+        echo "pkg-config=$(command -v pkg-config)"
+        echo "all=$(pkg-config --list-all | cut -d' ' -f1 | tr '\n' ' ')"
+        echo "libs=$(pkg-config --static --libs zlib)"
+        $CC $(pkg-config --cflags zlib) z.c $(pkg-config --static --libs zlib) -o z
+        file -b z
+        {runner} ./z"#
+    );
+    let mut args = shell_args.to_vec();
+    args.extend(["-p", "zlib"]);
+    let out = sandbox.shell_script(&args, &script);
+    let line = |key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in:\n{out}"))
+            .to_owned()
+    };
+    let path = line("PKG_CONFIG_PATH=");
+    assert!(
+        path.contains("-zlib-1.2.13/lib/pkgconfig") && !path.contains("/usr/"),
+        "{out}"
+    );
+    assert!(line("pkg-config=").contains("-pkgconf-1.8.1/bin/"), "{out}");
+    assert_eq!(
+        line("all=").trim(),
+        "zlib",
+        "only the shell's packages: {out}"
+    );
+    assert!(line("libs=").trim_end().ends_with("/lib -lz"), "{out}");
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains(arch), "{out}");
+    assert!(out.contains("zlib 1.2.13 round trip 42 -> "), "{out}");
+}
+
+#[test]
+fn zlib_links_statically_through_pkg_config() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let arch = if cfg!(target_arch = "aarch64") {
+        "ARM aarch64"
+    } else {
+        "x86-64"
+    };
+    zlib_through_pkg_config(&[], "", arch);
+}
+
+#[test]
+fn zlib_links_statically_through_pkg_config_for_aarch64() {
+    if !have_toolchain_prerequisites(&["qemu-aarch64-static"]) {
+        return;
+    }
+    zlib_through_pkg_config(
+        &["--target", "aarch64-linux-musl"],
+        "qemu-aarch64-static",
+        "ARM aarch64",
+    );
+}
+
+/// `-p openssl` in the aarch64 shell: the openssl-static template's program, linked with
+/// `pkg-config --static --libs openssl`, is a static aarch64 binary that runs under qemu
+/// (the host's side is `init_templates`' openssl-static test).
+#[test]
+fn openssl_links_statically_through_pkg_config_for_aarch64() {
+    if !have_toolchain_prerequisites(&["qemu-aarch64-static"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "hello.c",
+        include_str!("../templates/openssl-static/hello.c"),
+    );
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl", "-p", "openssl"],
+        r#"set -e
+        echo "libs=$(pkg-config --static --libs openssl)"
+        $CC $(pkg-config --cflags openssl) hello.c $(pkg-config --static --libs openssl) -o hello
+        file -b hello
+        qemu-aarch64-static ./hello"#,
+    );
+    assert!(
+        out.contains(" -lssl ") && out.contains(" -lcrypto "),
+        "{out}"
+    );
+    assert!(out.contains("ARM aarch64"), "{out}");
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains("OpenSSL 3.0.20 "), "{out}");
+    assert!(
+        out.contains("e4534195ffa566981e75a038924e03ae148c8d8c85add53bc8de31abf88ada41"),
+        "{out}"
+    );
+}
+
+/// `-p go` in the aarch64 shell: the host's Go, pinned, with cgo on and `GOARCH=arm64`, builds
+/// the go-static template's program into a static aarch64 binary that runs under qemu.
+#[test]
+fn go_with_cgo_builds_static_aarch64_programs() {
+    if !have_toolchain_prerequisites(&["go", "qemu-aarch64-static"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write("go.mod", include_str!("../templates/go-static/go.mod"));
+    sandbox.write("main.go", include_str!("../templates/go-static/main.go"));
+    let out = sandbox.shell_script(
+        &["--target", "aarch64-linux-musl", "-p", "go"],
+        r#"set -e
+        echo "go=$(command -v go) GOARCH=$GOARCH CGO_ENABLED=$CGO_ENABLED"
+        go build -ldflags '-extldflags "-static"' -o hello .
+        file -b hello
+        qemu-aarch64-static ./hello"#,
+    );
+    assert!(out.contains("GOARCH=arm64 CGO_ENABLED=1"), "{out}");
+    assert!(out.contains("-go-1."), "the package set's pinned go: {out}");
+    assert!(out.contains("ARM aarch64"), "{out}");
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains("Hello from C, through cgo!"), "{out}");
+    assert!(out.contains("twice(21) = 42"), "{out}");
+}
+
+/// `-p go -p openssl`: cgo finds OpenSSL through `#cgo pkg-config: openssl` (the shell's
+/// pkg-config and `PKG_CONFIG_PATH`) and the Go program comes out static.
+#[test]
+fn go_with_cgo_links_openssl_statically() {
+    if !have_toolchain_prerequisites(&["go"]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write("go.mod", "module example.com/ossl\n\ngo 1.19\n");
+    sandbox.write(
+        "main.go",
+        r#"package main
+
+/*
+#cgo pkg-config: openssl
+#include <openssl/crypto.h>
+*/
+import "C"
+
+import "fmt"
+
+func main() {
+	fmt.Println("linked", C.GoString(C.OpenSSL_version(C.OPENSSL_VERSION)))
+}
+"#,
+    );
+    let out = sandbox.shell_script(
+        &["-p", "go", "-p", "openssl"],
+        r#"set -e
+        go build -ldflags '-extldflags "-static"' -o ossl .
+        file -b ossl
+        ./ossl"#,
+    );
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains("linked OpenSSL 3.0.20 "), "{out}");
+}
+
 #[test]
 fn cxx_standard_library_headers_are_not_available() {
     // Documented limitation: there is no C++ standard library for musl here.

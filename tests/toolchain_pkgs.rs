@@ -182,6 +182,50 @@ fn without_host_tools_the_set_says_what_to_install() {
     }
 }
 
+/// `go` is the host's Go when envy found one (`hostTools.optionalTools.go`); without it, the
+/// set says what to install, and nothing else depends on it.
+#[test]
+fn without_a_host_go_the_go_package_says_what_to_install() {
+    let Some(sandbox) = nix_sandbox() else {
+        return;
+    };
+    let expr = with_pkgs("pkgs.go.drvPath", "14.0.6");
+    for mut cmd in [
+        sandbox.envy(&["eval"]),
+        sandbox.nix_command("nix-instantiate"),
+    ] {
+        let out = cmd.args(["--eval", "-E", &expr]).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("apt-get install golang-go"), "{stderr}");
+    }
+    // With one, its identity is in the derivation, and the stdenv's is not affected.
+    let with_go = |go: &str| {
+        let tools = toolchain::host_tools_nix("14.0.6");
+        let tools = format!(
+            "{} optionalTools.go = {{ path = \"/usr/bin/go\"; realPath = \"/usr/lib/go-1.19/bin/go\"; version = \"{go}\"; sha256 = \"0\"; }}; }}",
+            tools.strip_suffix('}').unwrap()
+        );
+        format!(
+            "let pkgs = import {} {{ hostTools = {tools}; }}; in [ pkgs.go.drvPath pkgs.stdenv.drvPath ]",
+            pkgs_dir().display()
+        )
+    };
+    let eval = |expr: &str| {
+        let out = sandbox
+            .envy(&["eval", "--strict", "--json", "-E", expr])
+            .output()
+            .unwrap();
+        assert_success(&out, expr);
+        serde_json::from_slice::<Vec<String>>(&out.stdout).unwrap()
+    };
+    let a = eval(&with_go("1.19.8"));
+    let b = eval(&with_go("1.19.9"));
+    assert!(a[0].ends_with("-go-1.19.8.drv"), "{a:?}");
+    assert_ne!(a[0], b[0]);
+    assert_eq!(a[1], b[1], "the stdenv does not depend on Go");
+}
+
 #[test]
 fn stdenv_runs_phases_hooks_and_propagates_inputs() {
     let Some(sandbox) = nix_sandbox() else {

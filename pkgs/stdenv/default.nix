@@ -3,9 +3,10 @@
 #
 # The build machine's base tools (bash, coreutils, make, tar, sed, grep, …) come from the
 # host's /usr/bin and /bin: they are the `initialPath`, and builds see them through the
-# sandbox's extra paths. The compiler is the cc wrapper given as `cc` (null: no compiler).
+# sandbox's extra paths. The compiler is the cc wrapper given as `cc` (null: no compiler);
+# `extraNativeBuildInputs` join it in every build and shell of the stdenv (pkg-config).
 { lib, system, buildPlatform, hostPlatform, targetPlatform ? hostPlatform }:
-{ name, cc ? null }:
+{ name, cc ? null, extraNativeBuildInputs ? [ ] }:
 let
   isCross = buildPlatform.config != hostPlatform.config;
   shell = "/bin/bash";
@@ -28,7 +29,7 @@ let
     ];
     setup = ./setup.sh;
     initialPath = "/usr/bin /bin";
-    defaultNativeBuildInputs = if cc == null then "" else cc;
+    defaultNativeBuildInputs = (if cc == null then [ ] else [ cc ]) ++ extraNativeBuildInputs;
     cross = if isCross then "1" else "";
     PATH = "/usr/bin:/bin";
   };

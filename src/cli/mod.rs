@@ -12,6 +12,7 @@ mod flake;
 mod gc;
 mod generations;
 mod hook;
+mod init;
 mod log;
 mod print_dev_env;
 mod reload;
@@ -71,6 +72,7 @@ enum Command {
     Log(log::LogArgs),
     Flake(flake::FlakeArgs),
     Shell(shell::ShellArgs),
+    Init(init::Init),
     Store(store::Store),
     Eval(eval::EvalArgs),
     Wait(wait::Wait),
@@ -102,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Log(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Flake(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Shell(c) => c.run().map(|()| ExitCode::SUCCESS),
+        Command::Init(c) => c.run(),
         Command::Store(c) => c.run(),
         Command::Eval(c) => c.run(),
         Command::Wait(c) => c.run(),

@@ -23,6 +23,20 @@ struct ToolSpec {
     debian_package: &'static str,
 }
 
+/// Tools the package set uses when they are there (`hostTools.optionalTools`, outside the
+/// identities every derivation carries, so installing one rebuilds nothing): Go, for
+/// `pkgs.go`. Their version comes from `PROGRAM version`.
+const OPTIONAL_TOOLS: &[ToolSpec] = &[ToolSpec {
+    attr: "go",
+    program: "go",
+    debian_package: "golang-go",
+}];
+
+/// Whether `attr` names an optional tool.
+pub fn is_optional(attr: &str) -> bool {
+    OPTIONAL_TOOLS.iter().any(|t| t.attr == attr)
+}
+
 const TOOLS: &[ToolSpec] = &[
     ToolSpec {
         attr: "clang",
@@ -179,6 +193,11 @@ impl HostTools {
                 }
             }
         }
+        for spec in OPTIONAL_TOOLS {
+            if let Some(p) = path.and_then(|p| which::which_in(spec.program, Some(p), &cwd).ok()) {
+                found.push((spec, p));
+            }
+        }
         if !missing.is_empty() {
             if !packages.iter().any(|p| p.starts_with("libclang-rt")) {
                 packages.push("libclang-rt-14-dev".to_owned());
@@ -214,7 +233,7 @@ impl HostTools {
                         size: meta.len(),
                         mtime_ns,
                         inode: meta.ino(),
-                        version: probe_version(&path)?,
+                        version: probe_version(&path, is_optional(spec.attr))?,
                         sha256: sha256_file(&real_path)?,
                     };
                     cache.entries.insert(real_path.clone(), probe.clone());
@@ -254,17 +273,29 @@ impl HostTools {
             "  system = {};\n  tools = {{\n",
             crate::engine::eval::nix_string(&self.system)
         ));
-        for t in &self.tools {
-            out.push_str(&format!(
+        let line = |t: &HostTool| {
+            format!(
                 "    {} = {{ path = {}; realPath = {}; version = {}; sha256 = {}; }};\n",
                 t.attr,
                 crate::engine::eval::nix_string(&t.path.to_string_lossy()),
                 crate::engine::eval::nix_string(&t.real_path.to_string_lossy()),
                 crate::engine::eval::nix_string(&t.version),
                 crate::engine::eval::nix_string(&t.sha256),
-            ));
+            )
+        };
+        for t in self.tools.iter().filter(|t| !is_optional(&t.attr)) {
+            out.push_str(&line(t));
         }
-        out.push_str("  };\n}\n");
+        out.push_str("  };\n");
+        let optional: Vec<&HostTool> = self.tools.iter().filter(|t| is_optional(&t.attr)).collect();
+        if !optional.is_empty() {
+            out.push_str("  optionalTools = {\n");
+            for t in optional {
+                out.push_str(&line(t));
+            }
+            out.push_str("  };\n");
+        }
+        out.push_str("}\n");
         out
     }
 }
@@ -279,9 +310,9 @@ pub fn host_system() -> Result<String, HostToolsError> {
     }
 }
 
-fn probe_version(path: &Path) -> Result<String, HostToolsError> {
+fn probe_version(path: &Path, subcommand: bool) -> Result<String, HostToolsError> {
     let output = Command::new(path)
-        .arg("--version")
+        .arg(if subcommand { "version" } else { "--version" })
         .output()
         .map_err(|source| HostToolsError::Version {
             path: path.to_owned(),
@@ -333,8 +364,40 @@ mod tests {
             first_version("LLVM (http://llvm.org/):\n  LLVM version 14.0.6\n"),
             Some("14.0.6".into())
         );
+        assert_eq!(
+            first_version("go version go1.19.8 linux/amd64"),
+            Some("1.19.8".into())
+        );
         assert_eq!(first_version("no numbers here"), None);
         assert_eq!(first_version("build 7"), None);
+    }
+
+    #[test]
+    fn optional_tools_stay_out_of_the_identities() {
+        let tool = |attr: &str| HostTool {
+            attr: attr.into(),
+            path: format!("/usr/bin/{attr}").into(),
+            real_path: format!("/usr/bin/{attr}").into(),
+            version: "1.0".into(),
+            sha256: "0".into(),
+        };
+        let nix = HostTools {
+            system: "x86_64-linux".into(),
+            tools: vec![tool("clang"), tool("go")],
+        }
+        .to_nix();
+        let (tools, optional) = nix.split_once("optionalTools").unwrap();
+        assert!(
+            tools.contains("clang = {") && !tools.contains("go = {"),
+            "{nix}"
+        );
+        assert!(optional.contains("go = {"), "{nix}");
+        let without = HostTools {
+            system: "x86_64-linux".into(),
+            tools: vec![tool("clang")],
+        }
+        .to_nix();
+        assert!(!without.contains("optionalTools"), "{without}");
     }
 
     #[test]

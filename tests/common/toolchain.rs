@@ -19,6 +19,14 @@ use crate::common::{self, nix};
 /// musl 1.2.3's source tarball, as named in the hashed mirror.
 pub const MUSL_SHA256: &str = "7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4";
 
+/// Every other pinned source of the package set (`scripts/fill-mirror` lists the same):
+/// pkgconf (in every stdenv), zlib and OpenSSL.
+pub const OTHER_SOURCES_SHA256: &[&str] = &[
+    "644361ada2942be05655d4452eb018791647c31bba429b287f1f68deb2dc6840",
+    "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1",
+    "c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f",
+];
+
 /// The hashed mirror holding musl's source (`scripts/test` fills it from Debian).
 pub fn mirror_dir() -> PathBuf {
     match std::env::var_os("ENVY_TEST_MIRROR") {
@@ -39,11 +47,15 @@ pub fn have_toolchain_prerequisites(extra_tools: &[&str]) -> bool {
             return false;
         }
     }
-    if mirror_dir().join("sha256").join(MUSL_SHA256).is_file() {
+    let missing: Vec<&str> = std::iter::once(MUSL_SHA256)
+        .chain(OTHER_SOURCES_SHA256.iter().copied())
+        .filter(|sha| !mirror_dir().join("sha256").join(sha).is_file())
+        .collect();
+    if missing.is_empty() {
         return true;
     }
     let reason = format!(
-        "musl's source is not in the test mirror `{}`",
+        "the package set's pinned sources {missing:?} are not in the test mirror `{}`",
         mirror_dir().display()
     );
     if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
