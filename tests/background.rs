@@ -219,3 +219,35 @@ fn wait_and_exec_exit_codes() {
         );
     }
 }
+
+#[test]
+fn envy_log_project_shows_the_whole_output_of_the_last_background_build() {
+    let sb = Sandbox::new();
+    let project = sb.project(
+        "proj",
+        &corekit::simple_flake("v", "").replace("FOO = \"v\";", "FOO = throw \"log-boom\";"),
+    );
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let out = run(&sb, &project, &["log", "--project"]);
+    assert!(!out.status.success(), "no build yet: {}", text(&out));
+    let out = envy(&sb, &project, &["export", "json"])
+        .env("__ENVY_PID", "77")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let waited = run(&sb, &project, &["wait"]);
+    assert_eq!(waited.status.code(), Some(1), "{}", text(&waited));
+    let log = run(
+        &sb,
+        &project,
+        &["log", "--project", project.to_str().unwrap()],
+    );
+    assert!(log.status.success(), "{}", text(&log));
+    let log = String::from_utf8_lossy(&log.stdout);
+    // The whole message, trace included, not the prompt's summary.
+    assert!(
+        log.contains("log-boom") && log.contains("while evaluating"),
+        "{log}"
+    );
+}
