@@ -6,6 +6,7 @@
 //!
 //! Syntax errors themselves are rnix's, translated to Nix's wording in `syntax_error`.
 
+mod depth;
 mod scope;
 pub mod strings;
 mod syntax_error;
@@ -98,6 +99,12 @@ pub fn parse_in_scope(
     opts: &ParseOptions,
 ) -> EvalResult<Parsed> {
     let source = add_source(origin, Rc::from(text));
+    if let Some(offset) = depth::exhausted_at(text) {
+        // Bison's words for a full parser stack, as Nix prints them.
+        let mut e = EvalError::new(ErrorKind::Parse, "memory exhausted");
+        e.pos = Pos::new(source, offset);
+        return Err(e);
+    }
     let parse = rnix::Root::parse(text);
     let root = parse.tree();
     if let Some(err) = syntax_error::first_error(&parse, text) {
@@ -348,6 +355,9 @@ impl Lowerer<'_> {
     }
 
     fn expr_named(&mut self, e: ast::Expr, name: Option<Sym>) -> R<ExprRef> {
+        if crate::stack::exhausted() {
+            return Err(crate::stack::overflow(self.node_pos(e.syntax())));
+        }
         let pos = self.node_pos(e.syntax());
         match e {
             ast::Expr::Paren(p) => match p.expr() {
