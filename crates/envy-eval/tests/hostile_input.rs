@@ -125,6 +125,25 @@ fn deep_seq_and_equality_of_a_million_deep_list_end() {
     }
 }
 
+// Printing recurses like a call: a value nested past max-call-depth is Nix's error, not a
+// crash (`foldl'` nests the list without thunks, so nothing else stops it first).
+#[test]
+fn printing_a_million_deep_list_is_max_call_depth() {
+    let text = "builtins.foldl' (acc: x: [acc]) [] (builtins.genList (x: x) 1000000)".to_string();
+    let r = run_with_stack(move || {
+        let mut ev = Evaluator::builder().build();
+        let v = ev.eval_string(&text, "/").unwrap();
+        let v = ev.force(&v, Pos::NONE).unwrap();
+        print::print_value_checked(&ev, &v).map_err(|e| (e.kind, e.render(false)))
+    });
+    let (kind, msg) = r.unwrap_err();
+    assert_eq!(kind, ErrorKind::StackOverflow);
+    assert!(
+        msg.contains("stack overflow; max-call-depth exceeded"),
+        "{msg}"
+    );
+}
+
 // A lone CR ends a comment as it ends a line (Nix's lexer: `#[^\r\n]*`).
 #[test]
 fn cr_ends_comments_and_lines() {

@@ -108,11 +108,7 @@ pub(super) fn exhausted_at(text: &str) -> Option<u32> {
                     st.close(Open::Binding, 0);
                 }
             },
-            TOKEN_THEN => {
-                if st.close(Open::If, 0) {
-                    st.open(Open::Then, 4);
-                }
-            }
+            TOKEN_THEN => st.then(),
             // `if c then e else`: the five stay until the else branch ends.
             TOKEN_ELSE => {
                 st.close(Open::Then, 5);
@@ -138,6 +134,13 @@ struct Stack {
 }
 
 impl Stack {
+    /// `if c then`: the `if` frame becomes a `then` frame, with `if c then` on the stack.
+    fn then(&mut self) {
+        if self.close(Open::If, 0) {
+            self.open(Open::Then, 4);
+        }
+    }
+
     fn open(&mut self, what: Open, weight: u32) {
         self.frames.push((what, self.level));
         self.level += weight;
