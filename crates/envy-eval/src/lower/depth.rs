@@ -55,18 +55,36 @@ impl Open {
     }
 }
 
-/// The byte offset of the token at which Nix's parser would run out of stack, if any.
-pub(super) fn exhausted_at(text: &str) -> Option<u32> {
+#[cfg(test)]
+fn exhausted_at(text: &str) -> Option<u32> {
     if text.len() < MIN_LEN_TO_CHECK {
         return None;
     }
+    exhausted_in(&rnix::tokenize(text).collect::<Vec<_>>())
+}
+
+/// Parse `text`, unless Nix's parser would run out of stack on it: then the byte offset of
+/// the token where it would. The tokens are made once, for this check and for rnix.
+pub(super) fn parse(text: &str) -> Result<rnix::Parse<rnix::Root>, u32> {
+    if text.len() < MIN_LEN_TO_CHECK {
+        return Ok(rnix::Root::parse(text));
+    }
+    let tokens: Vec<_> = rnix::tokenize(text).collect();
+    match exhausted_in(&tokens) {
+        Some(offset) => Err(offset),
+        None => Ok(rnix::Root::parse_tokens(tokens.into_iter())),
+    }
+}
+
+/// The byte offset of the token at which Nix's parser would run out of stack, if any.
+fn exhausted_in(tokens: &[rnix::Token<'_>]) -> Option<u32> {
     let mut st = Stack {
         frames: Vec::new(),
         level: 1,
     };
     let mut offset: u32 = 0;
     let mut prev = TOKEN_WHITESPACE;
-    for (kind, tok) in rnix::tokenize(text) {
+    for &(kind, tok) in tokens {
         let at = offset;
         offset += tok.len() as u32;
         match kind {

@@ -99,13 +99,15 @@ pub fn parse_in_scope(
     opts: &ParseOptions,
 ) -> EvalResult<Parsed> {
     let source = add_source(origin, Rc::from(text));
-    if let Some(offset) = depth::exhausted_at(text) {
-        // Bison's words for a full parser stack, as Nix prints them.
-        let mut e = EvalError::new(ErrorKind::Parse, "memory exhausted");
-        e.pos = Pos::new(source, offset);
-        return Err(e);
-    }
-    let parse = rnix::Root::parse(text);
+    let parse = match depth::parse(text) {
+        Ok(parse) => parse,
+        Err(offset) => {
+            // Bison's words for a full parser stack, as Nix prints them.
+            let mut e = EvalError::new(ErrorKind::Parse, "memory exhausted");
+            e.pos = Pos::new(source, offset);
+            return Err(e);
+        }
+    };
     let root = parse.tree();
     if let Some(err) = syntax_error::first_error(&parse, text) {
         let mut e = EvalError::new(ErrorKind::Parse, err.msg);
