@@ -144,6 +144,17 @@ fn printing_a_million_deep_list_is_max_call_depth() {
     );
 }
 
+// Found by fuzzing (scripts/fuzz): a missing attribute with a 300 kB name took 20 s
+// computing "did you mean" suggestions (edit distance against every candidate).
+#[test]
+fn a_huge_missing_attribute_name_is_a_quick_error() {
+    let name = format!("e{}", "mAt".repeat(100_000));
+    let (_, msg) = eval(format!("builtins.{name}")).unwrap_err();
+    assert!(msg.contains("error: attribute 'emAtmAt"), "{}", &msg[..200]);
+    let (_, msg) = eval("{ elemAtt = 1; }.elemAt".into()).unwrap_err();
+    assert!(msg.contains("Did you mean elemAtt?"), "{msg}");
+}
+
 // A lone CR ends a comment as it ends a line (Nix's lexer: `#[^\r\n]*`).
 #[test]
 fn cr_ends_comments_and_lines() {
