@@ -169,7 +169,7 @@ fn run(target: usize, input: &[u8]) {
 
 fn read_corpus(dirs: &[PathBuf], out: &mut Vec<Vec<u8>>) {
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(entries) = fs_err::read_dir(dir) else {
             continue;
         };
         for e in entries.flatten() {
@@ -179,7 +179,7 @@ fn read_corpus(dirs: &[PathBuf], out: &mut Vec<Vec<u8>>) {
             } else if p
                 .extension()
                 .is_some_and(|x| x == "nix" || x == "json" || x == "toml" || x == "exp")
-                && let Ok(b) = std::fs::read(&p)
+                && let Ok(b) = fs_err::read(&p)
             {
                 out.push(b);
             }
@@ -189,9 +189,9 @@ fn read_corpus(dirs: &[PathBuf], out: &mut Vec<Vec<u8>>) {
 
 fn save(out: &Path, name: &str, input: &[u8]) -> PathBuf {
     let dir = out.join("crashes");
-    std::fs::create_dir_all(&dir).expect("creating the crash directory");
+    fs_err::create_dir_all(&dir).expect("creating the crash directory");
     let p = dir.join(name);
-    std::fs::write(&p, input).expect("saving a crash");
+    fs_err::write(&p, input).expect("saving a crash");
     p
 }
 
@@ -212,7 +212,7 @@ fn main() {
             "--out" => out = PathBuf::from(args.next().expect("--out needs a directory")),
             "--replay" => {
                 // Run one saved input through every target, timing each.
-                let input = std::fs::read(args.next().expect("--replay needs a file"))
+                let input = fs_err::read(args.next().expect("--replay needs a file"))
                     .expect("reading the input");
                 envy_eval::run_with_stack(move || {
                     for target in 0..3 {
@@ -232,7 +232,7 @@ fn main() {
         eprintln!("envy-fuzz: no corpus files under {dirs:?}");
         std::process::exit(2);
     }
-    std::fs::create_dir_all(&out).expect("creating the output directory");
+    fs_err::create_dir_all(&out).expect("creating the output directory");
     let seed = if seed == 0 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -261,7 +261,7 @@ fn main() {
                 );
                 if now.0 == last.0 && epoch.elapsed().as_secs().saturating_sub(now.1) > case_timeout
                 {
-                    let input = std::fs::read(out.join("current")).unwrap_or_default();
+                    let input = fs_err::read(out.join("current")).unwrap_or_default();
                     let p = save(&out, &format!("hang-{seed}-{}", now.0), &input);
                     eprintln!(
                         "envy-fuzz: HANG (> {case_timeout}s), input saved to {}",
@@ -281,7 +281,7 @@ fn main() {
             let mut input = corpus[rng.below(corpus.len())].clone();
             mutate(&mut rng, &corpus, &mut input);
             let target = rng.below(5).saturating_sub(2); // eval three times in five
-            std::fs::write(out.join("current"), &input).expect("writing the current input");
+            fs_err::write(out.join("current"), &input).expect("writing the current input");
             cases += 1;
             case_no.store(cases, Ordering::Relaxed);
             started.store(epoch.elapsed().as_secs(), Ordering::Relaxed);
