@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hostile nesting: envy and Nix 2.8 on inputs nested 10^6 deep (and long left-nested chains),
-# each timed once in the same run (each side killed after 60 s: Nix 2.8 takes minutes on some). Both should end at once with a value or a clean error
-# (`memory exhausted` at Nix's parser limit); this prints each time and envy's ratio to Nix's.
+# each timed once in the same run (each side killed after 60 s: Nix 2.8 takes minutes on
+# some). Both should end at once with a value or a clean error (`memory exhausted` at Nix's
+# parser limit); this prints each time and envy's ratio to Nix's.
 # Not a test: crates/envy-eval/tests/hostile_input.rs checks the outcomes.
 #
 #   bench/deep.sh          # ENVY=path/to/envy to skip the build
