@@ -58,9 +58,41 @@ pub fn use_mimalloc() -> bool {
             // run), called once, on the main thread, before any allocation is routed to it.
             unsafe { _mi_auto_process_init() };
             MIMALLOC.store(true, Ordering::Release);
+            exit_on_out_of_memory();
         });
     }
     mimalloc_on()
+}
+
+/// Set once an allocation has failed: the abort that follows is running out of memory.
+static OUT_OF_MEMORY: AtomicBool = AtomicBool::new(false);
+
+#[inline]
+fn note_failure(p: *mut u8) -> *mut u8 {
+    if p.is_null() {
+        OUT_OF_MEMORY.store(true, Ordering::Relaxed);
+    }
+    p
+}
+
+/// Make running out of memory end as Nix's does (`error: out of memory`, exit status 1)
+/// rather than as Rust's abort (SIGABRT, 134). Stable Rust has no allocation-error hook, so
+/// this catches the abort `handle_alloc_error` ends in, when an allocation has failed first;
+/// any other abort goes on. Only commands that evaluate install it (from `use_mimalloc`).
+fn exit_on_out_of_memory() {
+    extern "C" fn on_abort(_: libc::c_int) {
+        if OUT_OF_MEMORY.load(Ordering::Relaxed) {
+            const MSG: &[u8] = b"error: out of memory\n";
+            // SAFETY: async-signal-safe calls only.
+            unsafe {
+                libc::write(2, MSG.as_ptr().cast(), MSG.len());
+                libc::_exit(1);
+            }
+        }
+    }
+    let handler: extern "C" fn(libc::c_int) = on_abort;
+    // SAFETY: installs a handler that only makes async-signal-safe calls.
+    unsafe { libc::signal(libc::SIGABRT, handler as libc::sighandler_t) };
 }
 
 /// Whether mimalloc serves new allocations (and may own existing blocks).
@@ -261,7 +293,7 @@ unsafe impl GlobalAlloc for EnvyAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees.
-        unsafe {
+        note_failure(unsafe {
             if !mimalloc_on() {
                 note_glibc(System.alloc(layout), layout.size())
             } else if let Some(size) = pooled(layout) {
@@ -271,13 +303,13 @@ unsafe impl GlobalAlloc for EnvyAlloc {
             } else {
                 mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
             }
-        }
+        })
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees.
-        unsafe {
+        note_failure(unsafe {
             if !mimalloc_on() {
                 note_glibc(System.alloc_zeroed(layout), layout.size())
             } else if let Some(size) = pooled(layout) {
@@ -291,7 +323,7 @@ unsafe impl GlobalAlloc for EnvyAlloc {
             } else {
                 mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
             }
-        }
+        })
     }
 
     #[inline]
@@ -314,7 +346,7 @@ unsafe impl GlobalAlloc for EnvyAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `ptr` came from the allocator `owned_by_mimalloc` names; the block stays
         // with that allocator.
-        unsafe {
+        note_failure(unsafe {
             if !(mimalloc_on() && owned_by_mimalloc(ptr)) {
                 note_glibc(System.realloc(ptr, layout, new_size), new_size)
             } else if pooled(layout).is_some() || new_size <= pool::MAX {
@@ -331,7 +363,7 @@ unsafe impl GlobalAlloc for EnvyAlloc {
             } else {
                 mi::mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
             }
-        }
+        })
     }
 }
 

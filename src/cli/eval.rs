@@ -276,7 +276,7 @@ impl EvalArgs {
                 } else {
                     ev.force(&v, Pos::NONE)?
                 };
-                out.extend(print::print_value(&v));
+                out.extend(print::print_value_checked(ev, &v)?);
                 out.push(b'\n');
             }
         }

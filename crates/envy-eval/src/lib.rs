@@ -26,6 +26,7 @@ pub mod lower;
 pub mod print;
 pub mod show;
 pub mod source;
+mod stack;
 pub mod store;
 pub mod symbol;
 pub mod value;

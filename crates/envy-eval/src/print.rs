@@ -4,6 +4,7 @@
 
 use rustc_hash::FxHashSet;
 
+use crate::error::{ErrorKind, EvalError, EvalResult};
 use crate::eval::Evaluator;
 use crate::value::*;
 
@@ -123,57 +124,95 @@ fn push_escaped(out: &mut Vec<u8>, s: &[u8], max: usize) -> bool {
 }
 
 /// The output of `nix-instantiate --eval` for an (already forced as far as wanted) value.
+/// Nested deeper than the stack allows, the output stops there; see [`print_value_checked`].
 pub fn print_value(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut seen = FxHashSet::default();
-    ambiguous(v, &mut out, &mut seen);
-    out
+    let mut p = Plain {
+        out: Vec::new(),
+        seen: FxHashSet::default(),
+        max_depth: usize::MAX,
+    };
+    let _ = p.ambiguous(v, 0);
+    p.out
 }
 
-fn ambiguous(v: &Value, out: &mut Vec<u8>, seen: &mut FxHashSet<usize>) {
-    match v {
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::String(s) => out.extend_from_slice(&literal_string(s.as_bytes())),
-        Value::Path(p) => out.extend_from_slice(p.as_bytes()),
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Float(f) => out.extend_from_slice(float(*f).as_bytes()),
-        Value::Attrs(a) => {
-            if !a.is_empty() && !seen.insert(a.as_ptr() as usize) {
-                out.extend_from_slice("«repeated»".as_bytes());
-                return;
-            }
-            out.extend_from_slice(b"{ ");
-            for attr in a.sorted_by_name() {
-                out.extend_from_slice(identifier(attr.name.as_str()).as_bytes());
-                out.extend_from_slice(b" = ");
-                ambiguous(&attr.value, out, seen);
-                out.extend_from_slice(b"; ");
-            }
-            out.push(b'}');
+/// `print_value`, failing as Nix does ("stack overflow; max-call-depth exceeded") where the
+/// value nests deeper than the evaluator's `max-call-depth`: printing recurses like a call.
+pub fn print_value_checked(ev: &Evaluator, v: &Value) -> EvalResult<Vec<u8>> {
+    let mut p = Plain {
+        out: Vec::new(),
+        seen: FxHashSet::default(),
+        max_depth: ev.settings().max_call_depth,
+    };
+    match p.ambiguous(v, 0) {
+        Ok(()) => Ok(p.out),
+        Err(TooDeep) => Err(EvalError::new(
+            ErrorKind::StackOverflow,
+            "stack overflow; max-call-depth exceeded",
+        )),
+    }
+}
+
+/// Printing stopped: the value nests deeper than the printer may recurse.
+struct TooDeep;
+
+struct Plain {
+    out: Vec<u8>,
+    seen: FxHashSet<usize>,
+    max_depth: usize,
+}
+
+impl Plain {
+    fn ambiguous(&mut self, v: &Value, depth: usize) -> Result<(), TooDeep> {
+        if depth >= self.max_depth || crate::stack::exhausted() {
+            return Err(TooDeep);
         }
-        Value::List(l) => {
-            if !l.is_empty() && !seen.insert(ThinRc::as_ptr(l) as usize) {
-                out.extend_from_slice("«repeated»".as_bytes());
-                return;
+        let (out, seen) = (&mut self.out, &mut self.seen);
+        match v {
+            Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::String(s) => out.extend_from_slice(&literal_string(s.as_bytes())),
+            Value::Path(p) => out.extend_from_slice(p.as_bytes()),
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Float(f) => out.extend_from_slice(float(*f).as_bytes()),
+            Value::Attrs(a) => {
+                if !a.is_empty() && !seen.insert(a.as_ptr() as usize) {
+                    out.extend_from_slice("«repeated»".as_bytes());
+                    return Ok(());
+                }
+                out.extend_from_slice(b"{ ");
+                for attr in a.sorted_by_name() {
+                    let out = &mut self.out;
+                    out.extend_from_slice(identifier(attr.name.as_str()).as_bytes());
+                    out.extend_from_slice(b" = ");
+                    self.ambiguous(&attr.value, depth + 1)?;
+                    self.out.extend_from_slice(b"; ");
+                }
+                self.out.push(b'}');
             }
-            out.extend_from_slice(b"[ ");
-            for item in l.iter() {
-                ambiguous(item, out, seen);
-                out.push(b' ');
+            Value::List(l) => {
+                if !l.is_empty() && !seen.insert(ThinRc::as_ptr(l) as usize) {
+                    out.extend_from_slice("«repeated»".as_bytes());
+                    return Ok(());
+                }
+                out.extend_from_slice(b"[ ");
+                for item in l.iter() {
+                    self.ambiguous(item, depth + 1)?;
+                    self.out.push(b' ');
+                }
+                self.out.push(b']');
             }
-            out.push(b']');
+            Value::Thunk(t) => match t.value() {
+                Some(inner) => return self.ambiguous(&inner, depth),
+                None if t.is_blackhole() => {
+                    out.extend_from_slice("«potential infinite recursion»".as_bytes())
+                }
+                None => out.extend_from_slice(b"<CODE>"),
+            },
+            Value::Lambda(_) => out.extend_from_slice(b"<LAMBDA>"),
+            Value::PrimOp(_) => out.extend_from_slice(b"<PRIMOP>"),
+            Value::PrimOpApp(_) => out.extend_from_slice(b"<PRIMOP-APP>"),
         }
-        Value::Thunk(t) => match t.value() {
-            Some(inner) => ambiguous(&inner, out, seen),
-            None if t.is_blackhole() => {
-                out.extend_from_slice("«potential infinite recursion»".as_bytes())
-            }
-            None => out.extend_from_slice(b"<CODE>"),
-        },
-        Value::Lambda(_) => out.extend_from_slice(b"<LAMBDA>"),
-        Value::PrimOp(_) => out.extend_from_slice(b"<PRIMOP>"),
-        Value::PrimOpApp(_) => out.extend_from_slice(b"<PRIMOP-APP>"),
+        Ok(())
     }
 }
 

@@ -58,9 +58,10 @@ impl Source {
         let end = self
             .line_starts
             .get(idx + 1)
-            .map(|e| *e as usize - 1)
-            .unwrap_or(self.text.len());
-        Some(&self.text[start..end])
+            .map_or(self.text.len(), |e| *e as usize);
+        let line = &self.text[start..end];
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        Some(line.strip_suffix('\r').unwrap_or(line))
     }
 
     /// The file this source was read from, if any.
@@ -167,9 +168,11 @@ pub struct SourceId(u32);
 
 /// Register a source text and get its id.
 pub fn add_source(origin: Origin, text: Rc<str>) -> SourceId {
+    // As in Nix's lexer, `\n`, `\r\n` and a lone `\r` each end a line.
     let mut line_starts = vec![0u32];
-    for (i, b) in text.bytes().enumerate() {
-        if b == b'\n' {
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
             line_starts.push(i as u32 + 1);
         }
     }
@@ -198,5 +201,20 @@ mod tests {
         assert_eq!(l.source.line_text(3), Some(""));
         assert_eq!(l.source.line_text(4), None);
         assert_eq!(l.to_string(), "«string»:2:2");
+    }
+
+    // Regression: a lone CR did not end a line, so a file saved with classic Mac line
+    // endings reported every error on line 1.
+    #[test]
+    fn cr_and_crlf_end_lines_as_in_nix() {
+        for text in ["a\rbc\rd", "a\r\nbc\r\nd", "a\nbc\nd"] {
+            let id = add_source(Origin::String, text.into());
+            let at = text.find('c').unwrap() as u32;
+            let l = Pos::new(id, at).resolve().unwrap();
+            assert_eq!((l.line, l.column), (2, 2), "{text:?}");
+            assert_eq!(l.source.line_text(1), Some("a"), "{text:?}");
+            assert_eq!(l.source.line_text(2), Some("bc"), "{text:?}");
+            assert_eq!(l.source.line_text(3), Some("d"), "{text:?}");
+        }
     }
 }

@@ -429,9 +429,14 @@ impl Parser<'_> {
                 ));
             }
         }
-        text.parse::<f64>()
-            .map(Value::Float)
-            .map_err(|_| self.err("invalid number"))
+        match text.parse::<f64>() {
+            // nlohmann::json's words, as Nix prints them.
+            Ok(f) if f.is_infinite() => Err(format!(
+                "[json.exception.out_of_range.406] number overflow parsing '{text}'"
+            )),
+            Ok(f) => Ok(Value::Float(f)),
+            Err(_) => Err(self.err("invalid number")),
+        }
     }
 
     fn hex4(&mut self) -> Result<u32, String> {

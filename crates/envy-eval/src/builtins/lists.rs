@@ -186,11 +186,13 @@ fn prim_gen_list(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Val
         return Err(ev.error(format!("cannot create list of size {n}"), pos));
     }
     let f = ev.force_function(&args[0], pos, Ctx::Arg(1, "genList"))?;
-    Ok(Value::list(
-        (0..n)
-            .map(|i| Thunk::apply(f.clone(), Value::Int(i)))
-            .collect(),
-    ))
+    // A size no memory can hold is Nix's "out of memory", not a capacity-overflow panic.
+    let mut items = Vec::new();
+    if usize::try_from(n).map_or(true, |n| items.try_reserve_exact(n).is_err()) {
+        return Err(ev.error("out of memory", pos));
+    }
+    items.extend((0..n).map(|i| Thunk::apply(f.clone(), Value::Int(i))));
+    Ok(Value::list(items))
 }
 
 fn prim_sort(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {

@@ -123,7 +123,7 @@ impl Evaluator {
 
     /// Nix's "stack overflow; max-call-depth exceeded" once calls nest too deeply.
     #[inline]
-    fn check_call_depth(&self, pos: Pos) -> EvalResult<()> {
+    pub(crate) fn check_call_depth(&self, pos: Pos) -> EvalResult<()> {
         if self.call_depth >= self.settings.max_call_depth {
             let mut e = EvalError::new(
                 ErrorKind::StackOverflow,

@@ -157,6 +157,8 @@ pub struct Evaluator {
     pub(crate) base_env: Env,
     pub(crate) globals: FxHashMap<Sym, u32>,
     pub(crate) call_depth: usize,
+    /// `crate::stack::limit()` of the thread the evaluator was built on.
+    pub(crate) stack_limit: usize,
     pub(crate) settings: EvalSettings,
     pub(crate) io: Box<dyn EvalIO>,
     pub(crate) store: Box<dyn EvalStore>,
@@ -279,6 +281,7 @@ impl Evaluator {
             base_env: Env::new(None, 0),
             globals: FxHashMap::default(),
             call_depth: 0,
+            stack_limit: crate::stack::limit(),
             settings,
             io,
             store,
@@ -416,6 +419,23 @@ impl Evaluator {
         pos: Pos,
         seen: &mut rustc_hash::FxHashSet<usize>,
     ) -> EvalResult<()> {
+        if !matches!(v, Value::Attrs(_) | Value::List(_)) {
+            return Ok(());
+        }
+        // Nix counts each level of `deepSeq` as a call.
+        self.check_call_depth(pos)?;
+        self.call_depth += 1;
+        let r = self.force_deep_level(v, pos, seen);
+        self.call_depth -= 1;
+        r
+    }
+
+    fn force_deep_level(
+        &mut self,
+        v: &Value,
+        pos: Pos,
+        seen: &mut rustc_hash::FxHashSet<usize>,
+    ) -> EvalResult<()> {
         match v {
             Value::Attrs(a) => {
                 if !seen.insert(a.as_ptr() as usize) {
@@ -508,6 +528,9 @@ impl Evaluator {
 
     /// Evaluate `e` in `env` to weak head normal form.
     pub(crate) fn eval(&mut self, e: ExprRef, env: &Env) -> EvalResult<Value> {
+        if crate::stack::here() < self.stack_limit {
+            return Err(crate::stack::overflow(e.pos()));
+        }
         let mut e = e;
         loop {
             match e {
@@ -985,7 +1008,10 @@ pub fn run_with_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     std::thread::Builder::new()
         .name("envy-eval".into())
         .stack_size(STACK)
-        .spawn(f)
+        .spawn(move || {
+            crate::stack::set_size(STACK);
+            f()
+        })
         .expect("spawning the evaluator thread")
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))

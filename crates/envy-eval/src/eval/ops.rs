@@ -134,6 +134,9 @@ impl Evaluator {
 
     /// Nix's `==` on two values (forcing as needed).
     pub fn values_equal(&mut self, a: &Value, b: &Value, pos: Pos) -> EvalResult<bool> {
+        if crate::stack::here() < self.stack_limit {
+            return Err(crate::stack::overflow(pos));
+        }
         let a = self.force(a, pos)?;
         let b = self.force(b, pos)?;
         Ok(match (&a, &b) {
@@ -210,6 +213,9 @@ impl Evaluator {
     /// Nix's ordering (`<`, `builtins.lessThan`, `sort`'s default): numbers, strings, paths,
     /// and lists lexicographically.
     pub fn compare_values(&mut self, a: &Value, b: &Value, pos: Pos) -> EvalResult<Ordering> {
+        if crate::stack::here() < self.stack_limit {
+            return Err(crate::stack::overflow(pos));
+        }
         let a = self.force(a, pos)?;
         let b = self.force(b, pos)?;
         Ok(match (&a, &b) {

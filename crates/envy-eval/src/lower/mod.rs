@@ -6,6 +6,7 @@
 //!
 //! Syntax errors themselves are rnix's, translated to Nix's wording in `syntax_error`.
 
+mod depth;
 mod scope;
 pub mod strings;
 mod syntax_error;
@@ -98,7 +99,15 @@ pub fn parse_in_scope(
     opts: &ParseOptions,
 ) -> EvalResult<Parsed> {
     let source = add_source(origin, Rc::from(text));
-    let parse = rnix::Root::parse(text);
+    let parse = match depth::parse(text) {
+        Ok(parse) => parse,
+        Err(offset) => {
+            // Bison's words for a full parser stack, as Nix prints them.
+            let mut e = EvalError::new(ErrorKind::Parse, "memory exhausted");
+            e.pos = Pos::new(source, offset);
+            return Err(e);
+        }
+    };
     let root = parse.tree();
     if let Some(err) = syntax_error::first_error(&parse, text) {
         let mut e = EvalError::new(ErrorKind::Parse, err.msg);
@@ -348,6 +357,9 @@ impl Lowerer<'_> {
     }
 
     fn expr_named(&mut self, e: ast::Expr, name: Option<Sym>) -> R<ExprRef> {
+        if crate::stack::exhausted() {
+            return Err(crate::stack::overflow(self.node_pos(e.syntax())));
+        }
         let pos = self.node_pos(e.syntax());
         match e {
             ast::Expr::Paren(p) => match p.expr() {

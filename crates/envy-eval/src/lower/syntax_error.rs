@@ -139,7 +139,20 @@ pub fn first_error(parse: &rnix::Parse<Root>, text: &str) -> Option<SyntaxError>
                 (text.len() as u32, None)
             }
             ParseError::DuplicatedArgs(..) => continue,
-            ParseError::RecursionLimitExceeded => (0, None),
+            ParseError::RecursionLimitExceeded => {
+                // rnix gives up 10,000 expressions deep and swallows the rest of the file into
+                // an error node; Nix goes on to its own limit (`lower::depth`).
+                let offset = recursion_limit_offset(&root, text);
+                if candidate.as_ref().is_some_and(|(o, _)| *o <= offset) {
+                    break;
+                }
+                let msg = format!(
+                    "expression nested more than {RNIX_MAX_DEPTH} levels deep, \
+                     which envy's parser does not support"
+                );
+                candidate = Some((offset, SyntaxError { msg, offset }));
+                break;
+            }
             _ => (0, None),
         };
         if candidate.as_ref().is_some_and(|(o, _)| *o <= offset) {
@@ -167,6 +180,17 @@ pub fn first_error(parse: &rnix::Parse<Root>, text: &str) -> Option<SyntaxError>
         break;
     }
     candidate.map(|(_, e)| e)
+}
+
+/// How deep rnix parses expressions (its `parse_expr` recursion limit).
+const RNIX_MAX_DEPTH: u32 = 10_000;
+
+/// Where rnix stopped on its recursion limit: the start of the outermost error node that
+/// runs to the end of the text.
+fn recursion_limit_offset(root: &rnix::SyntaxNode, text: &str) -> u32 {
+    root.descendants()
+        .find(|n| n.kind() == NODE_ERROR && usize::from(n.text_range().end()) == text.len())
+        .map_or(text.len() as u32, |n| u32::from(n.text_range().start()))
 }
 
 fn token_error(t: &SyntaxToken, tokens: &[SyntaxToken], i: usize, text: &str) -> SyntaxError {
