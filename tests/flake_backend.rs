@@ -278,3 +278,43 @@ fn build_a_flake_package() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn many_builds_from_source_are_announced_before_building() {
+    let w = FlakeWorld::new();
+    let dir = w.path("proj");
+    // A chain of 12 derivations no cache has, as the devShell's input.
+    let chain = "let step = prev: n: derivation { name = \"step-${toString n}\"; system = \"x86_64-linux\"; builder = \"/bin/bash\"; args = [ \"-c\" \"echo ${prev} > $out\" ]; }; chain = builtins.foldl' step \"start\" (builtins.genList (n: n) 12); in chain";
+    w.write(
+        &dir,
+        &[(
+            "flake.nix",
+            &format!(
+                "{{\n  outputs = {{ self }}: {{\n    devShells.x86_64-linux.default = derivation {{\n      name = \"shell\"; system = \"x86_64-linux\"; builder = \"/bin/bash\"; outputs = [ \"out\" ];\n      PATH = \"/usr/bin:/bin\"; CHAIN = {chain};\n    }};\n  }};\n}}\n"
+            ),
+        )],
+    );
+    let out = print_dev_env(
+        &w,
+        &dir,
+        &path_without_nix(w.root()).display().to_string(),
+        &[("ENVY_BACKEND", "embedded")],
+    );
+    let doc = json(&out);
+    assert!(var(&doc, "CHAIN").is_some_and(|c| c.contains("step-11")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: 12 derivations must be built from source")
+            && stderr.contains("envy store init"),
+        "{stderr}"
+    );
+    // Built once, nothing more to say.
+    let again = print_dev_env(
+        &w,
+        &dir,
+        &path_without_nix(w.root()).display().to_string(),
+        &[("ENVY_BACKEND", "embedded")],
+    );
+    json(&again);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("must be built"));
+}

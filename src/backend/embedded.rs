@@ -141,9 +141,14 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
     let evaluated = envy_eval::run_with_stack(move || evaluate(job, store, realiser))?;
 
     progress.phase(&format!("building {}", evaluated.drv_path.name()));
+    let store_dir = engine.store().store_dir().to_string();
     let render = |event: BuildEvent| match event {
         BuildEvent::Started { name, .. } => progress.phase(&format!("building {name}")),
         BuildEvent::Log { line, .. } => progress.log_line(&line),
+        // Say it before it hurts: these are what no configured cache has.
+        BuildEvent::Planned { to_build } if to_build > MANY_BUILDS => {
+            eprintln!("envy: warning: {}", many_builds(to_build, &store_dir));
+        }
         _ => {}
     };
     let failed = |e: EngineError| {
@@ -161,6 +166,21 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
         notices: evaluated.notices,
         wrote_lock: evaluated.wrote_lock,
     })
+}
+
+/// More derivations to build from source than this is worth a warning before building.
+const MANY_BUILDS: usize = 10;
+
+/// The warning for `count` derivations no cache has, building into `store_dir`.
+fn many_builds(count: usize, store_dir: &str) -> String {
+    let fix = if store_dir == "/nix/store" {
+        "add a binary cache that has them (`substituters` in envy's config.toml), or use Nix's daemon and its caches (`ENVY_STORE=daemon`)"
+    } else {
+        "`envy store init` gives envy a /nix/store of its own with cache.nixos.org as its binary cache, or `ENVY_STORE=daemon` uses the Nix daemon's store and caches"
+    };
+    format!(
+        "{count} derivations must be built from source in `{store_dir}`: no configured binary cache has them (for a nixpkgs devShell in a private store that is the whole bootstrap, hours of building)\nhint: {fix}"
+    )
 }
 
 /// Instantiate `attr` of the flake `reference` (resolved against `cwd`) into envy's store:
