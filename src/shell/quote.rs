@@ -29,6 +29,25 @@ pub fn fish(s: &str) -> String {
     out
 }
 
+/// A single-quoted word for elvish: `'` is doubled.
+pub fn elvish(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A raw string for nushell: `r#'…'#`, with as many `#` as it takes.
+pub fn nu(s: &str) -> String {
+    let mut hashes = "#".to_string();
+    while s.contains(&format!("'{hashes}")) {
+        hashes.push('#');
+    }
+    format!("r{hashes}'{s}'{hashes}")
+}
+
+/// A Python string literal for xonsh (JSON's escapes are Python's).
+pub fn python(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
