@@ -572,20 +572,30 @@ fn hooks_are_valid_shell_code_and_mention_only_envy() {
         ("bash", vec!["bash", "-n"]),
         ("zsh", vec!["zsh", "-n"]),
         ("fish", vec!["fish", "--no-execute"]),
+        // The hook is Python with xonsh's globals (`events`, `__xonsh__`). (elvish cannot
+        // compile it outside an interactive shell, where `edit:` exists: the tmux tests do.)
+        ("xonsh", vec!["python3", "-m", "py_compile"]),
+        // `--ide-check` exits 0 and prints its diagnostics as JSON lines.
+        ("nu", vec!["nu", "-n", "--ide-check", "100"]),
     ] {
-        if !common::have_tool(shell) {
+        if !common::have_tool(check[0]) {
             continue;
         }
         let out = sb.envy_ok(&sb.work, &["hook", shell]);
         assert!(out.stderr.is_empty(), "messages on stderr only, none here");
         let script = sb.root().join(format!("hook.{shell}"));
         fs_err::write(&script, &out.stdout).unwrap();
-        let status = Command::new(check[0])
+        let checked = Command::new(check[0])
             .args(&check[1..])
             .arg(&script)
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "`envy hook {shell}` is not valid {shell}");
+        let diagnostics = String::from_utf8_lossy(&checked.stdout);
+        assert!(
+            checked.status.success() && !diagnostics.contains("\"severity\":\"Error\""),
+            "`envy hook {shell}` is not valid {shell}: {diagnostics}{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(
             text.contains(&common::envy_bin().display().to_string()),
