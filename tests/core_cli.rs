@@ -565,6 +565,51 @@ fn use_another_flakes_devshell() {
     assert_eq!(changes["FOO"], "own");
 }
 
+/// nushell, elvish and xonsh get `envy export json`'s object under their own names, with
+/// fish's note when the devShell has a shellHook; an unchanged prompt prints nothing.
+#[test]
+fn export_for_nu_elvish_xonsh_is_json_with_the_note() {
+    let Some(sb) = sandbox() else {
+        return;
+    };
+    let project = sb.project(
+        "proj",
+        &simple_flake("bar", "shellHook = \"echo hi\"; SPACED = \"a 'b' \\\"c\\\"\";"),
+    );
+    sb.envy_ok(&project, &["allow"]);
+    let run = |shell: &str, state: Option<&str>| {
+        let mut cmd = sb.envy(&project, &["export", shell]);
+        cmd.env("__ENVY_PID", "1");
+        if let Some(state) = state {
+            cmd.env("__ENVY_STATE", state);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (json, json_err) = run("json", None);
+    assert!(!json_err.contains("cannot run"), "{json_err}");
+    let json: BTreeMap<String, Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["SPACED"], "a 'b' \"c\"");
+    for shell in ["nu", "elvish", "xonsh"] {
+        let (out, err) = run(shell, None);
+        let map: BTreeMap<String, Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(map.get("FOO"), Some(&Value::from("bar")), "{shell}: {out}");
+        assert_eq!(map.get("SPACED"), json.get("SPACED"), "{shell}");
+        assert!(
+            err.contains(&format!(
+                "shellHook or bash functions, which {shell} cannot run; {shell} gets its variables"
+            )),
+            "{shell}: {err}"
+        );
+        let (again, err) = run(shell, Some(&state_of(&map)));
+        assert_eq!((again.as_str(), err.as_str()), ("", ""), "{shell}: unchanged");
+    }
+}
+
 #[test]
 fn hooks_are_valid_shell_code_and_mention_only_envy() {
     let sb = Sandbox::new();
