@@ -574,7 +574,10 @@ fn export_for_nu_elvish_xonsh_is_json_with_the_note() {
     };
     let project = sb.project(
         "proj",
-        &simple_flake("bar", "shellHook = \"echo hi\"; SPACED = \"a 'b' \\\"c\\\"\";"),
+        &simple_flake(
+            "bar",
+            "shellHook = \"echo hi\"; SPACED = \"a 'b' \\\"c\\\"\";",
+        ),
     );
     sb.envy_ok(&project, &["allow"]);
     let run = |shell: &str, state: Option<&str>| {
@@ -606,7 +609,11 @@ fn export_for_nu_elvish_xonsh_is_json_with_the_note() {
             "{shell}: {err}"
         );
         let (again, err) = run(shell, Some(&state_of(&map)));
-        assert_eq!((again.as_str(), err.as_str()), ("", ""), "{shell}: unchanged");
+        assert_eq!(
+            (again.as_str(), err.as_str()),
+            ("", ""),
+            "{shell}: unchanged"
+        );
     }
 }
 
