@@ -398,6 +398,25 @@ fn use_and_rollback(sh: Sh) {
     assert_eq!(s.env()["FOO"], "default");
 }
 
+/// `envy exec DIR -- CMD` from the shell, outside the project: CMD gets the devShell's
+/// variables, the shell keeps its own.
+fn exec_from_the_shell(sh: Sh) {
+    let Some(sb) = sandbox(sh) else {
+        return;
+    };
+    let project = sb.project("proj", &simple_flake("bar", ""));
+    sb.envy_ok(&project, &["allow"]);
+    let mut s = Session::start(&sb, sh, &sb.work);
+    let before = s.env();
+    let envy = common::envy_bin().display().to_string();
+    let out = s.output(&format!(
+        "{envy} exec {} -- printenv FOO",
+        project.display()
+    ));
+    assert_eq!(out.lines().last(), Some("bar"), "{out}");
+    assert_eq!(stable(&s.env()), stable(&before), "the shell is untouched");
+}
+
 macro_rules! shell_tests {
     ($module:ident, $shell:ident: $($scenario:ident),* $(,)?) => {
         mod $module {
@@ -421,6 +440,7 @@ macro_rules! all_shell_tests {
 
 all_shell_tests!(
     enter_subdir_leave,
+    exec_from_the_shell,
     edit_blocks_until_allowed,
     siblings_and_nested,
     hook_sourced_twice,
