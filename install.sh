@@ -30,10 +30,22 @@ shell_name=$(basename "${SHELL:-bash}")
 case "$shell_name" in
   zsh)  rc=${ZDOTDIR:-$HOME}/.zshrc;               line="eval \"\$($exe hook zsh)\"" ;;
   fish) rc=$HOME/.config/fish/conf.d/envy.fish;   line="$exe hook fish | source" ;;
+  elvish) rc=$HOME/.config/elvish/rc.elv;         line="eval ($exe hook elvish | slurp)" ;;
+  xonsh) rc=$HOME/.xonshrc;                        line="execx(\$($exe hook xonsh))" ;;
+  # nushell cannot evaluate generated code at start-up: the hook itself goes to an autoload file.
+  nu)   rc=${XDG_CONFIG_HOME:-$HOME/.config}/nushell/autoload/envy.nu; line= ;;
   *)    rc=$HOME/.bashrc;                          line="eval \"\$($exe hook bash)\""; shell_name=bash ;;
 esac
 
-if [ -n "${ENVY_NO_MODIFY_RC:-}" ]; then
+if [ "$shell_name" = nu ]; then
+  if [ -n "${ENVY_NO_MODIFY_RC:-}" ]; then
+    echo "==> run this once in nu: $exe hook nu | save -f $rc" >&2
+  else
+    mkdir -p "$(dirname "$rc")"
+    "$envy" hook nu > "$rc.tmp" && mv "$rc.tmp" "$rc"
+    echo "==> wrote the nushell hook to $rc" >&2
+  fi
+elif [ -n "${ENVY_NO_MODIFY_RC:-}" ]; then
   echo "==> add this line to $rc:" >&2
   echo "    $line" >&2
 elif [ -f "$rc" ] && grep -qF "envy hook $shell_name" "$rc"; then

@@ -565,6 +565,58 @@ fn use_another_flakes_devshell() {
     assert_eq!(changes["FOO"], "own");
 }
 
+/// nushell, elvish and xonsh get `envy export json`'s object under their own names, with
+/// fish's note when the devShell has a shellHook; an unchanged prompt prints nothing.
+#[test]
+fn export_for_nu_elvish_xonsh_is_json_with_the_note() {
+    let Some(sb) = sandbox() else {
+        return;
+    };
+    let project = sb.project(
+        "proj",
+        &simple_flake(
+            "bar",
+            "shellHook = \"echo hi\"; SPACED = \"a 'b' \\\"c\\\"\";",
+        ),
+    );
+    sb.envy_ok(&project, &["allow"]);
+    let run = |shell: &str, state: Option<&str>| {
+        let mut cmd = sb.envy(&project, &["export", shell]);
+        cmd.env("__ENVY_PID", "1");
+        if let Some(state) = state {
+            cmd.env("__ENVY_STATE", state);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (json, json_err) = run("json", None);
+    assert!(!json_err.contains("cannot run"), "{json_err}");
+    let json: BTreeMap<String, Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["SPACED"], "a 'b' \"c\"");
+    for shell in ["nu", "elvish", "xonsh"] {
+        let (out, err) = run(shell, None);
+        let map: BTreeMap<String, Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(map.get("FOO"), Some(&Value::from("bar")), "{shell}: {out}");
+        assert_eq!(map.get("SPACED"), json.get("SPACED"), "{shell}");
+        assert!(
+            err.contains(&format!(
+                "shellHook or bash functions, which {shell} cannot run; {shell} gets its variables"
+            )),
+            "{shell}: {err}"
+        );
+        let (again, err) = run(shell, Some(&state_of(&map)));
+        assert_eq!(
+            (again.as_str(), err.as_str()),
+            ("", ""),
+            "{shell}: unchanged"
+        );
+    }
+}
+
 #[test]
 fn hooks_are_valid_shell_code_and_mention_only_envy() {
     let sb = Sandbox::new();
@@ -572,20 +624,30 @@ fn hooks_are_valid_shell_code_and_mention_only_envy() {
         ("bash", vec!["bash", "-n"]),
         ("zsh", vec!["zsh", "-n"]),
         ("fish", vec!["fish", "--no-execute"]),
+        // The hook is Python with xonsh's globals (`events`, `__xonsh__`). (elvish cannot
+        // compile it outside an interactive shell, where `edit:` exists: the tmux tests do.)
+        ("xonsh", vec!["python3", "-m", "py_compile"]),
+        // `--ide-check` exits 0 and prints its diagnostics as JSON lines.
+        ("nu", vec!["nu", "-n", "--ide-check", "100"]),
     ] {
-        if !common::have_tool(shell) {
+        if !common::have_tool(check[0]) {
             continue;
         }
         let out = sb.envy_ok(&sb.work, &["hook", shell]);
         assert!(out.stderr.is_empty(), "messages on stderr only, none here");
         let script = sb.root().join(format!("hook.{shell}"));
         fs_err::write(&script, &out.stdout).unwrap();
-        let status = Command::new(check[0])
+        let checked = Command::new(check[0])
             .args(&check[1..])
             .arg(&script)
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "`envy hook {shell}` is not valid {shell}");
+        let diagnostics = String::from_utf8_lossy(&checked.stdout);
+        assert!(
+            checked.status.success() && !diagnostics.contains("\"severity\":\"Error\""),
+            "`envy hook {shell}` is not valid {shell}: {diagnostics}{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(
             text.contains(&common::envy_bin().display().to_string()),

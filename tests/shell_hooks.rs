@@ -1,4 +1,4 @@
-//! The hook in real shells: bash, zsh and fish, each an interactive shell in a private tmux
+//! The hook in real shells: bash, zsh, fish, nushell, elvish and xonsh, each an interactive shell in a private tmux
 //! server with its own HOME, XDG directories and offline Nix store. Every scenario runs in
 //! every shell (the table at the bottom), as direnv's test suite does. State is read from
 //! files the shell writes (`env -0 > file`), never from the screen.
@@ -35,12 +35,8 @@ fn enter_subdir_leave(sh: Sh) {
     );
     fs_err::create_dir_all(project.join("src/deep")).unwrap();
     sb.envy_ok(&project, &["allow"]);
-    let rc = if sh == Sh::Fish {
-        "set -gx EXISTING mine"
-    } else {
-        "export EXISTING=mine"
-    };
-    let mut s = Session::start_with(&sb, sh, &sb.work, rc, 1);
+    let rc = sh.export("EXISTING", "mine");
+    let mut s = Session::start_with(&sb, sh, &sb.work, &rc, 1);
     let before = s.env();
     assert_eq!(before.get("FOO"), None);
 
@@ -180,9 +176,10 @@ fn exit_status_preserved(sh: Sh) {
     sb.envy_ok(&project, &["allow"]);
     let mut s = Session::start(&sb, sh, &sb.work);
     let cd = format!("cd {}", project.display());
-    s.run_last(&format!("{cd}; false"));
+    let fail = if sh == Sh::Nu { "^false" } else { "false" };
+    s.run_last(&format!("{cd}; {fail}"));
     let loaded = s.output(&format!("echo {}", sh.status_var()));
-    s.run_last("false");
+    s.run_last(fail);
     let unchanged = s.output(&format!("echo {}", sh.status_var()));
     assert_eq!((loaded.trim(), unchanged.trim()), ("1", "1"));
     assert_eq!(s.env()["FOO"], "x");
@@ -203,6 +200,14 @@ fn hook_sourced_twice(sh: Sh) {
         Sh::Fish => {
             "set -g __user_pc 0; function __user_prompt --on-event fish_prompt; set -g __user_pc (math $__user_pc + 1); end"
         }
+        // These count prompts in a file: a shell variable of theirs would be exported.
+        Sh::Nu => {
+            "$env.config.hooks.pre_prompt = [{|| 'x' | save -a ($env.HOME | path join user-pc) }]"
+        }
+        Sh::Elvish => "set edit:before-readline = [{ echo x >> $E:HOME/user-pc }]",
+        Sh::Xonsh => {
+            "@events.on_pre_prompt\ndef __user_prompt(**_):\n    open($HOME + '/user-pc', 'a').write('x')\n"
+        }
     };
     let mut s = Session::start_with(&sb, sh, &sb.work, rc, 2);
     let before = s.env();
@@ -217,6 +222,9 @@ fn hook_sourced_twice(sh: Sh) {
         Sh::Bash => s.output("echo \"$PROMPT_COMMAND\""),
         Sh::Zsh => s.output("echo $precmd_functions / $chpwd_functions"),
         Sh::Fish => s.output("functions --handlers"),
+        Sh::Nu => s.output("echo ($env.config.hooks.pre_prompt | length)"),
+        Sh::Elvish => s.output("echo (count $edit:before-readline) / (count $after-chdir)"),
+        Sh::Xonsh => s.output("echo @(len(events.on_pre_prompt)) / @(len(events.on_chdir))"),
     };
     match sh {
         Sh::Bash => assert_eq!(hooks.trim(), "_envy_hook;__user_pc=$((__user_pc+1))"),
@@ -225,8 +233,17 @@ fn hook_sourced_twice(sh: Sh) {
             assert_eq!(hooks.matches("__envy_prompt_hook").count(), 1, "{hooks}");
             assert_eq!(hooks.matches("__envy_pwd_hook").count(), 1, "{hooks}");
         }
+        Sh::Nu => assert_eq!(hooks.trim(), "2"),
+        Sh::Elvish => assert_eq!(hooks.trim(), "2 / 1"),
+        Sh::Xonsh => assert_eq!(hooks.trim(), "2 / 1"),
     }
-    let count = s.output("echo $__user_pc");
+    let count = match sh {
+        Sh::Bash | Sh::Zsh | Sh::Fish => s.output("echo $__user_pc"),
+        _ => fs_err::read_to_string(sb.home.join("user-pc"))
+            .unwrap_or_default()
+            .len()
+            .to_string(),
+    };
     assert!(
         count.trim().parse::<u32>().unwrap_or(0) >= 3,
         "the user's prompt command still runs: {count}"
@@ -263,8 +280,8 @@ fn shell_hook_and_functions(sh: Sh) {
     );
     sb.envy_ok(&project, &["allow"]);
     let rc = match sh {
-        Sh::Fish => "set -gx EXISTING mine".to_string(),
-        _ => "export EXISTING=mine; greet() { echo user-greet; }".to_string(),
+        Sh::Bash | Sh::Zsh => "export EXISTING=mine; greet() { echo user-greet; }".to_string(),
+        _ => sh.export("EXISTING", "mine"),
     };
     let mut s = Session::start_with(&sb, sh, &sb.work, &rc, 1);
     let before = s.env();
@@ -381,25 +398,51 @@ fn use_and_rollback(sh: Sh) {
     assert_eq!(s.env()["FOO"], "default");
 }
 
+/// `envy exec DIR -- CMD` from the shell, outside the project: CMD gets the devShell's
+/// variables, the shell keeps its own.
+fn exec_from_the_shell(sh: Sh) {
+    let Some(sb) = sandbox(sh) else {
+        return;
+    };
+    let project = sb.project("proj", &simple_flake("bar", ""));
+    sb.envy_ok(&project, &["allow"]);
+    let mut s = Session::start(&sb, sh, &sb.work);
+    let before = s.env();
+    let envy = common::envy_bin().display().to_string();
+    let out = s.output(&format!(
+        "{envy} exec {} -- printenv FOO",
+        project.display()
+    ));
+    assert_eq!(out.lines().last(), Some("bar"), "{out}");
+    assert_eq!(stable(&s.env()), stable(&before), "the shell is untouched");
+}
+
 macro_rules! shell_tests {
-    ($($scenario:ident),* $(,)?) => {
-        mod bash {
-            $(#[test] fn $scenario() { super::$scenario(super::Sh::Bash) })*
-        }
-        mod zsh {
-            $(#[test] fn $scenario() { super::$scenario(super::Sh::Zsh) })*
-        }
-        mod fish {
-            $(#[test] fn $scenario() { super::$scenario(super::Sh::Fish) })*
+    ($module:ident, $shell:ident: $($scenario:ident),* $(,)?) => {
+        mod $module {
+            $(#[test] fn $scenario() { super::$scenario(super::Sh::$shell) })*
         }
     };
 }
 
-shell_tests!(
+/// elvish and xonsh have no `$?` (elvish raises exceptions; xonsh keeps it in its history):
+/// they have every scenario but exit_status_preserved.
+macro_rules! all_shell_tests {
+    ($($scenario:ident),* $(,)?) => {
+        shell_tests!(bash, Bash: exit_status_preserved, $($scenario),*);
+        shell_tests!(zsh, Zsh: exit_status_preserved, $($scenario),*);
+        shell_tests!(fish, Fish: exit_status_preserved, $($scenario),*);
+        shell_tests!(nu, Nu: exit_status_preserved, $($scenario),*);
+        shell_tests!(elvish, Elvish: $($scenario),*);
+        shell_tests!(xonsh, Xonsh: $($scenario),*);
+    };
+}
+
+all_shell_tests!(
     enter_subdir_leave,
+    exec_from_the_shell,
     edit_blocks_until_allowed,
     siblings_and_nested,
-    exit_status_preserved,
     hook_sourced_twice,
     shell_hook_and_functions,
     broken_flake_keeps_last_good,

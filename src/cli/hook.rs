@@ -13,10 +13,16 @@ use crate::shell::HookShell;
 ///   bash  (~/.bashrc)                   eval "$(envy hook bash)"
 ///   zsh   (~/.zshrc)                    eval "$(envy hook zsh)"
 ///   fish  (~/.config/fish/config.fish)  envy hook fish | source
+///   elvish (~/.config/elvish/rc.elv)    eval (envy hook elvish | slurp)
+///   xonsh (~/.xonshrc)                  execx($(envy hook xonsh))
+///   nu    (once, read at every start)   envy hook nu | save -f ($nu.user-autoload-dirs | first | path join envy.nu)
 ///
 /// bash runs the hook from PROMPT_COMMAND (string or array, existing entries kept), zsh
-/// from precmd and chpwd, fish on every prompt and every change of $PWD. The hook keeps
-/// `$?`, and sourcing it twice is harmless.
+/// from precmd and chpwd, fish on every prompt and every change of $PWD, nushell from
+/// pre_prompt, elvish from edit:before-readline and after-chdir, xonsh from on_pre_prompt
+/// and on_chdir. The hook keeps `$?` (nushell: $env.LAST_EXIT_CODE), and sourcing it twice
+/// is harmless. fish, nushell, elvish and xonsh get a devShell's variables, not its
+/// shellHook or bash functions.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Hook {

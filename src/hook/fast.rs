@@ -20,6 +20,9 @@ pub fn export_target(shell: &std::ffi::OsStr) -> Option<Shell> {
         "bash" => Shell::Bash,
         "zsh" => Shell::Zsh,
         "fish" => Shell::Fish,
+        "nu" => Shell::Nu,
+        "elvish" => Shell::Elvish,
+        "xonsh" => Shell::Xonsh,
         "json" => Shell::Json,
         _ => return None,
     })

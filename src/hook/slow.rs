@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use clap::ValueEnum as _;
 
 use super::background;
 use super::state::{self, Entry, Loaded, State, Status, Watch};
@@ -49,10 +50,11 @@ pub fn export(shell: Shell) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (the shell went away) is not an error worth reporting.
     let _ = stdout
-        .write_all(&match shell {
+        .write_all(&if shell.is_json() {
             // JSON is text: escaped bytes stay characters there.
-            Shell::Json => std::borrow::Cow::Borrowed(code.as_bytes()),
-            _ => crate::env_record::bytes_from_text(&code),
+            std::borrow::Cow::Borrowed(code.as_bytes())
+        } else {
+            crate::env_record::bytes_from_text(&code)
         })
         .and_then(|()| stdout.flush());
     Ok(())
@@ -428,9 +430,14 @@ impl Hook<'_> {
                     summarize(changes, &self.env)
                 );
             }
-            if self.shell == Shell::Fish && generation.record.has_bash_only_parts() {
+            if self.shell != Shell::Json
+                && !self.shell.runs_bash()
+                && generation.record.has_bash_only_parts()
+            {
+                let name = self.shell.to_possible_value().expect("a named shell");
+                let name = name.get_name();
                 eprintln!(
-                    "envy: this devShell has a shellHook or bash functions, which fish cannot run; fish gets its variables"
+                    "envy: this devShell has a shellHook or bash functions, which {name} cannot run; {name} gets its variables"
                 );
             }
         } else if let Some(c) = current.filter(|_| !keep)

@@ -21,6 +21,9 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+    Nu,
+    Elvish,
+    Xonsh,
     Json,
 }
 
@@ -30,11 +33,17 @@ pub enum HookShell {
     Bash,
     Zsh,
     Fish,
+    Nu,
+    Elvish,
+    Xonsh,
 }
 
 const BASH_HOOK: &str = include_str!("../../shell-hooks/envy.bash");
 const ZSH_HOOK: &str = include_str!("../../shell-hooks/envy.zsh");
 const FISH_HOOK: &str = include_str!("../../shell-hooks/envy.fish");
+const NU_HOOK: &str = include_str!("../../shell-hooks/envy.nu");
+const ELVISH_HOOK: &str = include_str!("../../shell-hooks/envy.elv");
+const XONSH_HOOK: &str = include_str!("../../shell-hooks/envy.xsh");
 
 impl HookShell {
     /// The hook script, calling the envy binary at `exe`.
@@ -44,6 +53,9 @@ impl HookShell {
             HookShell::Bash => BASH_HOOK.replace("@ENVY@", &quote::posix(&exe)),
             HookShell::Zsh => ZSH_HOOK.replace("@ENVY@", &quote::posix(&exe)),
             HookShell::Fish => FISH_HOOK.replace("@ENVY@", &quote::fish(&exe)),
+            HookShell::Nu => NU_HOOK.replace("@ENVY@", &quote::nu(&exe)),
+            HookShell::Elvish => ELVISH_HOOK.replace("@ENVY@", &quote::elvish(&exe)),
+            HookShell::Xonsh => XONSH_HOOK.replace("@ENVY@", &quote::python(&exe)),
         }
     }
 }
@@ -69,8 +81,20 @@ impl Shell {
             Shell::Bash => bash::render(script, bash::Flavor::Bash),
             Shell::Zsh => bash::render(script, bash::Flavor::Zsh),
             Shell::Fish => fish::render(script),
-            Shell::Json => render_json(script),
+            // These hooks apply the JSON object themselves.
+            Shell::Nu | Shell::Elvish | Shell::Xonsh | Shell::Json => render_json(script),
         }
+    }
+
+    /// Whether this shell gets JSON (text: escaped bytes stay characters there).
+    pub fn is_json(self) -> bool {
+        matches!(self, Shell::Nu | Shell::Elvish | Shell::Xonsh | Shell::Json)
+    }
+
+    /// Whether this shell runs a devShell's shellHook and bash functions (bash and zsh do;
+    /// the others get its variables).
+    pub fn runs_bash(self) -> bool {
+        matches!(self, Shell::Bash | Shell::Zsh)
     }
 }
 

@@ -180,6 +180,9 @@ pub enum Sh {
     Bash,
     Zsh,
     Fish,
+    Nu,
+    Elvish,
+    Xonsh,
 }
 
 impl Sh {
@@ -188,17 +191,35 @@ impl Sh {
             Sh::Bash => "bash",
             Sh::Zsh => "zsh",
             Sh::Fish => "fish",
+            Sh::Nu => "nu",
+            Sh::Elvish => "elvish",
+            Sh::Xonsh => "xonsh",
+        }
+    }
+
+    /// The line exporting `NAME=value` (a plain value) in this shell.
+    pub fn export(self, name: &str, value: &str) -> String {
+        match self {
+            Sh::Bash | Sh::Zsh => format!("export {name}='{value}'"),
+            Sh::Fish => format!("set -gx {name} '{value}'"),
+            Sh::Nu => format!("$env.{name} = '{value}'"),
+            Sh::Elvish => format!("set-env {name} '{value}'"),
+            Sh::Xonsh => format!("${name} = '{value}'"),
         }
     }
 
     /// `$?` in this shell.
     pub fn status_var(self) -> &'static str {
-        if self == Sh::Fish { "$status" } else { "$?" }
+        match self {
+            Sh::Fish => "$status",
+            Sh::Nu => "$env.LAST_EXIT_CODE",
+            _ => "$?",
+        }
     }
 
     /// Whether this shell runs shellHooks and bash functions.
     pub fn runs_shell_hooks(self) -> bool {
-        self != Sh::Fish
+        matches!(self, Sh::Bash | Sh::Zsh)
     }
 }
 
@@ -271,6 +292,69 @@ impl<'a> Session<'a> {
                     "-N".into(),
                     "-C".into(),
                     format!("source {}", rc.display()),
+                ]
+            }
+            Sh::Nu => {
+                // nushell sources files named at parse time: the hook goes to a file first.
+                let hook = files.join("envy-hook.nu");
+                let out = crate::common::envy_in(dir, &["hook", "nu"], sandbox.env())
+                    .output()
+                    .expect("envy hook nu");
+                assert!(out.status.success(), "envy hook nu failed");
+                fs_err::write(&hook, out.stdout).unwrap();
+                let rc = files.join("config.nu");
+                let env_rc = files.join("env.nu");
+                fs_err::write(&env_rc, "").unwrap();
+                let source = format!("source '{}'\n", hook.display());
+                fs_err::write(
+                    &rc,
+                    format!(
+                        "$env.config.show_banner = false\n$env.PROMPT_COMMAND = {{|| '$ ' }}\n\
+                         $env.PROMPT_COMMAND_RIGHT = ''\n$env.PROMPT_INDICATOR = ''\n\
+                         {rc_extra}\n{}",
+                        source.repeat(hook_times)
+                    ),
+                )
+                .unwrap();
+                vec![
+                    "nu".into(),
+                    "--config".into(),
+                    rc.display().to_string(),
+                    "--env-config".into(),
+                    env_rc.display().to_string(),
+                ]
+            }
+            Sh::Elvish => {
+                let rc = files.join("rc.elv");
+                let hook = format!("eval ('{envy}' hook elvish | slurp)\n");
+                fs_err::write(
+                    &rc,
+                    format!(
+                        "set edit:prompt = {{ put '$ ' }}\nset edit:rprompt = {{ }}\n{rc_extra}\n{}",
+                        hook.repeat(hook_times)
+                    ),
+                )
+                .unwrap();
+                vec!["elvish".into(), "-rc".into(), rc.display().to_string()]
+            }
+            Sh::Xonsh => {
+                let rc = files.join("xonshrc");
+                let hook = format!("execx($('{envy}' hook xonsh))\n");
+                fs_err::write(
+                    &rc,
+                    format!(
+                        "$PROMPT = '$ '\n$RIGHT_PROMPT = ''\n$BOTTOM_TOOLBAR = ''\n\
+                         $XONSH_SHOW_TRACEBACK = True\n$UPDATE_COMPLETIONS_ON_KEYPRESS = False\n\
+                         $AUTO_SUGGEST = False\n{rc_extra}\n{}",
+                        hook.repeat(hook_times)
+                    ),
+                )
+                .unwrap();
+                vec![
+                    "xonsh".into(),
+                    "--rc".into(),
+                    rc.display().to_string(),
+                    "-i".into(),
                 ]
             }
         };
@@ -361,7 +445,11 @@ impl<'a> Session<'a> {
     /// The shell's exported environment now (after the hook ran for the previous line).
     pub fn env(&mut self) -> BTreeMap<String, String> {
         let file = self.files.join(format!("env-{}", self.channel + 1));
-        self.run(&format!("env -0 > {}", file.display()));
+        if self.shell == Sh::Nu {
+            self.run(&format!("^env -0 | save -f '{}'", file.display()));
+        } else {
+            self.run(&format!("env -0 > {}", file.display()));
+        }
         let bytes = fs_err::read(&file).unwrap();
         bytes
             .split(|b| *b == 0)
@@ -377,7 +465,13 @@ impl<'a> Session<'a> {
     /// Run `command` in the shell with its stdout and stderr going to a file; return both.
     pub fn output(&mut self, command: &str) -> String {
         let file = self.files.join(format!("out-{}", self.channel + 1));
-        self.run(&format!("{command} &> {}", file.display()));
+        let path = file.display();
+        self.run(&match self.shell {
+            Sh::Nu => format!("{command} o+e> '{path}'"),
+            Sh::Elvish => format!("{command} > {path} 2>&1"),
+            Sh::Xonsh => format!("{command} a> {path}"),
+            _ => format!("{command} &> {path}"),
+        });
         fs_err::read_to_string(&file).unwrap_or_default()
     }
 
@@ -408,16 +502,35 @@ impl<'a> Session<'a> {
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
+        // xonsh outlives the SIGHUP that closing its terminal sends: end the shell itself.
+        let pane_pid = Command::new("tmux")
+            .args(["-L", &self.socket, "list-panes", "-F", "#{pane_pid}"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<u32>().ok());
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .status();
+        if let Some(pid) = pane_pid.filter(|_| self.shell == Sh::Xonsh) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 
-/// The environment without what changes on every `cd` or command (`PWD`, `OLDPWD`, `_`).
+/// The environment without what changes on every `cd` or command (`PWD`, `OLDPWD`, `_`,
+/// nushell's `LAST_EXIT_CODE` and `CMD_DURATION_MS`).
 pub fn stable(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     env.iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "PWD" | "OLDPWD" | "_"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "PWD" | "OLDPWD" | "_" | "LAST_EXIT_CODE" | "CMD_DURATION_MS"
+            )
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
