@@ -251,3 +251,122 @@ fn envy_log_project_shows_the_whole_output_of_the_last_background_build() {
         "{log}"
     );
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+}
+
+/// `envy export json` (blocking mode, so each prompt decides at once) with `state`.
+fn prompt(
+    sb: &Sandbox,
+    dir: &Path,
+    state: Option<&str>,
+    log: &Path,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut cmd = envy(sb, dir, &["export", "json"]);
+    cmd.env("ENVY_SYNC", "1")
+        .env("__ENVY_PID", "99")
+        .env("ENVY_EVAL_LOG", log);
+    if let Some(s) = state {
+        cmd.env("__ENVY_STATE", s);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    if out.stdout.is_empty() {
+        return Default::default();
+    }
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn git_add_and_git_commit_refresh_and_unrelated_git_work_does_not_evaluate() {
+    let sb = Sandbox::new();
+    let dir = sb.work.join("proj");
+    fs_err::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q"]);
+    // FOO comes from a file the flake imports; REV from `self.rev` (a clean tree has one).
+    let flake = corekit::simple_flake(
+        "x",
+        "REV = self.rev or \"dirty\"; EXTRA = import ./extra.nix;",
+    );
+    fs_err::write(dir.join("flake.nix"), &flake).unwrap();
+    fs_err::write(dir.join("extra.nix"), "\"extra-1\"\n").unwrap();
+    git(&dir, &["add", "flake.nix"]);
+    git(&dir, &["commit", "-q", "-m", "one"]);
+    let ok = run(&sb, &dir, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let log = sb.root().join("eval.log");
+    let evaluations = || {
+        fs_err::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    // extra.nix is not tracked: the flake cannot see it (as in Nix), so the build fails.
+    let first = prompt(&sb, &dir, None, &log);
+    assert!(!first.contains_key("EXTRA"), "{first:?}");
+    let mut state = first["__ENVY_STATE"].as_str().unwrap().to_string();
+
+    // `git add` changes no file the evaluation read, but it changes what the flake sees.
+    git(&dir, &["add", "extra.nix"]);
+    let added = prompt(&sb, &dir, Some(&state), &log);
+    assert_eq!(
+        added.get("EXTRA").and_then(|v| v.as_str()),
+        Some("extra-1"),
+        "{added:?}"
+    );
+    assert_eq!(added.get("REV").and_then(|v| v.as_str()), Some("dirty"));
+    state = added["__ENVY_STATE"].as_str().unwrap().to_string();
+
+    // `git commit`: a clean tree has `self.rev`.
+    git(&dir, &["commit", "-q", "-m", "two"]);
+    let committed = prompt(&sb, &dir, Some(&state), &log);
+    let rev = committed
+        .get("REV")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(rev.len(), 40, "{committed:?}");
+    state = committed["__ENVY_STATE"].as_str().unwrap().to_string();
+
+    // Git work that changes nothing the flake sees: no evaluation.
+    let before = evaluations();
+    fs_err::write(dir.join("notes.txt"), "unrelated\n").unwrap();
+    let status = Command::new("git")
+        .arg("status")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let quiet = prompt(&sb, &dir, Some(&state), &log);
+    if let Some(s) = quiet.get("__ENVY_STATE").and_then(|v| v.as_str()) {
+        state = s.to_string();
+    }
+    assert!(
+        !quiet.contains_key("EXTRA") && !quiet.contains_key("REV"),
+        "{quiet:?}"
+    );
+    let again = prompt(&sb, &dir, Some(&state), &log);
+    assert!(!again.contains_key("EXTRA"), "{again:?}");
+    assert_eq!(
+        evaluations(),
+        before,
+        "untracked edits and `git status` evaluate nothing"
+    );
+}

@@ -510,6 +510,51 @@ fn watch_list(record: &envy_eval::ReadRecord, mounts: &Mounts, store: &LocalStor
         }
     }
     watch.env = record.env.keys().cloned().collect();
+    // A flake in a git work tree sees only tracked files, and `self.rev` follows `HEAD`:
+    // `git add` and `git commit` change what it evaluates without touching a file it read.
+    for tree in mounts.trees() {
+        if tree.tracked().is_some() && !cache.as_ref().is_some_and(|c| tree.root().starts_with(c)) {
+            for file in git_state_files(tree.root()) {
+                watch.add_file(file);
+            }
+        }
+    }
     watch.normalize();
     watch
+}
+
+/// The files of the git repository at `work_tree` that decide what a flake there sees: the
+/// index (which files are tracked; the cache key covers its list of paths, see
+/// `cache::cache_key`), `HEAD` and the branch it points to.
+fn git_state_files(work_tree: &Path) -> Vec<PathBuf> {
+    let dot_git = work_tree.join(".git");
+    let git_dir = if dot_git.is_dir() {
+        dot_git
+    } else {
+        // A linked work tree or submodule: `.git` is a file naming the real directory.
+        match fs_err::read_to_string(&dot_git) {
+            Ok(text) => match text.trim().strip_prefix("gitdir: ") {
+                Some(dir) => work_tree.join(dir),
+                None => return Vec::new(),
+            },
+            Err(_) => return Vec::new(),
+        }
+    };
+    let mut files = vec![git_dir.join("index"), git_dir.join("HEAD")];
+    // Refs live in the common directory of linked work trees.
+    let common = match fs_err::read_to_string(git_dir.join("commondir")) {
+        Ok(dir) => git_dir.join(dir.trim()),
+        Err(_) => git_dir.clone(),
+    };
+    if let Ok(head) = fs_err::read_to_string(git_dir.join("HEAD"))
+        && let Some(reference) = head.trim().strip_prefix("ref: ")
+    {
+        let loose = common.join(reference);
+        files.push(if loose.is_file() {
+            loose
+        } else {
+            common.join("packed-refs")
+        });
+    }
+    files
 }

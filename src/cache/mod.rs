@@ -77,6 +77,9 @@ pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
             .find(|(path, _)| path == file);
         match pinned {
             Some((_, bytes)) => field(bytes.as_deref()),
+            // A git index: what matters is which paths are tracked, not the stat data git
+            // refreshes in it on `git status`.
+            None if is_git_index(file) => field(tracked_paths(file).as_deref()),
             // Only regular files: a watched FIFO or device must not hang the prompt.
             None => field(read_regular_up_to(file, u64::MAX).ok().flatten().as_deref()),
         }
@@ -133,6 +136,27 @@ mod hex_key {
         }
         Ok(key)
     }
+}
+
+/// Whether `file` is a git repository's index (`<git dir>/index`, beside its `HEAD`).
+fn is_git_index(file: &Path) -> bool {
+    file.file_name().is_some_and(|n| n == "index")
+        && file.parent().is_some_and(|d| d.join("HEAD").is_file())
+}
+
+/// The tracked paths of the work tree whose index is `index` (`git ls-files -z`), or `None`.
+fn tracked_paths(index: &Path) -> Option<Vec<u8>> {
+    let git_dir = index.parent()?;
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["ls-files", "-z"])
+        .env("GIT_INDEX_FILE", index)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
 }
 
 /// One project's cache directory.
