@@ -6,13 +6,13 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
 use super::Context;
 use crate::cache::{Generation, ProjectCache};
-use crate::fsutil::FileLock;
+use crate::hook::background;
 use crate::project::Project;
 use crate::trust::{self, Gate, TrustStore};
 
@@ -107,6 +107,10 @@ impl Exec {
 }
 
 /// The project's environment once it is current: `Err` holds a failed build's message.
+///
+/// Every build goes through the project's background worker (started here when none runs),
+/// so its output is always the project's `build.log`; this follows that log until the worker
+/// lets go of the project and a result is there.
 fn current(ctx: &Context, project: &Project) -> Result<Result<Generation, String>> {
     let selection = crate::settings::selection(&ctx.dirs, project)?;
     let pins = match trust::gate(&TrustStore::new(ctx.dirs.trust_dir()), project, &selection)? {
@@ -115,54 +119,72 @@ fn current(ctx: &Context, project: &Project) -> Result<Result<Generation, String
     };
     let cache = ProjectCache::new(&ctx.dirs, project);
     cache.ensure(&ctx.dirs)?;
-    // Follow a running build until it lets go of the project; then keep the lock, so no
-    // other build of it starts while this one decides (and maybe builds).
-    let _lock = follow(&cache)?;
     let backend = crate::backend::from_env()?;
     let env = ctx.user_env();
     let envs = ctx.environments(backend.as_ref(), &env);
-    if let Some(generation) = envs.cached(project, &selection, &pins)? {
-        return Ok(Ok(generation));
+    let mut log = LogFollower::default();
+    let mut started: Option<Instant> = None;
+    let mut seen_running = false;
+    loop {
+        let running = background::running(&cache);
+        if running && !seen_running {
+            seen_running = true;
+            eprintln!("envy: following the background build");
+        }
+        // Only this build's log: a log from before it is not copied.
+        if seen_running || started.is_some() {
+            log.copy(&cache.build_log_path());
+        }
+        if !running {
+            if let Some(generation) = envs.cached(project, &selection, &pins)? {
+                return Ok(Ok(generation));
+            }
+            if let Some(failure) = envs.known_failure(project, &selection, &pins) {
+                return Ok(Err(failure.message));
+            }
+            match started {
+                None => {
+                    // The log is the next build's from here on.
+                    let _ = fs_err::write(cache.build_log_path(), b"");
+                    background::start(&ctx.dirs, project, &env)?;
+                    started = Some(Instant::now());
+                }
+                // It ran (or had time to) and left no result: say where to look.
+                Some(at) if seen_running || at.elapsed() > Duration::from_secs(30) => {
+                    anyhow::bail!(
+                        "the build of `{}` ended without a result\nhint: `envy log --project` shows its output",
+                        project.root().display()
+                    )
+                }
+                Some(_) => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    if let Some(failure) = envs.known_failure(project, &selection, &pins) {
-        return Ok(Err(failure.message));
-    }
-    let result = envs.resolve(project, &selection, false, &pins)?;
-    // Shells in the project pick it up at their next prompt.
-    cache.touch_stamp(&ctx.dirs)?;
-    Ok(result.map_err(|e| e.message))
 }
 
-/// Copy the background build's log to stderr as it grows, until the build lock is free;
-/// returns the lock, held.
-fn follow(cache: &ProjectCache) -> Result<FileLock> {
-    let lock_path = cache.build_lock_path();
-    if let Some(lock) = FileLock::try_acquire(&lock_path)? {
-        return Ok(lock);
-    }
-    eprintln!("envy: following the background build");
-    let mut log = fs_err::File::open(cache.build_log_path()).ok();
-    let mut stderr = std::io::stderr();
-    let mut copy = |log: &mut Option<fs_err::File>| {
-        if let Some(file) = log {
-            let mut buf = Vec::new();
-            if file.read_to_end(&mut buf).is_ok() {
-                let _ = stderr.write_all(&buf);
-            }
-            // The worker truncates the log when it starts: start over.
-            if let (Ok(pos), Ok(meta)) = (file.stream_position(), file.metadata())
-                && meta.len() < pos
-            {
-                let _ = file.seek(std::io::SeekFrom::Start(0));
-            }
+/// Copies a growing log to stderr (starting over when the worker truncates it).
+#[derive(Default)]
+struct LogFollower {
+    file: Option<fs_err::File>,
+}
+
+impl LogFollower {
+    fn copy(&mut self, path: &std::path::Path) {
+        if self.file.is_none() {
+            self.file = fs_err::File::open(path).ok();
         }
-    };
-    loop {
-        copy(&mut log);
-        if let Some(lock) = FileLock::try_acquire(&lock_path)? {
-            copy(&mut log);
-            return Ok(lock);
+        let Some(file) = &mut self.file else {
+            return;
+        };
+        if let (Ok(pos), Ok(meta)) = (file.stream_position(), file.metadata())
+            && meta.len() < pos
+        {
+            let _ = file.seek(std::io::SeekFrom::Start(0));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let mut buf = Vec::new();
+        if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
+            let _ = std::io::stderr().write_all(&buf);
+        }
     }
 }

@@ -87,12 +87,15 @@ impl LocalStore {
                     "it is Nix's store (`/nix/var/nix/db` exists)".to_owned(),
                 ));
             }
-            if let Ok(mut entries) = std::fs::read_dir(dir)
-                && let Some(entry) = entries.next()
+            // Another envy creating this store at the same moment writes the marker first:
+            // that is not a foreign file.
+            if let Ok(entries) = std::fs::read_dir(dir)
+                && let Some(name) = entries
+                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .map(Result::unwrap_or_default)
+                    .find(|name| name != MARKER)
+                && !marker.exists()
             {
-                let name = entry
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .unwrap_or_default();
                 return Err(not_envy(format!(
                     "it already holds `{name}` and is not marked as envy's (is it Nix's store?)"
                 )));
