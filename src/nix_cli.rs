@@ -230,24 +230,9 @@ fn quoted_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     Some(&rest[..rest.find('\'')?])
 }
 
-/// `text` without ANSI escape sequences (Nix colours its messages, even in JSON).
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// `text` without ANSI escape sequences (Nix colours its messages, even in JSON); the daemon
+/// client's log reader strips them the same way.
+pub use envy_store::daemon::log::strip_ansi;
 
 #[cfg(test)]
 mod tests {

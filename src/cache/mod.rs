@@ -460,10 +460,8 @@ pub fn now_unix() -> u64 {
 
 /// Read a postcard file; `None` when it does not exist.
 fn read_postcard<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    let bytes = match fs_err::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = read_if_exists(path)? else {
+        return Ok(None);
     };
     postcard::from_bytes(&bytes).map(Some).with_context(|| {
         format!(
@@ -473,13 +471,20 @@ fn read_postcard<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
     })
 }
 
+/// A file's bytes, or `None` when it does not exist.
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs_err::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// [`read_postcard`], but a file that does not decode is renamed to `<file>.corrupt` (kept
 /// for inspection; `envy gc` does not need it) and reported once, as if it were missing.
 fn read_postcard_or_set_aside<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    let bytes = match fs_err::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = read_if_exists(path)? else {
+        return Ok(None);
     };
     match postcard::from_bytes(&bytes) {
         Ok(value) => Ok(Some(value)),
