@@ -222,24 +222,12 @@ fn known_failures_follow_the_data() {
 
 #[test]
 fn nix_language_suite() {
-    let nix_dir = common::shared_dir().join("conformance/nix");
-    let nix_dir = match fs_err::canonicalize(&nix_dir) {
-        Ok(d) => d,
-        Err(_) => {
-            // scripts/test requires the data only where ../shared exists; a fresh clone
-            // without it runs everything else and says what it skipped.
-            if std::env::var_os("ENVY_TEST_REQUIRE_SHARED").is_some() {
-                panic!("conformance data missing at {}", nix_dir.display());
-            }
-            let why = format!(
-                "SKIPPED: no conformance data at {} (../shared is not here; \
-                 tests/eval_conformance_upstream.rs runs Nix's own suite instead)\n",
-                nix_dir.display()
-            );
-            std::io::Write::write_all(&mut std::io::stderr(), why.as_bytes()).unwrap();
-            return;
-        }
+    // A fresh clone without ../shared runs everything else and says what it skipped;
+    // tests/eval_conformance_upstream.rs runs Nix's own suite instead.
+    let Some(nix_dir) = common::shared_data("conformance/nix", "Nix's language suite") else {
+        return;
     };
+    let nix_dir = fs_err::canonicalize(&nix_dir).unwrap();
     let mut names: Vec<String> = fs_err::read_dir(nix_dir.join("lang"))
         .unwrap()
         .filter_map(|e| e.ok())

@@ -67,6 +67,9 @@ fn copy_without_lock(w: &FlakeWorld, name: &str) -> PathBuf {
 
 #[test]
 fn lock_metadata_and_update_without_nix() {
+    if !common::flake::have_examples() {
+        return;
+    }
     if !common::have_tool("nix") {
         return;
     }

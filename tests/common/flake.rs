@@ -220,9 +220,20 @@ impl FlakeWorld {
     }
 }
 
+/// Whether the script that makes [`examples`] is here (`../shared/tools`); when it is not the
+/// caller skips, as [`super::shared_data`] says.
+#[must_use]
+pub fn have_examples() -> bool {
+    super::shared_data(
+        "tools/nix28-flake-examples.sh",
+        "the reference flakes Nix 2.8 locks",
+    )
+    .is_some()
+}
+
 /// The reference flakes and the lock files / metadata Nix 2.8 wrote for them, made once per
 /// test binary by the shared script, under `target/tmp/flake-examples/<pid>` (older runs'
-/// directories are removed).
+/// directories are removed). Tests check [`have_examples`] first.
 pub fn examples() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {

@@ -66,6 +66,31 @@ pub fn shared_dir() -> PathBuf {
     }
 }
 
+/// `rel` under [`shared_dir`] when it is there. When it is not, a test that needs it skips: it
+/// prints `SKIPPED` with the reason on stderr and the caller returns early. Under
+/// `ENVY_TEST_REQUIRE_SHARED` (scripts/test sets it when `../shared` exists) a missing file
+/// fails the test instead, so a run that has the data cannot skip by accident.
+#[must_use]
+pub fn shared_data(rel: &str, needed_for: &str) -> Option<PathBuf> {
+    let path = shared_dir().join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var_os("ENVY_TEST_REQUIRE_SHARED").is_some() {
+        panic!(
+            "{} is missing ({needed_for}); ENVY_TEST_REQUIRE_SHARED is set",
+            path.display()
+        );
+    }
+    let why = format!(
+        "SKIPPED: {needed_for}: no {} (../shared is not next to this clone; \
+         set ENVY_TEST_SHARED to where it is)\n",
+        path.display()
+    );
+    std::io::Write::write_all(&mut std::io::stderr(), why.as_bytes()).unwrap();
+    None
+}
+
 /// Whether a real tool the test needs is on PATH (and, for Nix's tools, can work here: see
 /// [`nix::chroot_escape`]). When `ENVY_TEST_REQUIRE_TOOLS` is set (the test command and CI set
 /// it) a missing tool fails the test; otherwise the test prints why it skips and the caller

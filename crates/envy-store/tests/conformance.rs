@@ -18,14 +18,24 @@ fn shared_dir() -> PathBuf {
     }
 }
 
-fn store_goldens() -> PathBuf {
+/// The store goldens, or `None` (the test skips, saying so) when `../shared` is not next to
+/// this clone. scripts/test sets `ENVY_TEST_REQUIRE_SHARED` where it is, and then missing
+/// data fails the test.
+fn store_goldens() -> Option<PathBuf> {
     let dir = shared_dir().join("conformance/store");
+    if dir.is_dir() {
+        return Some(dir);
+    }
     assert!(
-        dir.is_dir(),
-        "conformance data missing at {} (set ENVY_TEST_SHARED)",
+        std::env::var_os("ENVY_TEST_REQUIRE_SHARED").is_none(),
+        "conformance data missing at {} (ENVY_TEST_REQUIRE_SHARED is set)",
         dir.display()
     );
-    dir
+    eprintln!(
+        "SKIPPED: no store goldens at {} (../shared is not next to this clone; set ENVY_TEST_SHARED)",
+        dir.display()
+    );
+    None
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -256,7 +266,10 @@ fn read_json(path: &Path) -> Option<Value> {
 
 #[test]
 fn nix_derivations_round_trip() {
-    let root = store_goldens().join("drv-nix");
+    let Some(goldens) = store_goldens() else {
+        return;
+    };
+    let root = goldens.join("drv-nix");
     let mut checked = 0;
     for dir in [
         root.clone(),
@@ -330,7 +343,10 @@ fn nix_derivations_round_trip() {
 #[test]
 fn modulo_goldens_are_not_derivations() {
     // Their input "paths" are hashes: the parser refuses them as store paths.
-    let file = store_goldens().join("drv-nix/hash-modulo/parent-split-modulo.drv");
+    let Some(goldens) = store_goldens() else {
+        return;
+    };
+    let file = goldens.join("drv-nix/hash-modulo/parent-split-modulo.drv");
     let err = Derivation::parse(&sd(), &fs_err::read(file).unwrap(), "parent").unwrap_err();
     assert!(matches!(err, DerivationError::Syntax { .. }), "{err}");
 }
@@ -350,7 +366,10 @@ fn load_dir(dir: &Path, name_of: impl Fn(&Path) -> String) -> HashMap<StorePath,
 
 #[test]
 fn hash_modulo_goldens() {
-    let dir = store_goldens().join("drv-nix/hash-modulo");
+    let Some(goldens) = store_goldens() else {
+        return;
+    };
+    let dir = goldens.join("drv-nix/hash-modulo");
     let name_of = |f: &Path| {
         read_json(&f.with_extension("json")).unwrap()["name"]
             .as_str()
@@ -422,7 +441,10 @@ fn hash_modulo_goldens() {
 
 #[test]
 fn snix_derivations_name_their_own_paths() {
-    let dir = store_goldens().join("drv-snix");
+    let Some(goldens) = store_goldens() else {
+        return;
+    };
+    let dir = goldens.join("drv-snix");
     let name_of = |f: &Path| {
         let base = f.file_name().unwrap().to_string_lossy().into_owned();
         base[33..base.len() - 4].to_owned()
@@ -466,7 +488,10 @@ fn snix_derivations_name_their_own_paths() {
 
 #[test]
 fn malformed_nars_are_rejected() {
-    let dir = store_goldens().join("nars-nix");
+    let Some(goldens) = store_goldens() else {
+        return;
+    };
+    let dir = goldens.join("nars-nix");
     // (file, check on the error) — Nix's own expectations from its archive tests.
     type Check = fn(&NarError) -> bool;
     let cases: &[(&str, Check)] = &[
@@ -536,7 +561,10 @@ fn malformed_nars_are_rejected() {
 
 #[test]
 fn well_formed_nars_round_trip_through_the_file_system() {
-    let dir = store_goldens().join("nars-snix");
+    let Some(goldens) = store_goldens() else {
+        return;
+    };
+    let dir = goldens.join("nars-snix");
     for file in files(&dir, "nar") {
         let bytes = fs_err::read(&file).unwrap();
         let tmp = tempfile::tempdir().unwrap();
