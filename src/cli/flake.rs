@@ -30,6 +30,8 @@ enum FlakeCommand {
 /// up to date; a flake without inputs gets no lock file).
 #[derive(Debug, clap::Args)]
 struct LockArgs {
+    #[command(flatten)]
+    overrides: InputOverrides,
     /// The flake (default: the one in the current directory)
     #[arg(default_value = ".")]
     flake: String,
@@ -47,6 +49,8 @@ struct LockArgs {
 /// Update inputs to their latest versions: the named ones, or all of them.
 #[derive(Debug, clap::Args)]
 struct UpdateArgs {
+    #[command(flatten)]
+    overrides: InputOverrides,
     /// Inputs to update (input paths); all when none is given
     #[arg(value_name = "INPUT")]
     inputs: Vec<String>,
@@ -58,6 +62,8 @@ struct UpdateArgs {
 /// Show a flake's references, source, revision and locked inputs.
 #[derive(Debug, clap::Args)]
 struct MetadataArgs {
+    #[command(flatten)]
+    overrides: InputOverrides,
     /// The flake (default: the one in the current directory)
     #[arg(default_value = ".")]
     flake: String,
@@ -75,6 +81,8 @@ struct MetadataArgs {
 /// Show a flake's outputs as a tree.
 #[derive(Debug, clap::Args)]
 struct ShowArgs {
+    #[command(flatten)]
+    overrides: InputOverrides,
     /// The flake (default: the one in the current directory)
     #[arg(default_value = ".")]
     flake: String,
@@ -87,7 +95,7 @@ impl FlakeArgs {
     pub fn run(self) -> Result<()> {
         match self.command {
             FlakeCommand::Lock(a) => {
-                let flags = LockFlags {
+                let mut flags = LockFlags {
                     recreate_lock_file: a.recreate_lock_file,
                     write_lock_file: !a.no_write_lock_file,
                     input_updates: a
@@ -97,10 +105,12 @@ impl FlakeArgs {
                         .collect::<Result<_>>()?,
                     ..LockFlags::default()
                 };
+                // `flake lock` writes the overridden lock, as Nix's does.
+                a.overrides.apply(&mut flags, true)?;
                 lock_keeping_allow(&a.flake, &flags)
             }
             FlakeCommand::Update(a) => {
-                let flags = if a.inputs.is_empty() {
+                let mut flags = if a.inputs.is_empty() {
                     LockFlags {
                         recreate_lock_file: true,
                         ..LockFlags::default()
@@ -115,14 +125,16 @@ impl FlakeArgs {
                         ..LockFlags::default()
                     }
                 };
+                a.overrides.apply(&mut flags, false)?;
                 lock_keeping_allow(&a.flake, &flags)
             }
             FlakeCommand::Metadata(a) => {
-                let flags = LockFlags {
+                let mut flags = LockFlags {
                     update_lock_file: !a.no_update_lock_file,
                     write_lock_file: !a.no_write_lock_file,
                     ..LockFlags::default()
                 };
+                a.overrides.apply(&mut flags, false)?;
                 let locked = Engine::open()?.lock(&a.flake, &flags)?;
                 if a.json {
                     println!("{}", envy_flake::metadata::metadata_json(&locked));
@@ -136,7 +148,9 @@ impl FlakeArgs {
             }
             FlakeCommand::Show(a) => {
                 let mut engine = Engine::open()?;
-                let locked = engine.lock(&a.flake, &LockFlags::default())?;
+                let mut flags = LockFlags::default();
+                a.overrides.apply(&mut flags, false)?;
+                let locked = engine.lock(&a.flake, &flags)?;
                 let value = engine
                     .session
                     .call(&mut engine.ev, &locked)
@@ -204,6 +218,32 @@ fn lock_keeping_allow(reference: &str, flags: &LockFlags) -> Result<()> {
         }
     }
     Engine::open()?.lock(reference, flags).map(|_| ())
+}
+
+/// `--override-input INPUT FLAKE_REF`, for every command that locks a flake.
+#[derive(Debug, Default, clap::Args)]
+pub struct InputOverrides {
+    /// Take the input at INPUT (an input path such as `nixpkgs` or `dep/nixpkgs`) from
+    /// FLAKE_REF instead of what the flake says. Implies --no-write-lock-file, except for
+    /// `envy flake lock`
+    #[arg(long, num_args = 2, value_names = ["INPUT", "FLAKE_REF"])]
+    pub override_input: Vec<String>,
+}
+
+impl InputOverrides {
+    /// Add the overrides to `flags`; `write` says whether the lock may still be written.
+    pub fn apply(&self, flags: &mut LockFlags, write: bool) -> Result<()> {
+        let cwd = crate::project::current_dir()?;
+        for pair in self.override_input.chunks(2) {
+            let reference = FlakeRef::parse(&pair[1], Some(&cwd))
+                .with_context(|| format!("cannot use flake reference `{}`", pair[1]))?;
+            flags
+                .input_overrides
+                .insert(input_path(&pair[0])?, reference);
+            flags.write_lock_file &= write;
+        }
+        Ok(())
+    }
 }
 
 /// `a/b` → `["a", "b"]`.

@@ -8,7 +8,7 @@ mod completions;
 mod deny;
 mod eval;
 pub mod export;
-mod flake;
+pub mod flake;
 mod gc;
 mod generations;
 mod hook;

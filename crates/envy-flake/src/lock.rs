@@ -74,6 +74,10 @@ pub struct LockFlags {
     pub use_registries: bool,
     /// Inputs to re-lock (`flake update INPUT`, `--update-input`).
     pub input_updates: BTreeSet<InputPath>,
+    /// `--override-input INPUT REF`: the input at that path comes from `REF`, whatever any
+    /// `flake.nix` on the way says (an override from the command line outranks overrides in
+    /// the flakes; the input keeps its flake-ness).
+    pub input_overrides: std::collections::BTreeMap<InputPath, FlakeRef>,
 }
 
 impl Default for LockFlags {
@@ -84,6 +88,7 @@ impl Default for LockFlags {
             write_lock_file: true,
             use_registries: true,
             input_updates: BTreeSet::new(),
+            input_overrides: Default::default(),
         }
     }
 }
@@ -133,6 +138,9 @@ struct LockState<'f> {
     /// Overrides by the input path they apply to, with the path of the flake declaring them
     /// (their `follows` are relative to it).
     overrides: std::collections::BTreeMap<InputPath, (FlakeInput, InputPath)>,
+    /// Input paths an override was applied to (to warn about `--override-input` flags that
+    /// match nothing).
+    overridden: BTreeSet<InputPath>,
     parents: Vec<FlakeRef>,
 }
 
@@ -282,7 +290,20 @@ impl<'a> Locker<'a> {
         let mut state = LockState {
             flags,
             new: LockFile::new(),
-            overrides: Default::default(),
+            overrides: flags
+                .input_overrides
+                .iter()
+                .map(|(path, reference)| {
+                    let input = FlakeInput {
+                        reference: Some(reference.clone()),
+                        is_flake: true,
+                        follows: None,
+                        overrides: Default::default(),
+                    };
+                    (path.clone(), (input, Vec::new()))
+                })
+                .collect(),
+            overridden: BTreeSet::new(),
             parents: Vec::new(),
         };
         let src = SourceDir {
@@ -306,6 +327,14 @@ impl<'a> Locker<'a> {
         let new = state.new;
         new.check()?;
         let mut notices = Vec::new();
+        for (path, reference) in &flags.input_overrides {
+            if !state.overridden.contains(path) {
+                notices.push(format!(
+                    "the flag '--override-input {} {reference}' does not match any input",
+                    print_input_path(path)
+                ));
+            }
+        }
         let mut wrote = false;
         if new != *old {
             let diff = LockFile::diff(&old, &new);
@@ -423,6 +452,7 @@ impl<'a> Locker<'a> {
             .is_some_and(|(o, _)| o.reference.is_some() || o.follows.is_some());
         let (input, declarer) = match st.overrides.get_mut(input_path).filter(|_| has_override) {
             Some((o, declarer)) => {
+                st.overridden.insert(input_path.clone());
                 // The overridden input keeps its own flake-ness.
                 o.is_flake = input2.is_flake;
                 (o.clone(), Some(declarer.clone()))

@@ -1,5 +1,8 @@
 //! `envy eval`: evaluate a Nix file or expression with envy's own evaluator and print the
-//! result exactly as `nix-instantiate --eval` (or `--parse`) prints it.
+//! result exactly as `nix-instantiate --eval` (or `--parse`) prints it; or a flake output
+//! (`FLAKE#ATTR`) as `nix eval` prints it.
+
+mod flake;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,10 +41,26 @@ impl From<LintLevel> for Lint {
 
 /// Evaluate a Nix expression without Nix installed, printing what `nix-instantiate --eval`
 /// prints (`--parse`: the parsed expression). Exit code 1 on error.
+///
+/// With `FLAKE#ATTR` instead of a file, a flake's output, printed as `nix eval` prints it:
+/// ATTR is looked up as `packages.<system>.ATTR`, `legacyPackages.<system>.ATTR`, then ATTR.
+///
+/// Examples:
+///   envy eval -E '1 + 2'
+///   envy eval --strict --json -A hello ./default.nix
+///   envy eval .#devShells.x86_64-linux.default.drvPath --raw
+///   envy eval --json .#lib.version --override-input nixpkgs ../nixpkgs
 #[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct EvalArgs {
-    /// The file to evaluate (`-` reads standard input); default `./default.nix`
+    /// The file to evaluate (`-` reads standard input; default `./default.nix`), or a flake
+    /// output `FLAKE#ATTR` (`.#hello`, `github:owner/repo#lib.version`)
     pub file: Option<PathBuf>,
+    /// With FLAKE#ATTR: print a string as it is, with no quotes and no newline
+    #[arg(long, conflicts_with_all = ["json", "xml"])]
+    pub raw: bool,
+    #[command(flatten)]
+    pub overrides: super::flake::InputOverrides,
     /// Evaluate this expression instead of a file
     #[arg(long, short = 'E', value_name = "EXPR", conflicts_with = "file")]
     pub expr: Option<String>,
@@ -119,6 +138,13 @@ fn default_store_dir() -> PathBuf {
 impl EvalArgs {
     /// Run the command.
     pub fn run(self) -> Result<ExitCode> {
+        if let Some((reference, attr)) = self.file.as_deref().and_then(flake::installable) {
+            return self.run_flake(reference, attr);
+        }
+        anyhow::ensure!(
+            !self.raw && self.overrides.override_input.is_empty(),
+            "--raw and --override-input need a flake output (`envy eval .#ATTR`)"
+        );
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let store_dir = self.store_dir.clone().unwrap_or_else(default_store_dir);
         let store_dir = envy_store::StoreDir::new(&store_dir)
@@ -153,6 +179,33 @@ impl EvalArgs {
             // The process ends right after: freeing every value one by one would only cost time.
             std::mem::forget(ev);
             Ok(code)
+        })
+    }
+
+    /// `envy eval FLAKE#ATTR`.
+    fn run_flake(self, reference: String, attr: String) -> Result<ExitCode> {
+        anyhow::ensure!(
+            self.expr.is_none() && self.attr.is_empty() && !self.parse && !self.xml,
+            "-E, -A, --parse and --xml do not go with a flake output (`{reference}#{attr}`)"
+        );
+        let mut flags = envy_flake::LockFlags::default();
+        self.overrides.apply(&mut flags, false)?;
+        let format = if self.json {
+            flake::Format::Json
+        } else if self.raw {
+            flake::Format::Raw
+        } else {
+            flake::Format::Nix
+        };
+        let show_trace = self.show_trace && !self.no_show_trace;
+        envy_eval::run_with_stack(move || {
+            flake::run(&flake::Request {
+                flake: &reference,
+                attr: &attr,
+                format,
+                flags,
+                show_trace,
+            })
         })
     }
 
@@ -472,7 +525,7 @@ pub(crate) fn select_attr_path(
     Ok(v)
 }
 
-fn split_attr_path(s: &str) -> Vec<String> {
+pub(crate) fn split_attr_path(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

@@ -1,0 +1,367 @@
+//! Real upstream flakes as inputs: flake-utils (with nix-systems) and flake-parts (with
+//! nixpkgs.lib), from the git bundles in `../shared/flakes` as published, cloned by the test
+//! and used as `git+file` inputs.
+//!
+//! For a flake-utils project and a flake-parts project: envy's lock file is the one Nix 2.8
+//! writes, byte for byte, and Nix accepts envy's as it is; `flake metadata --json`, `flake
+//! show --json` and the devShell's `drvPath` (`envy eval --raw`) are Nix's; `--override-input`
+//! locks as Nix's does. Then both projects are entered through the hook in bash, with the
+//! embedded engine and no `nix` on `PATH`.
+
+mod common;
+#[path = "common/core.rs"]
+mod corekit;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use common::flake::{FlakeWorld, nix_world, path_without_nix};
+use corekit::{Sandbox, Session, Sh};
+use serde_json::Value;
+
+const BUNDLES: [&str; 4] = [
+    "flake-utils",
+    "nix-systems-default",
+    "flake-parts",
+    "nixpkgs.lib",
+];
+
+/// Clones of the upstream bundles, made once per test binary under cargo's target tmp dir
+/// (`None`, after saying why, when `../shared` is not here).
+fn upstream() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let bundles = common::shared_data("flakes", "upstream flake bundles")?;
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("flake-upstream")
+            .join(std::process::id().to_string());
+        let _ = fs_err::remove_dir_all(&dir);
+        fs_err::create_dir_all(&dir).unwrap();
+        for name in BUNDLES {
+            let out = std::process::Command::new("git")
+                .arg("clone")
+                .arg("-q")
+                .arg(bundles.join(format!("{name}.bundle")))
+                .arg(dir.join(name))
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", &dir)
+                .output()
+                .expect("run git");
+            common::assert_success(&out, &format!("git clone {name}.bundle"));
+        }
+        Some(dir)
+    })
+    .as_deref()
+}
+
+fn system() -> String {
+    corekit::system()
+}
+
+/// A project on flake-utils' `eachDefaultSystem`, its `systems` input following ours.
+fn utils_flake(up: &Path) -> String {
+    format!(
+        r#"{{
+  description = "flake-utils project";
+  inputs.systems.url = "git+file://{up}/nix-systems-default";
+  inputs.flake-utils.url = "git+file://{up}/flake-utils";
+  inputs.flake-utils.inputs.systems.follows = "systems";
+  outputs = {{ self, flake-utils, ... }}:
+    flake-utils.lib.eachDefaultSystem (system: {{
+      devShells.default = derivation {{
+        name = "shell"; inherit system; builder = "/bin/bash"; outputs = [ "out" ];
+        PATH = "/usr/bin:/bin"; FOO = "utils-${{system}}";
+      }};
+      packages.hello = derivation {{
+        name = "hello"; inherit system; builder = "/bin/sh"; args = [ "-c" "echo hi > $out" ];
+      }};
+    }});
+}}
+"#,
+        up = up.display()
+    )
+}
+
+/// A project on flake-parts' `mkFlake`/`perSystem`, its `nixpkgs-lib` following ours.
+fn parts_flake(up: &Path) -> String {
+    format!(
+        r#"{{
+  description = "flake-parts project";
+  inputs.nixpkgs-lib.url = "git+file://{up}/nixpkgs.lib";
+  inputs.flake-parts.url = "git+file://{up}/flake-parts";
+  inputs.flake-parts.inputs.nixpkgs-lib.follows = "nixpkgs-lib";
+  outputs = inputs@{{ flake-parts, ... }}:
+    flake-parts.lib.mkFlake {{ inherit inputs; }} {{
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      perSystem = {{ system, ... }}: {{
+        devShells.default = derivation {{
+          name = "shell"; inherit system; builder = "/bin/bash"; outputs = [ "out" ];
+          PATH = "/usr/bin:/bin"; FOO = "parts-${{system}}";
+        }};
+        packages.hello = derivation {{
+          name = "hello"; inherit system; builder = "/bin/sh"; args = [ "-c" "echo hi > $out" ];
+        }};
+      }};
+    }};
+}}
+"#,
+        up = up.display()
+    )
+}
+
+fn envy(w: &FlakeWorld, dir: &Path, args: &[&str]) -> Output {
+    w.envy(dir, args).output().expect("run envy")
+}
+
+fn envy_ok(w: &FlakeWorld, dir: &Path, args: &[&str]) -> Output {
+    let out = envy(w, dir, args);
+    common::assert_success(&out, &format!("envy {args:?}"));
+    out
+}
+
+/// envy computing store paths for `/nix/store`, as the Nix it is compared with does (these
+/// commands only compute paths: nothing is written there).
+fn envy_for_nix_store(w: &FlakeWorld, dir: &Path, args: &[&str]) -> Output {
+    let out = w
+        .envy(dir, args)
+        .env("ENVY_STORE_DIR", "/nix/store")
+        .output()
+        .expect("run envy");
+    common::assert_success(&out, &format!("envy {args:?}"));
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn text(p: &Path) -> String {
+    fs_err::read_to_string(p).unwrap()
+}
+
+/// Everything Nix 2.8 says about the project `flake_nix` must be what envy says.
+fn compare_with_nix(w: &FlakeWorld, name: &str, flake_nix: &str) {
+    let ours = w.path(&format!("{name}-envy"));
+    let theirs = w.path(&format!("{name}-nix"));
+    for d in [&ours, &theirs] {
+        w.write(d, &[("flake.nix", flake_nix)]);
+    }
+
+    // The lock, written by each on its own copy: byte for byte the same.
+    envy_ok(w, &ours, &["flake", "lock"]);
+    w.nix_ok(&theirs, &["flake", "lock"]);
+    assert_eq!(
+        text(&ours.join("flake.lock")),
+        text(&theirs.join("flake.lock")),
+        "{name}: flake.lock"
+    );
+
+    // Nix takes envy's lock as it is, and both describe the same flake.
+    let here = format!("path:{}", ours.display());
+    let nix_meta = w.nix_json(
+        &ours,
+        &[
+            "flake",
+            "metadata",
+            "--json",
+            "--no-update-lock-file",
+            &here,
+        ],
+    );
+    let our_meta = json(&envy_for_nix_store(
+        w,
+        &ours,
+        &["flake", "metadata", "--json"],
+    ));
+    assert_eq!(our_meta, nix_meta, "{name}: flake metadata --json");
+    let nix_show = w.nix_json(&ours, &["flake", "show", "--json", &here]);
+    let our_show = json(&envy_ok(w, &ours, &["flake", "show", "--json"]));
+    assert_eq!(our_show, nix_show, "{name}: flake show --json");
+
+    // The devShell's and the package's derivations: the same store paths (envy computes them
+    // for /nix/store without writing anything).
+    for attr in [
+        format!("devShells.{}.default.drvPath", system()),
+        "hello.outPath".to_string(),
+        "devShells.aarch64-linux.default.FOO".to_string(),
+    ] {
+        let installable = format!(".#{attr}");
+        let nix = w.nix_ok(&ours, &["eval", "--raw", &format!("{here}#{attr}")]);
+        let out = envy_for_nix_store(w, &ours, &["eval", "--raw", &installable]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&nix.stdout),
+            "{name}: {attr}"
+        );
+    }
+}
+
+#[test]
+fn flake_utils_and_flake_parts_projects_match_nix() {
+    let Some(w) = nix_world() else { return };
+    let Some(up) = upstream() else { return };
+    compare_with_nix(&w, "utils", &utils_flake(up));
+    compare_with_nix(&w, "parts", &parts_flake(up));
+}
+
+/// `--override-input` takes an input from elsewhere, as Nix's does: the lock Nix would compute
+/// (not written, except by `flake lock`), a warning for an override that matches nothing, and
+/// `envy eval` of the overridden flake.
+#[test]
+fn override_input_locks_as_nix_does() {
+    let Some(w) = nix_world() else { return };
+    let Some(up) = upstream() else { return };
+    // An older flake-utils, three commits back.
+    let older = w.path("flake-utils-older");
+    w.git(
+        w.root(),
+        &[
+            "clone",
+            "-q",
+            &up.join("flake-utils").display().to_string(),
+            &older.display().to_string(),
+        ],
+    );
+    w.git(&older, &["reset", "-q", "--hard", "HEAD~3"]);
+    let over = format!("git+file://{}", older.display());
+
+    let dir = w.path("proj");
+    w.write(&dir, &[("flake.nix", &utils_flake(up))]);
+    envy_ok(&w, &dir, &["flake", "lock"]);
+    let lock = text(&dir.join("flake.lock"));
+    let here = format!("path:{}", dir.display());
+
+    let args = ["--override-input", "flake-utils", over.as_str()];
+    let ours = envy_ok(
+        &w,
+        &dir,
+        &[&["flake", "metadata", "--json"][..], &args[..]].concat(),
+    );
+    let nix = w.nix_json(
+        &dir,
+        &[
+            &["flake", "metadata", "--json", here.as_str()][..],
+            &args[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(json(&ours)["locks"], nix["locks"], "overridden locks");
+    assert_ne!(
+        json(&ours)["locks"],
+        serde_json::from_str::<Value>(&lock).unwrap()
+    );
+    assert_eq!(
+        text(&dir.join("flake.lock")),
+        lock,
+        "metadata wrote nothing"
+    );
+    let stderr = String::from_utf8_lossy(&ours.stderr);
+    assert!(
+        stderr.contains("not writing modified lock file"),
+        "{stderr}"
+    );
+
+    // Evaluating through the override: the older flake-utils' revision is what `self` sees.
+    let rev = w.git(&older, &["rev-parse", "HEAD"]);
+    // `inputs-rev` is not an output: the error names every attribute tried.
+    let out = envy(
+        &w,
+        &dir,
+        &[&["eval", "--raw", ".#inputs-rev"][..], &args[..]].concat(),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "does not provide attribute 'packages.{sys}.inputs-rev', 'legacyPackages.{sys}.inputs-rev' or 'inputs-rev'",
+            sys = system()
+        )),
+        "{stderr}"
+    );
+    w.write(
+        &dir,
+        &[(
+            "flake.nix",
+            &utils_flake(up).replace(
+                "outputs = { self, flake-utils, ... }:",
+                "outputs = { self, flake-utils, ... }: { utilsRev = flake-utils.rev; } //",
+            ),
+        )],
+    );
+    let out = envy_ok(
+        &w,
+        &dir,
+        &[&["eval", "--raw", ".#utilsRev"][..], &args[..]].concat(),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), rev);
+
+    // An override that matches no input: Nix's warning.
+    let out = envy_ok(
+        &w,
+        &dir,
+        &["flake", "metadata", "--override-input", "nope", &over],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the flag '--override-input nope {over}' does not match any input"
+        )),
+        "{stderr}"
+    );
+
+    // `flake lock` writes the overridden lock, as `nix flake lock` does.
+    let theirs = w.path("proj-nix");
+    w.write(&theirs, &[("flake.nix", &text(&dir.join("flake.nix")))]);
+    fs_err::copy(dir.join("flake.lock"), theirs.join("flake.lock")).unwrap();
+    envy_ok(&w, &dir, &[&["flake", "lock"][..], &args[..]].concat());
+    w.nix_ok(&theirs, &[&["flake", "lock"][..], &args[..]].concat());
+    assert_eq!(
+        text(&dir.join("flake.lock")),
+        text(&theirs.join("flake.lock"))
+    );
+    assert!(text(&dir.join("flake.lock")).contains(&rev));
+}
+
+/// Both projects entered through the hook in bash, with envy's own engine (no `nix` on
+/// `PATH`): the devShell's variables arrive, leaving restores the shell.
+#[test]
+fn upstream_flake_projects_load_through_the_hook() {
+    if !(common::have_tool("tmux") && common::have_tool("bash")) {
+        return;
+    }
+    let Some(up) = upstream() else { return };
+    let sb = Sandbox::new();
+    let bin = path_without_nix(&sb.root().join("bin"));
+    let vars = [
+        ("PATH", bin.display().to_string()),
+        ("ENVY_BACKEND", String::new()),
+        ("ENVY_SANDBOX_PATHS", "/bin /usr /lib /lib64".to_string()),
+    ];
+    let rc = vars
+        .iter()
+        .map(|(k, v)| format!("export {k}='{v}'"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let utils = sb.project("utils", &utils_flake(up));
+    let parts = sb.project("parts", &parts_flake(up));
+    for p in [&utils, &parts] {
+        sb.envy_ok(p, &["allow"]);
+    }
+    let mut s = Session::start_with(&sb, Sh::Bash, &sb.work, &rc, 1);
+    assert_eq!(s.output("command -v nix").trim(), "", "nix is not on PATH");
+    let before = corekit::stable(&s.env());
+    for (dir, want) in [(&utils, "utils"), (&parts, "parts")] {
+        s.cd(dir);
+        let env = s.env();
+        assert_eq!(
+            env.get("FOO").cloned(),
+            Some(format!("{want}-{}", system())),
+            "{}",
+            s.screen()
+        );
+        assert!(dir.join("flake.lock").is_file(), "the hook locked {want}");
+        s.cd(&sb.work);
+        assert_eq!(corekit::stable(&s.env()), before, "leaving {want} restores");
+    }
+}
