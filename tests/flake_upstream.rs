@@ -365,3 +365,78 @@ fn upstream_flake_projects_load_through_the_hook() {
         assert_eq!(corekit::stable(&s.env()), before, "leaving {want} restores");
     }
 }
+
+/// flake-utils' own `flake.lock` pins `github:nix-systems/default` by NAR hash. When a tree
+/// with that hash is already in envy's fetch cache (here: nix-systems fetched once as a
+/// `git+file` input), the `github:` input is used as it is, with no network access, as Nix
+/// uses a store path that is already valid. Without it, the same evaluation needs GitHub.
+#[test]
+fn a_locked_input_already_here_is_used_offline() {
+    let Some(up) = upstream() else { return };
+    let lock: Value = serde_json::from_str(&text(&up.join("flake-utils/flake.lock"))).unwrap();
+    let systems = &lock["nodes"]["systems"];
+    assert_eq!(systems["locked"]["type"], "github");
+    let offline_lock = serde_json::json!({
+        "nodes": {
+            "root": { "inputs": { "systems": "systems" } },
+            "systems": systems,
+        },
+        "root": "root",
+        "version": 7,
+    });
+    let flake = r#"{
+  inputs.systems.url = "github:nix-systems/default";
+  outputs = { self, systems }: { count = builtins.length (import systems); };
+}
+"#;
+    let run = |w: &FlakeWorld| {
+        let dir = w.path("offline");
+        w.write(
+            &dir,
+            &[
+                ("flake.nix", flake),
+                ("flake.lock", &offline_lock.to_string()),
+            ],
+        );
+        // Nothing listens there: any request to GitHub fails.
+        w.envy(&dir, &["eval", ".#count"])
+            .env("ENVY_GITHUB_API", "http://127.0.0.1:9")
+            .output()
+            .unwrap()
+    };
+
+    // A fresh cache: the tree must be downloaded, and cannot be.
+    let w = FlakeWorld::new();
+    let out = run(&w);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The same commit fetched once from the local clone (`?rev=`: exported into the fetch
+    // cache): found by its NAR hash.
+    let w = FlakeWorld::new();
+    let first = w.path("first");
+    w.write(
+        &first,
+        &[(
+            "flake.nix",
+            &format!(
+                "{{\n  inputs.systems.url = \"git+file://{}/nix-systems-default?rev={}\";\n  outputs = {{ self, systems }}: {{ }};\n}}\n",
+                up.display(),
+                systems["locked"]["rev"].as_str().unwrap()
+            ),
+        )],
+    );
+    envy_ok(&w, &first, &["flake", "lock"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text(&first.join("flake.lock"))).unwrap()["nodes"]["systems"]
+            ["locked"]["narHash"],
+        systems["locked"]["narHash"],
+        "the clone is the tree flake-utils' lock pins"
+    );
+    let out = run(&w);
+    common::assert_success(&out, "envy eval .#count offline");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4\n");
+}

@@ -9,6 +9,8 @@
 //!   git/<nix32 sha256(url)>/       bare clones of remote repositories
 //!   git-export/<rev>[-submodules]/ info.json, tree/   a commit's files
 //!   tarball/<nix32 sha256(url)>/   info.json, tree/<top>/ or file   unpacked downloads
+//!   by-nar/<nix32 NAR hash>        where a tree with that NAR hash is (a path relative to
+//!                                  the cache), so a locked input is found offline
 //!   tmp/                           entries being built
 //! ```
 
@@ -113,6 +115,56 @@ impl FetchCache {
     pub fn write_info(entry: &Path, info: &Value) -> Result<(), FetchError> {
         let p = entry.join("info.json");
         fs_err::write(&p, info.to_string()).map_err(FetchError::io(&p))
+    }
+}
+
+impl FetchCache {
+    /// Remember that `root`, a whole tree (no tracked-files filter) inside one of this cache's
+    /// entries, has the NAR hash `nar_hash`. Best effort: the index only saves fetches.
+    pub fn index_nar_hash(&self, nar_hash: &Hash, root: &Path) {
+        let Ok(rel) = root.strip_prefix(&self.dir) else {
+            return;
+        };
+        let (Some(rel), Ok(dir)) = (rel.to_str(), self.ensure("by-nar")) else {
+            return;
+        };
+        let key = nix32::encode(nar_hash.digest());
+        let dest = dir.join(&key);
+        if fs_err::read_to_string(&dest).is_ok_and(|old| old == rel) {
+            return;
+        }
+        let tmp = dir.join(format!(
+            ".{key}.{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        if fs_err::write(&tmp, rel).is_err() || fs_err::rename(&tmp, &dest).is_err() {
+            let _ = fs_err::remove_file(&tmp);
+        }
+    }
+
+    /// The root of a cached tree whose NAR hash is `nar_hash`, with its NAR size, when the
+    /// index names one and the entry holding it still records that hash (entries keyed by URL
+    /// are replaced when the download changes).
+    #[must_use]
+    pub fn find_nar_hash(&self, nar_hash: &Hash) -> Option<(PathBuf, u64)> {
+        let key = nix32::encode(nar_hash.digest());
+        let rel = fs_err::read_to_string(self.dir.join("by-nar").join(key)).ok()?;
+        let rel = Path::new(rel.trim_end());
+        let mut parts = rel.components();
+        let (Some(std::path::Component::Normal(kind)), Some(std::path::Component::Normal(name))) =
+            (parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let entry = self.dir.join(kind).join(name);
+        let info = FetchCache::read_info(&entry)?;
+        if info["narHash"].as_str()? != nar_hash.to_sri() {
+            return None;
+        }
+        let root = self.dir.join(rel);
+        root.exists()
+            .then(|| (root, info["narSize"].as_u64().unwrap_or(0)))
     }
 }
 

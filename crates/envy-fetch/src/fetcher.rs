@@ -119,6 +119,44 @@ impl Fetcher {
             .map(|_| ())
     }
 
+    /// The tree of a locked input found in the fetch cache by its NAR hash. Only for inputs
+    /// that carry everything their lock records (Nix's `hasAllInfo`): a NAR hash, plus for git
+    /// the revision, `lastModified` and (unless shallow) `revCount`, for GitHub-like inputs
+    /// the revision and `lastModified`.
+    fn already_here(&self, input: &Input) -> Result<Option<Fetched>, FetchError> {
+        let all_info = match input.input_type() {
+            "git" => {
+                input.get_str("rev").is_some()
+                    && input.get_int("lastModified").is_some()
+                    && (input.get_bool("shallow") == Some(true)
+                        || input.get_int("revCount").is_some())
+            }
+            "github" | "gitlab" | "sourcehut" => {
+                input.get_str("rev").is_some() && input.get_int("lastModified").is_some()
+            }
+            "tarball" => true,
+            _ => false,
+        };
+        let Some(nar_hash) = input.nar_hash()?.filter(|_| all_info) else {
+            return Ok(None);
+        };
+        let Some((root, nar_size)) = self.cache.find_nar_hash(&nar_hash) else {
+            return Ok(None);
+        };
+        let tree = SourceTree::from_known_hash(
+            &root,
+            None,
+            input.name(),
+            self.store_dir(),
+            nar_hash,
+            nar_size,
+        )?;
+        Ok(Some(Fetched {
+            input: input.clone(),
+            tree,
+        }))
+    }
+
     /// Fetch a direct input with an absolute location.
     pub fn fetch(&self, input: &Input) -> Result<Fetched, FetchError> {
         self.fetch_in(input, None)
@@ -141,6 +179,14 @@ impl Fetcher {
             && input.get_str("path").is_some_and(|p| !p.starts_with('/'));
         if !relative && let Some(done) = self.memo.lock().expect("memo lock").get(input) {
             return Ok(done.clone());
+        }
+        // As Nix does: a locked input whose tree is already here is used without fetching.
+        if let Some(done) = self.already_here(input)? {
+            self.memo
+                .lock()
+                .expect("memo lock")
+                .insert(input.clone(), done.clone());
+            return Ok(done);
         }
         let (tree, locked) = match input.input_type() {
             "path" => crate::path::fetch(self, input, parent)?,
@@ -178,6 +224,9 @@ impl Fetcher {
                     expected,
                 });
             }
+        }
+        if tree.tracked().is_none() && tree.method() == envy_store::FileIngestionMethod::Recursive {
+            self.cache.index_nar_hash(tree.nar_hash(), tree.root());
         }
         let done = Fetched {
             input: locked.with("narHash", got),
