@@ -222,3 +222,43 @@ fn schema_errors_name_the_attribute() {
         "{err}"
     );
 }
+
+/// An error in a flake output names the user's own files (`…/proj/bad.nix:3:11`), never the
+/// store path of a lazy copy that does not exist, nor the evaluator's `«nix-internal»` code.
+#[test]
+fn eval_errors_name_the_users_files() {
+    let w = FlakeWorld::new();
+    let dir = w.path("proj");
+    w.write(
+        &dir,
+        &[
+            ("bad.nix", "{ x }:\n{\n  v = x + \"s\";\n}\n"),
+            (
+                "flake.nix",
+                r#"{
+  outputs = { self }: {
+    bad = (import ./bad.nix { x = 1; }).v;
+    shell = derivation { name = "s"; system = "x86_64-linux"; builder = "/bin/sh"; FOO = (import ./bad.nix { x = 1; }).v; };
+  };
+}
+"#,
+            ),
+        ],
+    );
+    for attr in [".#bad", ".#shell.drvPath"] {
+        let out = envy(&w, &dir, &["eval", attr]);
+        assert!(!out.status.success(), "{attr}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = format!("at {}:3:11:", dir.join("bad.nix").display());
+        assert!(stderr.contains(&want), "{attr}: {stderr}");
+        assert!(
+            stderr.contains("cannot add a string to an integer"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("-source/"),
+            "{attr}: a lazy copy: {stderr}"
+        );
+        assert!(!stderr.contains("nix-internal"), "{attr}: {stderr}");
+    }
+}

@@ -95,6 +95,33 @@ impl Mounts {
         self.trees.borrow().values().cloned().collect()
     }
 
+    /// `message` with the store paths of mounted trees replaced by where their files really
+    /// are: a mounted tree is read in place (a lazy copy), so its store path may not exist,
+    /// and the user wants to open the file the message names.
+    #[must_use]
+    pub fn user_paths(&self, message: &str) -> String {
+        let mut out = message.to_string();
+        for tree in self.trees() {
+            let at = self.store_dir().print(tree.store_path());
+            out = out.replace(&at, &tree.root().display().to_string());
+        }
+        out
+    }
+
+    /// An evaluation error as a user reads it: frames inside the evaluator's own Nix code
+    /// (`«nix-internal»`, such as `derivation`'s wrapper) left out, and the mounted trees'
+    /// store paths named by their real files.
+    #[must_use]
+    pub fn render_error(&self, e: &envy_eval::EvalError, show_trace: bool) -> String {
+        let mut e = e.clone();
+        e.frames.retain(|f| {
+            f.pos
+                .source()
+                .is_none_or(|s| !matches!(s.origin, envy_eval::Origin::Internal(_)))
+        });
+        self.user_paths(&e.render(show_trace))
+    }
+
     /// Split a path into (mounted tree, path inside it), if it is under a mount.
     #[must_use]
     pub fn split(&self, path: &Path) -> Option<(SourceTree, PathBuf)> {

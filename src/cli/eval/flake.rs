@@ -116,7 +116,7 @@ pub fn run(req: &Request<'_>) -> Result<std::process::ExitCode> {
             std::process::ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("{}", e.render(req.show_trace));
+            eprintln!("{}", session.mounts().render_error(&e, req.show_trace));
             std::process::ExitCode::from(1)
         }
     };
