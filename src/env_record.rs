@@ -198,6 +198,11 @@ impl EnvRecord {
                 .get("type")
                 .and_then(Value::as_str)
                 .ok_or_else(|| shape(&format!("`{name}` has no `type`")))?;
+            // What Nix's `get-env.sh` writes for variables it cannot represent (bash's
+            // special ones); Nix's reader skips them.
+            if ty == "unknown" {
+                continue;
+            }
             let value = var
                 .get("value")
                 .ok_or_else(|| shape(&format!("`{name}` has no `value`")))?;
@@ -303,10 +308,10 @@ impl EnvRecord {
         })
     }
 
-    /// Drop what leaks from the build sandbox and bash's own variables (see [`DROPPED`]),
-    /// every output path (`out` and each name in `outputs`), and names no shell can hold.
-    pub fn sanitize(&mut self) {
-        let outputs: Vec<String> = match self.variables.get("outputs") {
+    /// The devShell's output names (`outputs`: a string, an array, or with structured
+    /// attributes an associative array), those that are shell identifiers.
+    pub fn output_names(&self) -> Vec<String> {
+        let names: Vec<String> = match self.variables.get("outputs") {
             Some(Variable::Exported(s) | Variable::Var(s)) => {
                 s.split_whitespace().map(str::to_string).collect()
             }
@@ -314,6 +319,13 @@ impl EnvRecord {
             Some(Variable::Associative(m)) => m.keys().cloned().collect(),
             None => Vec::new(),
         };
+        names.into_iter().filter(|n| is_identifier(n)).collect()
+    }
+
+    /// Drop what leaks from the build sandbox and bash's own variables (see [`DROPPED`]),
+    /// every output path (`out` and each name in `outputs`), and names no shell can hold.
+    pub fn sanitize(&mut self) {
+        let outputs = self.output_names();
         self.variables.retain(|name, _| {
             is_identifier(name)
                 && !is_hook_owned(name)

@@ -73,6 +73,17 @@ fn package_set_lock_notice_and_watch_list() {
     let out = print_dev_env(&w, &dir, &path, &[]);
     let doc = json(&out);
     assert_eq!(var(&doc, "FOO"), Some("one"));
+    // Every variable, as Nix prints them: `out` is the `-env` path that holds this
+    // environment (as the output of Nix's `get-env` derivation does), `HOME` the build's.
+    let env_path = PathBuf::from(var(&doc, "out").expect("`out` is printed"));
+    assert!(env_path.starts_with(w.path("data")), "{env_path:?}");
+    assert!(
+        env_path.to_string_lossy().ends_with("-demo-env"),
+        "{env_path:?}"
+    );
+    let kept: Value = serde_json::from_str(&fs_err::read_to_string(&env_path).unwrap()).unwrap();
+    assert_eq!(kept["variables"]["FOO"]["value"], "one");
+    assert_eq!(var(&doc, "HOME"), Some("/homeless-shelter"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(

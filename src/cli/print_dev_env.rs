@@ -51,7 +51,9 @@ impl PrintDevEnv {
                 .is_file()
                 .then(|| Project::at(crate::project::normalize(&dir)))
         };
-        let record = match local {
+        // The environment as the backend captured it (what `--json` prints, as Nix prints
+        // every variable) and the one a shell gets (sanitized).
+        let (raw, record) = match local {
             Some(project) => {
                 let selection = match name {
                     Some(name) => ShellSelection {
@@ -65,9 +67,8 @@ impl PrintDevEnv {
                 let resolved = ctx
                     .environments(backend.as_ref(), &env)
                     .resolve(&project, &selection, false, &pins)?;
-                resolved
-                    .map_err(|e| anyhow::anyhow!("{}", e.message))?
-                    .record
+                let generation = resolved.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                (captured(&generation), generation.record)
             }
             None => {
                 let selection = ShellSelection {
@@ -89,22 +90,85 @@ impl PrintDevEnv {
                 let result = backend.build(&request, &progress);
                 progress.finish();
                 let _ = fs_err::remove_dir_all(&roots);
-                let mut record = result.map_err(|e| anyhow::anyhow!("{}", e.message))?.record;
+                let raw = result.map_err(|e| anyhow::anyhow!("{}", e.message))?.record;
+                let mut record = raw.clone();
                 record.sanitize();
-                record
+                (Some(raw), record)
             }
         };
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&record.to_json())?);
+            let json = match raw {
+                Some(mut raw) => {
+                    raw.watch = record.watch;
+                    raw.to_json()
+                }
+                None => record.to_json(),
+            };
+            println!("{}", serde_json::to_string_pretty(&json)?);
         } else {
-            print!("{}", script(&record));
+            print!("{}", script(&record, &crate::project::current_dir()?));
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// A bash script that sets the environment, defines the functions and runs the shellHook.
-fn script(record: &EnvRecord) -> String {
+/// The environment a generation was captured as, before envy cleaned it for shells: the
+/// JSON its GC root keeps (the `-env` path, as Nix's dev-shell profiles keep theirs), when
+/// that is still readable.
+fn captured(generation: &crate::cache::Generation) -> Option<EnvRecord> {
+    generation.roots.iter().find_map(|root| {
+        let target = root.target.as_deref()?;
+        let bytes = crate::trust::read_regular_up_to(std::path::Path::new(target), 64 << 20)
+            .ok()
+            .flatten()?;
+        let mut record = EnvRecord::from_json(std::str::from_utf8(&bytes).ok()?).ok()?;
+        name_outputs_as_nix(&mut record, target);
+        Some(record)
+    })
+}
+
+/// envy's engine captures a devShell with its outputs redirected into the build directory
+/// (`$NIX_BUILD_TOP/.envy-capture-out`); Nix's `get-env` derivation has real outputs, `out`
+/// being the `-env` path that holds the JSON. Name them so: `out` is `env_path` (envy's
+/// `-env` path, which holds this JSON), another output `dev` is `env_path-dev`.
+fn name_outputs_as_nix(record: &mut EnvRecord, env_path: &str) {
+    use crate::env_record::Variable;
+    let Some(Variable::Exported(top) | Variable::Var(top)) = record.variables.get("NIX_BUILD_TOP")
+    else {
+        return;
+    };
+    let prefix = format!("{top}/{}", envy_build::capture::OUTPUT_PREFIX);
+    let renames: Vec<(String, String)> = record
+        .output_names()
+        .into_iter()
+        .map(|o| {
+            let to = match o.as_str() {
+                "out" => env_path.to_string(),
+                other => format!("{env_path}-{other}"),
+            };
+            (format!("{prefix}{o}"), to)
+        })
+        .collect();
+    let fix = |s: &mut String| {
+        if s.contains(&prefix) {
+            for (from, to) in &renames {
+                *s = s.replace(from, to);
+            }
+        }
+    };
+    for var in record.variables.values_mut() {
+        match var {
+            Variable::Exported(s) | Variable::Var(s) => fix(s),
+            Variable::Array(a) => a.iter_mut().for_each(fix),
+            Variable::Associative(m) => m.values_mut().for_each(fix),
+        }
+    }
+}
+
+/// A bash script that sets the environment, defines the functions and runs the shellHook,
+/// as Nix's `print-dev-env` writes it: the outputs point into `DIR/outputs`, and the build
+/// directory and `TMPDIR` are a fresh temporary directory.
+fn script(record: &EnvRecord, dir: &std::path::Path) -> String {
     use crate::shell::quote::posix as q;
     let mut out = String::new();
     for (name, value) in record.exported() {
@@ -122,6 +186,17 @@ fn script(record: &EnvRecord) -> String {
     }
     for (name, body) in &record.bash_functions {
         out.push_str(&format!("{name} () {{\n{body}\n}}\n"));
+    }
+    for output in record.output_names() {
+        let path = dir.join("outputs").join(&output);
+        out.push_str(&format!(
+            "{output}={}\nexport {output}\n",
+            q(&path.display().to_string())
+        ));
+    }
+    out.push_str("export NIX_BUILD_TOP=\"$(mktemp -d -t nix-shell.XXXXXX)\"\n");
+    for name in ["TMP", "TMPDIR", "TEMP", "TEMPDIR"] {
+        out.push_str(&format!("export {name}=\"$NIX_BUILD_TOP\"\n"));
     }
     if let Some(hook) = record.shell_hook() {
         out.push_str(&format!("shellHook={}\neval \"$shellHook\"\n", q(hook)));

@@ -18,7 +18,8 @@ use crate::log::LogDir;
 
 /// File names in the build directory.
 pub(crate) const SCRIPT_NAME: &str = ".envy-capture.sh";
-pub(crate) const OUTPUT_PREFIX: &str = ".envy-capture-";
+/// Where a capture run's outputs go in the build directory: `<prefix><output name>`.
+pub const OUTPUT_PREFIX: &str = ".envy-capture-";
 
 /// The replacement builder script.
 pub(crate) struct CaptureSetup {
