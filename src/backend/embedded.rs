@@ -103,7 +103,14 @@ impl Backend for EmbeddedBackend {
             Err(Failure::Unsupported { what, watch }) => {
                 let nix = NixBackend::from_env();
                 if self.fallback_to_nix && nix.is_available() {
-                    let mut out = nix.build(request, progress)?;
+                    // Nix failing too: say both, the reason for handing over first.
+                    let mut out = nix.build(request, progress).map_err(|mut e| {
+                        e.message = format!(
+                            "error: {what}, and Nix (used instead) failed too:\n{}",
+                            e.message
+                        );
+                        e
+                    })?;
                     out.notices
                         .insert(0, format!("{what}; using Nix for this flake"));
                     return Ok(out);
