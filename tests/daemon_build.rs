@@ -194,3 +194,64 @@ fn envy_store_daemon_without_a_daemon_says_how_to_fix_it() {
         "{stderr}"
     );
 }
+
+/// A daemon envy cannot use (here: a socket that hangs up during the handshake, as a daemon
+/// speaking an unknown protocol would) is named, and the devShell goes to the Nix CLI.
+#[test]
+fn a_daemon_refusing_envy_is_named_and_the_devshell_goes_to_nix() {
+    if !common::have_tool("nix") {
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("envy-refuse")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let socket = dir.path().join("sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let project = dir.path().join("project");
+    fs_err::create_dir_all(&project).unwrap();
+    fs_err::write(
+        project.join("flake.nix"),
+        r#"{ outputs = { self }: { devShells.x86_64-linux.default = derivation {
+  name = "shell"; system = "x86_64-linux"; builder = "/bin/bash"; outputs = [ "out" ];
+  PATH = "/usr/bin:/bin"; }; }; }
+"#,
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let conf = dir.path().join("conf");
+    common::nix::write_offline_conf(&conf, &conf.join("registry.json"), None);
+    let out = common::envy_in(
+        &project,
+        &["print-dev-env", "--json"],
+        [
+            ("HOME", home.to_str().unwrap()),
+            ("XDG_CACHE_HOME", home.join(".cache").to_str().unwrap()),
+            ("XDG_DATA_HOME", home.join(".local/share").to_str().unwrap()),
+            ("XDG_CONFIG_HOME", home.join(".config").to_str().unwrap()),
+            ("PATH", "/usr/bin:/bin"),
+            ("NIX_CONF_DIR", conf.to_str().unwrap()),
+            ("ENVY_STORE", "daemon"),
+            ("NIX_REMOTE", "daemon"),
+            ("NIX_DAEMON_SOCKET_PATH", socket.to_str().unwrap()),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Nix, talking to the same socket, fails too; what matters is that envy said why it
+    // handed over, and did.
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Nix's daemon at `{}` refused envy",
+            socket.display()
+        )) && stderr.contains("Nix (used instead) failed too"),
+        "{stderr}"
+    );
+}

@@ -21,15 +21,19 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use envy_build::{BuildEvent, NoProgress};
+use envy_eval::EvalStore;
 use envy_eval::symbol::Sym;
 use envy_eval::{Evaluator, Pos, Value};
 use envy_fetch::FetchError;
+use envy_fetch::tree::SourceTree;
 use envy_flake::mounts::Mounts;
 use envy_flake::{FlakeError, FlakeRef, LockFlags};
-use envy_store::{LocalStore, StorePath};
+use envy_store::daemon::{DaemonAddress, DaemonError};
+use envy_store::{LocalStore, StoreDir, StorePath};
 
 use super::nix::NixBackend;
 use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot};
+use crate::engine::daemon_store::{DaemonStore, StoreChoice};
 use crate::engine::eval_store::{LazySources, LocalEvalStore};
 use crate::engine::{BuildRealiser, Engine, EngineError};
 use crate::env_record::WatchList;
@@ -99,7 +103,14 @@ impl Backend for EmbeddedBackend {
             Err(Failure::Unsupported { what, watch }) => {
                 let nix = NixBackend::from_env();
                 if self.fallback_to_nix && nix.is_available() {
-                    let mut out = nix.build(request, progress)?;
+                    // Nix failing too: say both, the reason for handing over first.
+                    let mut out = nix.build(request, progress).map_err(|mut e| {
+                        e.message = format!(
+                            "error: {what}, and Nix (used instead) failed too:\n{}",
+                            e.message
+                        );
+                        e
+                    })?;
                     out.notices
                         .insert(0, format!("{what}; using Nix for this flake"));
                     return Ok(out);
@@ -116,10 +127,34 @@ impl Backend for EmbeddedBackend {
     }
 }
 
+/// Where the evaluation writes and the build happens: envy's store, or Nix's through its
+/// daemon (`ENVY_STORE`).
+enum Target {
+    Envy {
+        store: Arc<LocalStore>,
+        realiser: BuildRealiser,
+    },
+    Daemon(DaemonStore),
+}
+
+impl Target {
+    fn store_dir(&self) -> StoreDir {
+        match self {
+            Target::Envy { store, .. } => store.store_dir().clone(),
+            Target::Daemon(store) => store.store_dir().clone(),
+        }
+    }
+}
+
 fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<BuildOutput, Failure> {
-    // Builds during evaluation (import from derivation) are not shown: the sink is borrowed
-    // for this call, the engine's display lives as long as the engine.
-    let engine = Engine::from_env(Arc::new(NoProgress)).map_err(|e| setup(format!("{e:#}")))?;
+    match StoreChoice::from_env().map_err(|e| setup(format!("{e:#}")))? {
+        StoreChoice::Daemon(address) => build_through_daemon(request, progress, &address),
+        StoreChoice::Envy => build_in_envy_store(request, progress),
+    }
+}
+
+/// The evaluation of the requested devShell.
+fn shell_job(request: &BuildRequest<'_>) -> Job {
     let (sys, name) = (request.system, request.selection.name.as_str());
     let mut candidates = vec![format!("devShells.{sys}.{name}")];
     if name == "default" {
@@ -127,18 +162,31 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
     }
     candidates.push(format!("packages.{sys}.{name}"));
     candidates.push(format!("legacyPackages.{sys}.{name}"));
-    let job = Job {
+    Job {
         root: request.project_root.to_owned(),
         flake_ref: request.selection.flake_ref.clone(),
         candidates,
         what: format!("devShell `{name}`"),
         system: request.system.to_string(),
         pins: request.pins.iter().flat_map(|s| s.pins()).collect(),
-    };
+    }
+}
+
+fn build_in_envy_store(
+    request: &BuildRequest<'_>,
+    progress: &dyn ProgressSink,
+) -> Result<BuildOutput, Failure> {
+    // Builds during evaluation (import from derivation) are not shown: the sink is borrowed
+    // for this call, the engine's display lives as long as the engine.
+    let engine = Engine::from_env(Arc::new(NoProgress)).map_err(|e| setup(format!("{e:#}")))?;
+    let job = shell_job(request);
     progress.phase("evaluating flake.nix");
     log_evaluation(request.project_root);
-    let (store, realiser) = (engine.store_handle(), engine.realiser());
-    let evaluated = envy_eval::run_with_stack(move || evaluate(job, store, realiser))?;
+    let target = Target::Envy {
+        store: engine.store_handle(),
+        realiser: engine.realiser(),
+    };
+    let evaluated = envy_eval::run_with_stack(move || evaluate(job, target))?;
 
     progress.phase(&format!("building {}", evaluated.drv_path.name()));
     let store_dir = engine.store().store_dir().to_string();
@@ -168,8 +216,105 @@ fn build(request: &BuildRequest<'_>, progress: &dyn ProgressSink) -> Result<Buil
     })
 }
 
+/// The devShell through Nix's daemon: envy evaluates, writing the `.drv`s and sources
+/// (mounted flake inputs included) into Nix's store; the daemon builds or substitutes (its
+/// substituters apply) the shell's `-env` twin, whose output is the environment and is
+/// rooted with an indirect root in the project's roots directory. What the daemon refuses
+/// becomes [`Failure::Unsupported`]: said, then handed to the Nix CLI.
+fn build_through_daemon(
+    request: &BuildRequest<'_>,
+    progress: &dyn ProgressSink,
+    address: &DaemonAddress,
+) -> Result<BuildOutput, Failure> {
+    let refused = |what: String, watch: &[PathBuf]| Failure::Unsupported {
+        what: format!(
+            "Nix's daemon at `{}` refused envy: {what}",
+            address.socket.display()
+        ),
+        watch: watch.to_vec(),
+    };
+    let store =
+        DaemonStore::connect(address).map_err(|e| refused(e.root_cause().to_string(), &[]))?;
+    let job = shell_job(request);
+    progress.phase("evaluating flake.nix");
+    log_evaluation(request.project_root);
+    let target = Target::Daemon(store.clone());
+    let evaluated = match envy_eval::run_with_stack(move || evaluate(job, target)) {
+        Ok(evaluated) => evaluated,
+        Err(Failure::Failed(e)) => {
+            return Err(match store.refusal() {
+                Some(what) => refused(what, &e.watch),
+                None => Failure::Failed(e),
+            });
+        }
+        Err(other) => return Err(other),
+    };
+    let watch = evaluated.watch.files.clone();
+    progress.phase(&format!(
+        "building {} through Nix's daemon",
+        evaluated.drv_path.name()
+    ));
+    let store_dir = store.store_dir().to_string();
+    let captured = store
+        .capture_env(&evaluated.drv_path, &mut |missing| {
+            // The `-env` twin is always built; the rest is what no substituter of the
+            // daemon has.
+            let to_build = missing.will_build.len().saturating_sub(1);
+            if to_build > MANY_BUILDS {
+                eprintln!(
+                    "envy: warning: {}",
+                    many_builds_in_nix_store(to_build, &store_dir)
+                );
+            }
+        })
+        .map_err(|e| match e.downcast_ref::<DaemonError>() {
+            Some(DaemonError::Daemon { op, message, .. }) if *op != "buildPaths" => {
+                refused(format!("`{op}`: {message}"), &watch)
+            }
+            _ => Failure::Failed(
+                BackendError::new(ErrorKind::Build, format!("{e:#}")).with_watch(watch.clone()),
+            ),
+        })?;
+    fs_err::create_dir_all(request.roots_dir).map_err(setup)?;
+    let link = request
+        .roots_dir
+        .join(format!("embedded-{}", captured.anchor.base_name()));
+    store
+        .client()
+        .add_perm_root(&captured.anchor, &link)
+        .map_err(|e| refused(format!("{e}: {}", innermost(&e)), &watch))?;
+    let mut record = captured.env;
+    record.watch = evaluated.watch;
+    Ok(BuildOutput {
+        record,
+        roots: vec![GcRoot {
+            backend: "embedded".to_string(),
+            path: link,
+            target: Some(store.store_dir().print(&captured.anchor)),
+        }],
+        notices: evaluated.notices,
+        wrote_lock: evaluated.wrote_lock,
+    })
+}
+
+/// The innermost cause of an error (what a one-line message needs).
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 /// More derivations to build from source than this is worth a warning before building.
 const MANY_BUILDS: usize = 10;
+
+/// The warning for `count` derivations no substituter of Nix's daemon has.
+fn many_builds_in_nix_store(count: usize, store_dir: &str) -> String {
+    format!(
+        "{count} derivations must be built from source by Nix's daemon in `{store_dir}`: none of its substituters has them\nhint: add a binary cache that has them to Nix's `substituters` (and its key to `trusted-public-keys`) in nix.conf, then restart the daemon"
+    )
+}
 
 /// The warning for `count` derivations no cache has, building into `store_dir`.
 fn many_builds(count: usize, store_dir: &str) -> String {
@@ -217,8 +362,11 @@ pub fn instantiate_flake_attr(
         system: system.to_string(),
         pins: Vec::new(),
     };
-    let (store, realiser) = (engine.store_handle(), engine.realiser());
-    match envy_eval::run_with_stack(move || evaluate(job, store, realiser)) {
+    let target = Target::Envy {
+        store: engine.store_handle(),
+        realiser: engine.realiser(),
+    };
+    match envy_eval::run_with_stack(move || evaluate(job, target)) {
         Ok(e) => Ok((e.drv_path, e.notices)),
         Err(Failure::Failed(e)) => Err(anyhow::anyhow!("{}", e.message)),
         Err(Failure::Unsupported { what, .. }) => Err(anyhow::anyhow!(
@@ -265,28 +413,28 @@ fn add_root(
 }
 
 /// Lock, call the flake, pick the devShell and instantiate it.
-fn evaluate(
-    job: Job,
-    store: Arc<LocalStore>,
-    realiser: BuildRealiser,
-) -> Result<Evaluated, Failure> {
-    let session =
-        crate::flakes::session(store.store_dir().clone()).map_err(|e| setup(format!("{e:#}")))?;
+fn evaluate(job: Job, target: Target) -> Result<Evaluated, Failure> {
+    let store_dir = target.store_dir();
+    let session = crate::flakes::session(store_dir.clone()).map_err(|e| setup(format!("{e:#}")))?;
     let mounts = session.mounts().clone();
     for (path, bytes) in &job.pins {
         mounts.pin(path, bytes.clone());
     }
-    let eval_store =
-        LocalEvalStore::with_lazy_sources(store.clone(), MountedSources(mounts.clone()));
-    let mut ev = crate::flakes::evaluator(
-        &session,
-        Box::new(eval_store),
-        Some(Box::new(realiser)),
-        &job.system,
-    );
+    let lazy = MountedSources(mounts.clone());
+    let (eval_store, realiser): (Box<dyn EvalStore>, Box<dyn envy_eval::Realiser>) = match target {
+        Target::Envy { store, realiser } => (
+            Box::new(LocalEvalStore::with_lazy_sources(store, lazy)),
+            Box::new(realiser),
+        ),
+        Target::Daemon(store) => (
+            Box::new(store.eval_store_with(lazy)),
+            Box::new(store.realiser()),
+        ),
+    };
+    let mut ev = crate::flakes::evaluator(&session, eval_store, Some(realiser), &job.system);
     let result = evaluate_in(&job, &session, &mut ev, &mounts);
     let record = ev.take_record();
-    let watch = watch_list(&record, &mounts, &store);
+    let watch = watch_list(&record, &mounts, &store_dir);
     match result {
         Ok((drv_path, mut notices, wrote_lock)) => {
             notices.extend(session.builtins().take_notices());
@@ -480,11 +628,15 @@ impl LazySources for MountedSources {
     fn is_lazy(&self, path: &StorePath) -> bool {
         self.0.tree(path).is_some()
     }
+
+    fn tree(&self, path: &StorePath) -> Option<SourceTree> {
+        self.0.tree(path)
+    }
 }
 
 /// The evaluator's read record as a watch list of the user's files.
-fn watch_list(record: &envy_eval::ReadRecord, mounts: &Mounts, store: &LocalStore) -> WatchList {
-    let store_dir = store.store_dir().as_path().to_owned();
+fn watch_list(record: &envy_eval::ReadRecord, mounts: &Mounts, store_dir: &StoreDir) -> WatchList {
+    let store_dir = store_dir.as_path().to_owned();
     let cache = crate::flakes::cache_dir().ok();
     let keep = |p: &Path| -> Option<PathBuf> {
         let real = if p.starts_with(&store_dir) {

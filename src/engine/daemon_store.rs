@@ -12,13 +12,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result, bail};
 use envy_eval::{EvalStore, Realiser, StoreError};
-use envy_store::daemon::{DaemonAddress, DaemonClient, DerivedPath, NixEnv};
+use envy_fetch::tree::SourceTree;
+use envy_store::daemon::{DaemonAddress, DaemonClient, DaemonError, DerivedPath, Missing, NixEnv};
 use envy_store::derivation::DrvHashes;
 use envy_store::nar::{NarError, NarSink};
 use envy_store::{
-    Derivation, DerivationError, DerivationOutput, FileIngestionMethod, Hash, StoreDir, StorePath,
+    Derivation, DerivationError, DerivationOutput, FileIngestionMethod, Hash, HashAlgo, StoreDir,
+    StorePath,
 };
 
+use super::eval_store::{LazySources, NoLazySources, err, same_path};
 use crate::env_vars as vars;
 
 /// Which store envy evaluates into and builds in.
@@ -79,6 +82,17 @@ impl StoreChoice {
 pub struct DaemonStore {
     client: Arc<Mutex<DaemonClient>>,
     store_dir: StoreDir,
+    /// The first operation the daemon refused while the evaluator was adding to its store,
+    /// with Nix's message: what to say before falling back to the Nix CLI.
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+/// A dev shell's environment captured through the daemon.
+pub struct CapturedEnv {
+    pub env: crate::env_record::EnvRecord,
+    /// The `<name>-env` output in Nix's store: a gc root on it keeps the environment (the
+    /// shell's sources and its inputs' outputs, which it refers to) alive.
+    pub anchor: StorePath,
 }
 
 impl DaemonStore {
@@ -95,7 +109,79 @@ impl DaemonStore {
         Ok(DaemonStore {
             store_dir: address.store_dir.clone(),
             client: Arc::new(Mutex::new(client)),
+            refused: Arc::default(),
         })
+    }
+
+    /// What the daemon refused while the evaluator wrote into its store, if anything.
+    pub fn refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The evaluator's error for a failed write, remembering a refusal by the daemon.
+    fn write_err(&self, e: DaemonError) -> StoreError {
+        if e.daemon_message().is_some() {
+            self.refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert_with(|| e.to_string());
+        }
+        err(e)
+    }
+
+    /// Put a fetched or mounted tree into Nix's store (nothing is read when it is there
+    /// already), as a temporary root of this connection.
+    pub fn add_tree(&self, tree: &SourceTree) -> Result<StorePath, StoreError> {
+        let expected = tree.store_path();
+        let mut client = self.client();
+        client
+            .add_temp_root(expected)
+            .map_err(|e| self.write_err(e))?;
+        if client
+            .is_valid_path(expected)
+            .map_err(|e| self.write_err(e))?
+        {
+            return Ok(expected.clone());
+        }
+        let method = tree.method();
+        let info = client
+            .add_to_store(
+                expected.name(),
+                method,
+                HashAlgo::Sha256,
+                &BTreeSet::new(),
+                |out| {
+                    let failed = |e: &dyn std::fmt::Display| DaemonError::Nar {
+                        path: tree.root().to_owned(),
+                        source: NarError::Write(std::io::Error::other(e.to_string())),
+                    };
+                    match method {
+                        FileIngestionMethod::Recursive => {
+                            let mut out = out;
+                            tree.dump_nar(&mut out).map_err(|e| failed(&e))
+                        }
+                        FileIngestionMethod::Flat => {
+                            let data = fs_err::read(tree.root()).map_err(|e| failed(&e))?;
+                            out.write_all(&data).map_err(|e| DaemonError::Nar {
+                                path: tree.root().to_owned(),
+                                source: NarError::Write(e),
+                            })
+                        }
+                    }
+                },
+            )
+            .map_err(|e| self.write_err(e))?;
+        same_path(
+            &self.store_dir,
+            "Nix's daemon",
+            "source",
+            expected,
+            &info.path,
+        )?;
+        Ok(info.path)
     }
 
     pub fn store_dir(&self) -> &StoreDir {
@@ -114,21 +200,28 @@ impl DaemonStore {
     /// daemon: a `<name>-env` derivation — the shell's derivation with envy's capture script
     /// as its builder's argument and its outputs recomputed — is written into Nix's store and
     /// built there (its inputs built or substituted by the daemon), and its output read back.
-    // The seam for the embedded devShell backend (`backend::embedded`, issue 11): not called
-    // from there yet; the unit test below runs it against a real daemon.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn capture_env(&self, drv_path: &StorePath) -> Result<crate::env_record::EnvRecord> {
-        let bytes = self.capture(drv_path, super::capture::SCRIPT)?;
-        super::capture::parse(&bytes).with_context(|| {
+    /// `plan` sees what the daemon will build and substitute before it starts.
+    pub fn capture_env(
+        &self,
+        drv_path: &StorePath,
+        plan: &mut dyn FnMut(&Missing),
+    ) -> Result<CapturedEnv> {
+        let (bytes, anchor) = self.capture(drv_path, super::capture::SCRIPT, plan)?;
+        let env = super::capture::parse(&bytes).with_context(|| {
             format!(
                 "cannot read the environment of `{}`",
                 self.store_dir.print(drv_path)
             )
-        })
+        })?;
+        Ok(CapturedEnv { env, anchor })
     }
 
-    #[cfg_attr(not(test), allow(dead_code))]
-    fn capture(&self, drv_path: &StorePath, script: &str) -> Result<Vec<u8>> {
+    fn capture(
+        &self,
+        drv_path: &StorePath,
+        script: &str,
+        plan: &mut dyn FnMut(&Missing),
+    ) -> Result<(Vec<u8>, StorePath)> {
         let dir = self.store_dir.clone();
         let read = |p: &StorePath| -> Result<Derivation, DerivationError> {
             let text = fs_err::read(dir.full_path(p)).map_err(|e| DerivationError::Load {
@@ -171,17 +264,13 @@ impl DaemonStore {
             &drv.to_aterm(&dir),
             &drv.references(),
         )?;
-        if added != env_drv {
-            bail!(
-                "Nix's daemon wrote `{}` at `{}` (envy and Nix disagree on its contents)",
-                dir.print(&env_drv),
-                dir.print(&added)
-            );
-        }
-        client.build_paths(&[DerivedPath::Built {
+        same_path(&dir, "Nix's daemon", "derivation", &env_drv, &added)?;
+        let wanted = [DerivedPath::Built {
             drv: added,
             outputs: names.clone(),
-        }])?;
+        }];
+        plan(&client.query_missing(&wanted)?);
+        client.build_paths(&wanted)?;
         drop(client);
         let order: Vec<String> = match drv.env_var("outputs") {
             Some(list) => String::from_utf8_lossy(list)
@@ -195,13 +284,21 @@ impl DaemonStore {
             .iter()
             .find_map(|o| paths.get(o).cloned().flatten())
             .context("the environment derivation has no output")?;
-        Ok(fs_err::read(dir.full_path(&first))?)
+        let bytes = fs_err::read(dir.full_path(&first))?;
+        Ok((bytes, first))
     }
 
     /// The evaluator's store.
     pub fn eval_store(&self) -> DaemonEvalStore {
+        self.eval_store_with(NoLazySources)
+    }
+
+    /// The evaluator's store, copying `lazy`'s trees into Nix's store when something written
+    /// there refers to them.
+    pub fn eval_store_with<L: LazySources>(&self, lazy: L) -> DaemonEvalStore<L> {
         DaemonEvalStore {
             store: self.clone(),
+            lazy,
         }
     }
 
@@ -213,23 +310,29 @@ impl DaemonStore {
     }
 }
 
-/// The daemon's error with its causes, in one message (the evaluator shows only that).
-fn err(e: impl std::error::Error) -> StoreError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    StoreError(text)
-}
-
 /// envy-eval's store over Nix's daemon.
-pub struct DaemonEvalStore {
+pub struct DaemonEvalStore<L = NoLazySources> {
     store: DaemonStore,
+    lazy: L,
 }
 
-impl EvalStore for DaemonEvalStore {
+impl<L: LazySources> DaemonEvalStore<L> {
+    /// Copy every lazy tree among `refs` into Nix's store (the daemon refuses a reference to
+    /// a path it does not have).
+    fn copy_lazy<'a>(
+        &self,
+        refs: impl IntoIterator<Item = &'a StorePath>,
+    ) -> Result<(), StoreError> {
+        for r in refs {
+            if let Some(tree) = self.lazy.tree(r) {
+                self.store.add_tree(&tree)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<L: LazySources> EvalStore for DaemonEvalStore<L> {
     fn store_dir(&self) -> &StoreDir {
         &self.store.store_dir
     }
@@ -240,10 +343,11 @@ impl EvalStore for DaemonEvalStore {
         text: &[u8],
         refs: &BTreeSet<StorePath>,
     ) -> Result<StorePath, StoreError> {
+        self.copy_lazy(refs)?;
         self.store
             .client()
             .add_text_to_store(name, text, refs)
-            .map_err(err)
+            .map_err(|e| self.store.write_err(e))
     }
 
     fn add_source(
@@ -278,34 +382,32 @@ impl EvalStore for DaemonEvalStore {
                         source: NarError::Write(e),
                     })
             })
-            .map_err(err)?;
-        if info.path != expected {
-            let dir = &self.store.store_dir;
-            return Err(StoreError(format!(
-                "Nix's daemon added source '{}' at '{}' (envy and Nix disagree on its path)",
-                dir.print(&expected),
-                dir.print(&info.path)
-            )));
-        }
+            .map_err(|e| self.store.write_err(e))?;
+        same_path(
+            &self.store.store_dir,
+            "Nix's daemon",
+            "source",
+            &expected,
+            &info.path,
+        )?;
         Ok(info.path)
     }
 
     fn add_derivation(&mut self, drv_path: &StorePath, drv: &Derivation) -> Result<(), StoreError> {
         let dir = &self.store.store_dir;
         let text = drv.to_aterm(dir);
+        let refs = drv.references();
+        self.copy_lazy(&refs)?;
         let written = self
             .store
             .client()
-            .add_text_to_store(&format!("{}.drv", drv.name), &text, &drv.references())
-            .map_err(err)?;
-        if &written != drv_path {
-            return Err(StoreError(format!(
-                "Nix's daemon wrote derivation '{}' at '{}' (the evaluator and the store disagree on its contents)",
-                dir.print(drv_path),
-                dir.print(&written)
-            )));
-        }
-        Ok(())
+            .add_text_to_store(&format!("{}.drv", drv.name), &text, &refs)
+            .map_err(|e| self.store.write_err(e))?;
+        same_path(dir, "Nix's daemon", "derivation", drv_path, &written)
+    }
+
+    fn add_fetched(&mut self, tree: &SourceTree) -> Result<(), StoreError> {
+        self.store.add_tree(tree).map(drop)
     }
 
     fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation, StoreError> {
@@ -322,6 +424,9 @@ impl EvalStore for DaemonEvalStore {
     }
 
     fn is_valid_path(&self, path: &StorePath) -> bool {
+        if self.lazy.is_lazy(path) {
+            return true;
+        }
         let mut client = self.store.client();
         client.add_temp_root(path).is_ok() && client.is_valid_path(path).unwrap_or(false)
     }
@@ -560,7 +665,13 @@ mod tests {
         let drv_path = store.store_dir().parse(drv_path.trim_matches('"')).unwrap();
         assert!(store.client().is_valid_path(&drv_path).unwrap());
 
-        let env = store.capture_env(&drv_path).unwrap();
+        let mut planned = None;
+        let captured = store
+            .capture_env(&drv_path, &mut |m| planned = Some(m.will_build.len()))
+            .unwrap();
+        // The stdenv and the `-env` twin, nothing else.
+        assert_eq!(planned, Some(2));
+        let env = captured.env;
         assert_eq!(env.variables["FOO"], Variable::Exported("bar".into()));
         assert_eq!(env.variables["FROM_SETUP"], Variable::Exported("1".into()));
         assert!(

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use envy_eval::{EvalStore, StoreError};
+use envy_fetch::tree::SourceTree;
 use envy_store::{
     ContentAddress, ContentAddressMethod, Derivation, FileIngestionMethod, Hash, LocalStore,
     StoreDir, StorePath, ValidPathInfo,
@@ -25,6 +26,9 @@ pub trait LazySources {
     fn ensure_in_store(&self, path: &StorePath, store: &LocalStore) -> Result<(), String>;
     /// Whether `path` is such a tree (valid to the evaluator, in the store or not).
     fn is_lazy(&self, path: &StorePath) -> bool;
+    /// The tree behind `path`, for a store that copies it itself (Nix's, through its
+    /// daemon: see `daemon_store::DaemonEvalStore`).
+    fn tree(&self, path: &StorePath) -> Option<SourceTree>;
 }
 
 /// No lazily copied sources: everything the evaluator refers to is in the store.
@@ -38,6 +42,10 @@ impl LazySources for NoLazySources {
 
     fn is_lazy(&self, _: &StorePath) -> bool {
         false
+    }
+
+    fn tree(&self, _: &StorePath) -> Option<SourceTree> {
+        None
     }
 }
 
@@ -78,7 +86,7 @@ impl<L: LazySources> LocalEvalStore<L> {
 }
 
 /// The store's error with its causes, in one message (the evaluator shows only that).
-fn err(e: impl std::error::Error) -> StoreError {
+pub(super) fn err(e: impl std::error::Error) -> StoreError {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -129,15 +137,13 @@ impl<L: LazySources> EvalStore for LocalEvalStore<L> {
     fn add_derivation(&mut self, drv_path: &StorePath, drv: &Derivation) -> Result<(), StoreError> {
         self.copy_lazy(&drv.references())?;
         let written = self.store.write_derivation(drv).map_err(err)?;
-        if &written != drv_path {
-            let dir = self.store.store_dir();
-            return Err(StoreError(format!(
-                "the store wrote derivation '{}' at '{}' (the evaluator and the store disagree on its contents)",
-                dir.print(drv_path),
-                dir.print(&written)
-            )));
-        }
-        Ok(())
+        same_path(
+            self.store.store_dir(),
+            "the store",
+            "derivation",
+            drv_path,
+            &written,
+        )
     }
 
     fn read_derivation(&self, drv_path: &StorePath) -> Result<Derivation, StoreError> {
@@ -148,6 +154,27 @@ impl<L: LazySources> EvalStore for LocalEvalStore<L> {
         (self.store.add_temp_root(path).is_ok() && self.store.is_valid(path).unwrap_or(false))
             || self.lazy.is_lazy(path)
     }
+}
+
+/// Whether `store` (`the store`, `Nix's daemon`) wrote `what` where the evaluator computed
+/// it would be: the one check behind every write of both evaluation stores (envy's and
+/// Nix's through its daemon), as a difference means envy and the store disagree on its
+/// contents (or its path).
+pub(super) fn same_path(
+    dir: &StoreDir,
+    store: &str,
+    what: &str,
+    expected: &StorePath,
+    written: &StorePath,
+) -> Result<(), StoreError> {
+    if expected == written {
+        return Ok(());
+    }
+    Err(StoreError(format!(
+        "{store} wrote {what} '{}' at '{}' (the evaluator and the store disagree on its contents)",
+        dir.print(expected),
+        dir.print(written)
+    )))
 }
 
 #[cfg(test)]
@@ -232,6 +259,10 @@ mod tests {
 
         fn is_lazy(&self, path: &StorePath) -> bool {
             *path == self.path
+        }
+
+        fn tree(&self, _: &StorePath) -> Option<SourceTree> {
+            None
         }
     }
 

@@ -26,6 +26,17 @@ impl NixDaemon {
     /// Like [`Self::start`], with `extra` computed from the daemon's directory (for files such
     /// as keys that must exist before it starts).
     pub fn start_with(extra: impl FnOnce(&Path) -> String) -> NixDaemon {
+        NixDaemon::start_in(None, extra)
+    }
+
+    /// Like [`Self::start_with`], with the store at `store_dir` (a directory whose paths a
+    /// binary cache was made for) instead of one of its own. The directory must be empty or
+    /// absent, and world-readable up to it.
+    pub fn start_with_store(store_dir: &Path, extra: impl FnOnce(&Path) -> String) -> NixDaemon {
+        NixDaemon::start_in(Some(store_dir), extra)
+    }
+
+    fn start_in(store_dir: Option<&Path>, extra: impl FnOnce(&Path) -> String) -> NixDaemon {
         // Short and under /tmp: a unix socket path is limited to 108 bytes.
         let root = tempfile::Builder::new()
             .prefix("envy-d")
@@ -47,8 +58,10 @@ impl NixDaemon {
         conf.push('\n');
         fs_err::write(r.join("conf/nix.conf"), conf).unwrap();
         let socket = r.join("sock");
+        let store_dir = store_dir.map_or_else(|| r.join("store"), Path::to_owned);
         let mut cmd = Command::new("nix-daemon");
         daemon_env(&mut cmd, r)
+            .env("NIX_STORE_DIR", &store_dir)
             .env("NIX_DAEMON_SOCKET_PATH", &socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -60,7 +73,7 @@ impl NixDaemon {
             );
         let child = cmd.spawn().expect("cannot start nix-daemon");
         let daemon = NixDaemon {
-            store_dir: r.join("store"),
+            store_dir,
             socket,
             root,
             child,
@@ -102,6 +115,7 @@ impl NixDaemon {
     pub fn nix(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         daemon_env(&mut cmd, self.root.path())
+            .env("NIX_STORE_DIR", &self.store_dir)
             .env_remove("NIX_PATH")
             .envs(self.client_env());
         cmd

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod daemon;
 pub mod flake;
+pub mod http_cache;
 pub mod nix;
 
 use std::path::{Path, PathBuf};
