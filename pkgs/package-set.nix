@@ -27,10 +27,25 @@ lib.fix (self: {
     inherit (self) stdenvNoCC fetchurl;
   };
 
+  # The host's CMake, pinned, with nixpkgs' configure hook; a build tool, the same in every set.
+  cmake =
+    if isCross then nativeSet.cmake
+    else import ./development/cmake { inherit hostTools; inherit (self) stdenvNoCC; };
+
+  # LLVM's C++ runtimes (libc++, libc++abi, libunwind) for this set's platform, built straight
+  # with the host's clang at musl: what the compiler wrapper links C++ programs with.
+  libcxx = import ./development/libcxx {
+    inherit lib hostTools hostPlatform;
+    inherit (self) stdenvNoCC fetchurl musl;
+    cmake = self.buildPackages.cmake;
+  };
+  llvmPackages = { inherit (self) libcxx; };
+  llvmPackages_14 = self.llvmPackages;
+
   # The compiler wrapper; nixpkgs calls the clang one `clang` and the stdenv's `stdenv.cc`.
   clang = import ./build-support/cc-wrapper {
     inherit lib hostTools buildPlatform isCross;
-    inherit (self) stdenvNoCC;
+    inherit (self) stdenvNoCC libcxx;
     libc = self.musl;
     targetPlatform = self.hostPlatform;
   };
@@ -70,6 +85,16 @@ lib.fix (self: {
   zlib = import ./development/zlib { inherit lib; inherit (self) stdenv fetchurl; };
   openssl = import ./development/openssl { inherit lib; inherit (self) stdenv fetchurl; };
   openssl_3 = self.openssl;
+  zstd = import ./development/zstd { inherit lib; inherit (self) stdenv fetchurl; };
+  xz = import ./development/xz { inherit lib; inherit (self) stdenv fetchurl; };
+  lzma = self.xz;
+  sqlite = import ./development/sqlite { inherit lib; inherit (self) stdenv fetchurl buildPackages; };
+  # A C++ library (CMake), linked with the set's libc++.
+  leveldb = import ./development/leveldb {
+    inherit lib;
+    inherit (self) stdenv fetchurl;
+    cmake = self.buildPackages.cmake;
+  };
 
   # The host's Go, pinned (`hostTools.optionalTools.go`), with cgo on for this set's platform.
   go = import ./development/go {

@@ -38,7 +38,6 @@ macro_rules! pkg_files {
 pub const FILES: &[PkgFile] = pkg_files![
     "build-support/cc-wrapper/builder.sh",
     "build-support/cc-wrapper/cc-wrapper.sh",
-    "build-support/cc-wrapper/cxx-minimal.cc",
     "build-support/cc-wrapper/default.nix",
     "build-support/cc-wrapper/setup-hook.sh",
     "build-support/fetchurl.nix",
@@ -48,13 +47,20 @@ pub const FILES: &[PkgFile] = pkg_files![
     "development/hello/default.nix",
     "development/hello/src/Makefile",
     "development/hello/src/hello.c",
+    "development/cmake/default.nix",
+    "development/cmake/setup-hook.sh",
     "development/go/default.nix",
     "development/go/setup-hook.sh",
+    "development/leveldb/default.nix",
+    "development/libcxx/default.nix",
     "development/musl/default.nix",
     "development/openssl/default.nix",
     "development/pkgconf/default.nix",
     "development/pkgconf/setup-hook.sh",
+    "development/sqlite/default.nix",
+    "development/xz/default.nix",
     "development/zlib/default.nix",
+    "development/zstd/default.nix",
     "flake.nix",
     "lib/default.nix",
     "package-set.nix",
@@ -114,6 +120,22 @@ Add packages to `packages` in `flake.nix`, then:
     file hello      # …, statically linked, …
 ",
         files: template_files!["c-static": "Makefile", "flake.nix", "hello.c",],
+    },
+    Template {
+        name: "cpp-static",
+        description: "A statically linked C++ program using LevelDB (clang + libc++ + musl, pkg-config)",
+        welcome_text: "\
+# A statically linked C++ program using LevelDB
+
+`c++` in this project's shell is clang with LLVM's libc++ for musl (containers, iostreams,
+exceptions, RTTI); LevelDB's static library comes from envy's package set and the Makefile
+asks `pkg-config --static --libs leveldb` how to link it.
+
+    envy allow      # trust this flake: entering the directory loads its shell
+    make run        # builds ./hello and runs it (it writes ./example.db)
+    file hello      # …, statically linked, …
+",
+        files: template_files!["cpp-static": "Makefile", "flake.nix", "main.cc",],
     },
     Template {
         name: "cross-aarch64",

@@ -1,6 +1,7 @@
 //! `envy shell` end to end on envy's own engine, with real clang, lld, musl's source and qemu,
-//! and no Nix on `PATH`: static C (with pthreads) and freestanding-style C++ for the host and
-//! for aarch64, the toolchain's environment, the cache (a second shell neither evaluates nor
+//! and no Nix on `PATH`: static C (with pthreads) and C++ (libc++: containers, iostreams,
+//! exceptions, RTTI) for the host and for aarch64, the libraries of the set (zlib, OpenSSL,
+//! zstd, xz, SQLite, LevelDB) through pkg-config, the toolchain's environment, the cache (a second shell neither evaluates nor
 //! builds), gc roots, `-p`, the missing-clang error, and interactive bash, zsh and fish with
 //! the prompt marker.
 //!
@@ -35,19 +36,37 @@ int main(void) {
 }
 "#;
 
-// Classes, virtual dispatch, new/delete and a global constructor: C++ without a standard library.
-const SHAPES_CC: &str = r#"#include <stdio.h>
-struct Shape { virtual ~Shape() {} virtual int area() const = 0; };
+// The C++ standard library (LLVM's libc++ for musl): containers, strings, iostreams, an
+// exception thrown and caught across functions, RTTI (dynamic_cast, typeid), a global
+// constructor and a thread-safe static.
+const SHAPES_CC: &str = r#"#include <iostream>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+#include <vector>
+struct Shape { virtual ~Shape() = default; virtual int area() const = 0; };
 struct Square : Shape { int s; explicit Square(int s) : s(s) {} int area() const override { return s * s; } };
 static Square global(3);
+static int parse(const std::string &text) {
+    if (text.empty()) throw std::invalid_argument("empty input");
+    return std::stoi(text);
+}
+static const std::string &name() { static const std::string n = "shapes"; return n; }
 int main() {
-    Shape *p = new Square(4);
-    int a = p->area();
-    delete p;
-    int *v = new int[8];
-    v[7] = a;
-    delete[] v;
-    printf("area=%d global=%d\n", a, global.area());
+    std::vector<std::unique_ptr<Shape>> shapes;
+    shapes.push_back(std::make_unique<Square>(4));
+    std::map<std::string, int> areas{{"square", shapes[0]->area()}};
+    bool rtti = dynamic_cast<Square *>(shapes[0].get()) != nullptr && typeid(*shapes[0]) == typeid(Square);
+    std::string caught;
+    try {
+        parse("");
+    } catch (const std::exception &e) {
+        caught = e.what();
+    }
+    std::cout << name() << ": area=" << areas["square"] << " global=" << global.area()
+              << " rtti=" << rtti << " caught=" << caught << " parsed=" << parse("42") << std::endl;
     return 0;
 }
 "#;
@@ -84,7 +103,10 @@ fn assert_static_programs(out: &str, arch: &str) {
     for (program, output) in [
         ("hello", "hello 1.5"),
         ("threads", "counter=4000"),
-        ("shapes", "area=16 global=9"),
+        (
+            "shapes",
+            "shapes: area=16 global=9 rtti=1 caught=empty input parsed=42",
+        ),
     ] {
         let section = out
             .split(&format!("== {program}\n"))
@@ -347,25 +369,6 @@ func main() {
     );
     assert!(out.contains("statically linked"), "{out}");
     assert!(out.contains("linked OpenSSL 3.0.20 "), "{out}");
-}
-
-#[test]
-fn cxx_standard_library_headers_are_not_available() {
-    // Documented limitation: there is no C++ standard library for musl here.
-    let Some(sandbox) = toolchain_sandbox() else {
-        return;
-    };
-    sandbox.write(
-        "vec.cc",
-        "#include <vector>\nint main() { std::vector<int> v; return (int)v.size(); }\n",
-    );
-    let out = sandbox
-        .envy(&["shell", "--", "c++", "vec.cc", "-o", "vec"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("'vector' file not found"), "{stderr}");
 }
 
 #[test]
@@ -704,4 +707,178 @@ fn interactive_zsh_has_the_environment_and_the_prompt_marker() {
 #[test]
 fn interactive_fish_has_the_environment_and_the_prompt_marker() {
     assert_interactive_shell("fish", "echo prompt=(fish_prompt)");
+}
+
+const ZSTD_C: &str = r#"#include <stdio.h>
+#include <string.h>
+#include <zstd.h>
+int main(void) {
+    const char text[] = "envy envy envy envy envy envy envy envy";
+    char packed[256], back[256];
+    size_t n = ZSTD_compress(packed, sizeof packed, text, sizeof text, 3);
+    if (ZSTD_isError(n)) return 1;
+    size_t m = ZSTD_decompress(back, sizeof back, packed, n);
+    if (ZSTD_isError(m) || m != sizeof text || memcmp(back, text, m)) return 2;
+    printf("zstd %s round trip %zu -> %zu -> %zu\n", ZSTD_versionString(), sizeof text, n, m);
+    return 0;
+}
+"#;
+
+const XZ_C: &str = r#"#include <lzma.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    const uint8_t text[] = "envy envy envy envy envy envy envy envy";
+    uint8_t packed[256], back[256];
+    size_t n = 0, in = 0, m = 0;
+    if (lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, NULL, text, sizeof text, packed, &n, sizeof packed) != LZMA_OK) return 1;
+    uint64_t limit = UINT64_MAX;
+    if (lzma_stream_buffer_decode(&limit, 0, NULL, packed, &in, n, back, &m, sizeof back) != LZMA_OK) return 2;
+    if (m != sizeof text || memcmp(back, text, m)) return 3;
+    printf("xz %s round trip %zu -> %zu -> %zu\n", lzma_version_string(), sizeof text, n, m);
+    return 0;
+}
+"#;
+
+const SQLITE_C: &str = r#"#include <sqlite3.h>
+#include <stdio.h>
+static int row(void *arg, int n, char **values, char **names) {
+    (void)arg; (void)n; (void)names;
+    printf("sqlite %s says %s\n", sqlite3_libversion(), values[0]);
+    return 0;
+}
+int main(void) {
+    sqlite3 *db;
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK) return 1;
+    const char *sql = "create table t(x integer); insert into t values (20), (22);"
+                      "select sum(x) || ' from ' || count(*) || ' rows' from t;";
+    if (sqlite3_exec(db, sql, row, 0, 0) != SQLITE_OK) return 2;
+    sqlite3_close(db);
+    return 0;
+}
+"#;
+
+/// `-p PACKAGE` (in the shell of `shell_args`): `program` (C, or C++ when `file` ends in
+/// `.cc`), compiled and linked with `pkg-config --static --cflags --libs MODULE`, is a static
+/// binary of `arch` that runs (through `runner`) and prints `expected`.
+fn library_through_pkg_config(
+    shell_args: &[&str],
+    runner: &str,
+    arch: &str,
+    (package, module): (&str, &str),
+    (file, program): (&str, &str),
+    expected: &str,
+) {
+    let sandbox = Sandbox::new();
+    sandbox.write(file, program);
+    let compiler = if file.ends_with(".cc") { "$CXX" } else { "$CC" };
+    let script = format!(
+        r#"set -e
+        echo "libs=$(pkg-config --static --libs {module})"
+        {compiler} $(pkg-config --cflags {module}) {file} $(pkg-config --static --libs {module}) -o prog
+        file -b prog
+        {runner} ./prog"#
+    );
+    let mut args = shell_args.to_vec();
+    args.extend(["-p", package]);
+    let out = sandbox.shell_script(&args, &script);
+    assert!(out.contains("statically linked"), "{out}");
+    assert!(out.contains(arch), "{out}");
+    assert!(out.contains(expected), "{out}");
+}
+
+fn host_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "ARM aarch64"
+    } else {
+        "x86-64"
+    }
+}
+
+const AARCH64: &[&str] = &["--target", "aarch64-linux-musl"];
+
+#[test]
+fn zstd_links_statically_through_pkg_config() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let expected = "zstd 1.5.4 round trip 41 -> ";
+    library_through_pkg_config(&[], "", host_arch(), ("zstd", "libzstd"), ("z.c", ZSTD_C), expected);
+}
+
+#[test]
+fn zstd_links_statically_through_pkg_config_for_aarch64() {
+    if !have_toolchain_prerequisites(&["qemu-aarch64-static"]) {
+        return;
+    }
+    let expected = "zstd 1.5.4 round trip 41 -> ";
+    let runner = "qemu-aarch64-static";
+    library_through_pkg_config(AARCH64, runner, "ARM aarch64", ("zstd", "libzstd"), ("z.c", ZSTD_C), expected);
+}
+
+#[test]
+fn xz_links_statically_through_pkg_config() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let expected = "xz 5.4.1 round trip 41 -> ";
+    library_through_pkg_config(&[], "", host_arch(), ("xz", "liblzma"), ("x.c", XZ_C), expected);
+}
+
+#[test]
+fn xz_links_statically_through_pkg_config_for_aarch64() {
+    if !have_toolchain_prerequisites(&["qemu-aarch64-static"]) {
+        return;
+    }
+    let expected = "xz 5.4.1 round trip 41 -> ";
+    let runner = "qemu-aarch64-static";
+    library_through_pkg_config(AARCH64, runner, "ARM aarch64", ("xz", "liblzma"), ("x.c", XZ_C), expected);
+}
+
+#[test]
+fn sqlite_links_statically_through_pkg_config() {
+    if !have_toolchain_prerequisites(&["tclsh"]) {
+        return;
+    }
+    let expected = "sqlite 3.40.1 says 42 from 2 rows";
+    library_through_pkg_config(&[], "", host_arch(), ("sqlite", "sqlite3"), ("s.c", SQLITE_C), expected);
+}
+
+#[test]
+fn sqlite_links_statically_through_pkg_config_for_aarch64() {
+    if !have_toolchain_prerequisites(&["tclsh", "qemu-aarch64-static"]) {
+        return;
+    }
+    let expected = "sqlite 3.40.1 says 42 from 2 rows";
+    let runner = "qemu-aarch64-static";
+    library_through_pkg_config(AARCH64, runner, "ARM aarch64", ("sqlite", "sqlite3"), ("s.c", SQLITE_C), expected);
+}
+
+/// LevelDB, a C++ library built with CMake against the set's libc++, links statically into a
+/// C++ program (the cpp-static template's), which writes, reads back and iterates a database.
+fn leveldb_program(shell_args: &[&str], runner: &str, arch: &str) {
+    library_through_pkg_config(
+        shell_args,
+        runner,
+        arch,
+        ("leveldb", "leveldb"),
+        ("main.cc", include_str!("../templates/cpp-static/main.cc")),
+        "leveldb 1.23: greeting = hello from leveldb; keys: greeting language",
+    );
+}
+
+#[test]
+fn leveldb_links_statically_with_libcxx() {
+    if !have_toolchain_prerequisites(&["cmake"]) {
+        return;
+    }
+    leveldb_program(&[], "", host_arch());
+}
+
+#[test]
+fn leveldb_links_statically_with_libcxx_for_aarch64() {
+    if !have_toolchain_prerequisites(&["cmake", "qemu-aarch64-static"]) {
+        return;
+    }
+    leveldb_program(AARCH64, "qemu-aarch64-static", "ARM aarch64");
 }

@@ -21,16 +21,27 @@ struct ToolSpec {
     attr: &'static str,
     program: &'static str,
     debian_package: &'static str,
+    /// The argument that makes the program print its version.
+    version_arg: &'static str,
 }
 
 /// Tools the package set uses when they are there (`hostTools.optionalTools`, outside the
 /// identities every derivation carries, so installing one rebuilds nothing): Go, for
-/// `pkgs.go`. Their version comes from `PROGRAM version`.
-const OPTIONAL_TOOLS: &[ToolSpec] = &[ToolSpec {
-    attr: "go",
-    program: "go",
-    debian_package: "golang-go",
-}];
+/// `pkgs.go`, and CMake, for `pkgs.cmake` (which builds the C++ runtimes and LevelDB).
+const OPTIONAL_TOOLS: &[ToolSpec] = &[
+    ToolSpec {
+        attr: "go",
+        program: "go",
+        debian_package: "golang-go",
+        version_arg: "version",
+    },
+    ToolSpec {
+        attr: "cmake",
+        program: "cmake",
+        debian_package: "cmake",
+        version_arg: "--version",
+    },
+];
 
 /// Whether `attr` names an optional tool.
 pub fn is_optional(attr: &str) -> bool {
@@ -42,46 +53,55 @@ const TOOLS: &[ToolSpec] = &[
         attr: "clang",
         program: "clang",
         debian_package: "clang",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "lld",
         program: "ld.lld",
         debian_package: "lld",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "ar",
         program: "llvm-ar",
         debian_package: "llvm",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "ranlib",
         program: "llvm-ranlib",
         debian_package: "llvm",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "nm",
         program: "llvm-nm",
         debian_package: "llvm",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "strip",
         program: "llvm-strip",
         debian_package: "llvm",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "objcopy",
         program: "llvm-objcopy",
         debian_package: "llvm",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "objdump",
         program: "llvm-objdump",
         debian_package: "llvm",
+        version_arg: "--version",
     },
     ToolSpec {
         attr: "readelf",
         program: "llvm-readelf",
         debian_package: "llvm",
+        version_arg: "--version",
     },
 ];
 
@@ -233,7 +253,7 @@ impl HostTools {
                         size: meta.len(),
                         mtime_ns,
                         inode: meta.ino(),
-                        version: probe_version(&path, is_optional(spec.attr))?,
+                        version: probe_version(&path, spec.version_arg)?,
                         sha256: sha256_file(&real_path)?,
                     };
                     cache.entries.insert(real_path.clone(), probe.clone());
@@ -310,9 +330,9 @@ pub fn host_system() -> Result<String, HostToolsError> {
     }
 }
 
-fn probe_version(path: &Path, subcommand: bool) -> Result<String, HostToolsError> {
+fn probe_version(path: &Path, version_arg: &str) -> Result<String, HostToolsError> {
     let output = Command::new(path)
-        .arg(if subcommand { "version" } else { "--version" })
+        .arg(version_arg)
         .output()
         .map_err(|source| HostToolsError::Version {
             path: path.to_owned(),

@@ -323,7 +323,7 @@ pub fn host_tools_nix(clang_version: &str) -> String {
     };
     let arch = std::env::consts::ARCH;
     format!(
-        "{{ system = \"{arch}-linux\"; tools = {{ {} {} {} {} {} {} {} {} {} }}; }}",
+        "{{ system = \"{arch}-linux\"; tools = {{ {} {} {} {} {} {} {} {} {} }}; optionalTools.{} }}",
         tool("clang", "/usr/bin/clang", clang_version),
         tool("lld", "/usr/bin/ld.lld", "14.0.6"),
         tool("ar", "/usr/bin/llvm-ar", "14.0.6"),
@@ -333,6 +333,7 @@ pub fn host_tools_nix(clang_version: &str) -> String {
         tool("objcopy", "/usr/bin/llvm-objcopy", "14.0.6"),
         tool("objdump", "/usr/bin/llvm-objdump", "14.0.6"),
         tool("readelf", "/usr/bin/llvm-readelf", "14.0.6"),
+        tool("cmake", "/usr/bin/cmake", "3.25.1"),
     )
 }
 

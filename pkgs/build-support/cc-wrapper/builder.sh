@@ -1,6 +1,6 @@
 # Builds the clang-musl wrapper: cc/c++ driver scripts, binutils links under plain and
-# target-prefixed names, compiler-rt's builtins for the target, a minimal C++ runtime
-# archive, and the setup hook (written by the fixup phase from `setupHook`).
+# target-prefixed names, compiler-rt's builtins for the target, and the setup hook (written
+# by the fixup phase from `setupHook`).
 source $stdenv/setup
 
 mkdir -p "$out/bin" "$out/lib" "$out/nix-support"
@@ -19,7 +19,8 @@ for lang in C C++; do
     substitute "$wrapperScript" "$out/bin/$name" \
         --subst-var-by lang "$lang" \
         --subst-var triple --subst-var libc --subst-var libcVersion --subst-var lld \
-        --subst-var clang --subst-var out --subst-var rtArch --subst-var targetPrefix
+        --subst-var clang --subst-var out --subst-var rtArch --subst-var targetPrefix \
+        --subst-var libcxx
     chmod +x "$out/bin/$name"
 done
 ln -s cc "$out/bin/clang"
@@ -42,9 +43,7 @@ for tool in cc c++ clang clang++ cpp ld ar ranlib nm strip objcopy objdump reade
     ln -s "$tool" "$out/bin/$triple-$tool"
 done
 
-"$out/bin/c++" -O2 -c "$cxxMinimal" -o cxx-minimal.o
-"$ar" rcs "$out/lib/libenvy-c++-minimal.a" cxx-minimal.o
-
 echo "$libc" > "$out/nix-support/orig-libc"
 echo "$clang" > "$out/nix-support/orig-cc"
+echo "$libcxx" > "$out/nix-support/orig-libcxx"
 fixupPhase

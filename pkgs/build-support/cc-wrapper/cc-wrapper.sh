@@ -7,8 +7,9 @@ set -eu -o pipefail
 # headers are searched last (after the dependencies' `-isystem` directories).
 clangArgs=(--target=@triple@ -nostdlibinc -idirafter @libc@/include)
 if [[ @lang@ == C++ ]]; then
-    # No C++ standard library for musl: freestanding-style C++ (see the package set's README).
-    clangArgs=(--driver-mode=g++ "${clangArgs[@]}" -nostdinc++ -fno-exceptions -fno-rtti -fno-threadsafe-statics)
+    # LLVM's libc++ built for musl (`pkgs.libcxx`), never the host's libstdc++: its headers come
+    # before clang's own and musl's, as libc++ wraps the C headers.
+    clangArgs=(--driver-mode=g++ "${clangArgs[@]}" -nostdinc++ -isystem @libcxx@/include/c++/v1)
 fi
 
 link=1 startFiles=1 defaultLibs=1 haveInput=
@@ -50,7 +51,7 @@ if [[ -n $link && -n $haveInput ]]; then
     clangArgs+=(${NIX_CFLAGS_LINK:-} ${NIX_LDFLAGS:-})
     if [[ -n $startFiles ]]; then before=(@libc@/lib/crt1.o @libc@/lib/crti.o); fi
     if [[ -n $defaultLibs ]]; then
-        if [[ @lang@ == C++ ]]; then after+=(@out@/lib/libenvy-c++-minimal.a); fi
+        if [[ @lang@ == C++ ]]; then after+=(-L@libcxx@/lib -lc++ -lc++abi -lunwind); fi
         after+=(-lc @out@/lib/libclang_rt.builtins-@rtArch@.a)
     fi
     if [[ -n $startFiles ]]; then after+=(@libc@/lib/crtn.o); fi

@@ -1,10 +1,11 @@
 # The clang-musl compiler wrapper (nixpkgs: `stdenv.cc`): `cc`, `c++`, `cpp`, `ld`, `ar`,
 # `ranlib`, `nm`, `strip`, `objcopy`, `objdump`, `readelf` for `targetPlatform`, driving the
-# host's clang and lld at `libc` (musl), static by default, plus a nixpkgs-style setup hook.
+# host's clang and lld at `libc` (musl) and, for C++, `libcxx` (LLVM's libc++, libc++abi and
+# libunwind), static by default, plus a nixpkgs-style setup hook.
 #
 # The host tools' paths, versions and content hashes are part of the derivation, so a changed
 # host compiler gives a new store path.
-{ lib, stdenvNoCC, hostTools, libc, buildPlatform, targetPlatform, isCross }:
+{ lib, stdenvNoCC, hostTools, libc, libcxx, buildPlatform, targetPlatform, isCross }:
 let
   tools = hostTools.tools;
   clangVersion = tools.clang.version;
@@ -18,7 +19,7 @@ in
 stdenvNoCC.mkDerivation {
   name = "${targetPrefix}clang-musl-wrapper-${clangVersion}";
   builder = ./builder.sh;
-  inherit libc targetPrefix builtinsPackage;
+  inherit libc libcxx targetPrefix builtinsPackage;
   libcVersion = libc.version;
   triple = targetPlatform.config;
   inherit (targetPlatform) rtArch;
@@ -35,11 +36,10 @@ stdenvNoCC.mkDerivation {
   hostToolIdentities = hostTools.identities;
   wrapperScript = ./cc-wrapper.sh;
   setupHook = ./setup-hook.sh;
-  cxxMinimal = ./cxx-minimal.cc;
   passthru = {
     isClang = true;
     isGNU = false;
-    inherit libc targetPrefix;
+    inherit libc libcxx targetPrefix;
     cc = tools.clang // { version = clangVersion; };
     version = clangVersion;
   };
