@@ -223,7 +223,8 @@ fn schema_errors_name_the_attribute() {
     );
 }
 
-/// An error in a flake output names the user's own files (`…/proj/bad.nix:3:11`), never the
+/// An error in a flake output (`envy eval`, and the devShell through the embedded backend)
+/// names the user's own files (`…/proj/bad.nix:3:11`), never the
 /// store path of a lazy copy that does not exist, nor the evaluator's `«nix-internal»` code.
 #[test]
 fn eval_errors_name_the_users_files() {
@@ -239,14 +240,27 @@ fn eval_errors_name_the_users_files() {
   outputs = { self }: {
     bad = (import ./bad.nix { x = 1; }).v;
     shell = derivation { name = "s"; system = "x86_64-linux"; builder = "/bin/sh"; FOO = (import ./bad.nix { x = 1; }).v; };
+    devShells.x86_64-linux.default = self.shell;
   };
 }
 "#,
             ),
         ],
     );
-    for attr in [".#bad", ".#shell.drvPath"] {
-        let out = envy(&w, &dir, &["eval", attr]);
+    let no_nix = common::flake::path_without_nix(w.root());
+    let runs: [&[&str]; 3] = [
+        &["eval", ".#bad"],
+        &["eval", ".#shell.drvPath"],
+        &["print-dev-env"],
+    ];
+    for args in runs {
+        let attr = args.join(" ");
+        let out = w
+            .envy(&dir, args)
+            .env("PATH", &no_nix)
+            .env("ENVY_BACKEND", "")
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{attr}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let want = format!("at {}:3:11:", dir.join("bad.nix").display());

@@ -545,16 +545,6 @@ fn get_path(ev: &mut Evaluator, v: &Value, path: &str) -> envy_eval::EvalResult<
     Ok(Some(cur))
 }
 
-/// Store paths of mounted trees in `message` replaced by where their files really are.
-fn user_paths(message: &str, mounts: &Mounts) -> String {
-    let mut out = message.to_string();
-    for tree in mounts.trees() {
-        let at = mounts.store_dir().print(tree.store_path());
-        out = out.replace(&at, &tree.root().display().to_string());
-    }
-    out
-}
-
 /// The innermost cause of a flake error.
 fn root_cause(e: &FlakeError) -> &FlakeError {
     match e {
@@ -585,13 +575,13 @@ fn flake_failure(e: FlakeError, mounts: &Mounts) -> Failure {
         },
         None => Failure::Failed(BackendError::new(
             ErrorKind::Eval,
-            user_paths(&format!("{e}"), mounts),
+            mounts.user_paths(&format!("{e}")),
         )),
     }
 }
 
 fn eval_failure(e: &envy_eval::EvalError, mounts: &Mounts) -> Failure {
-    let text = user_paths(&e.render(false), mounts);
+    let text = mounts.render_error(e, false);
     if is_unsupported_eval(&text) {
         return Failure::Unsupported {
             what: first_line(&text).trim_start_matches("error: ").to_string(),
