@@ -100,6 +100,7 @@ impl Environments<'_> {
             env: self.env,
             roots_dir: &cache.roots_dir(),
             pins,
+            input_overrides: &[],
         };
         let result = self.backend.build(&request, &display);
         display.finish();

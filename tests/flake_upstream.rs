@@ -296,6 +296,58 @@ fn override_input_locks_as_nix_does() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), rev);
 
+    // A devShell through the override, with envy's engine and with Nix: it sees the older
+    // flake-utils, and the project's lock file stays as it was.
+    w.write(
+        &dir,
+        &[(
+            "flake.nix",
+            &utils_flake(up).replace(r#"FOO = "utils-${system}";"#, "FOO = flake-utils.rev;"),
+        )],
+    );
+    let lock_before = text(&dir.join("flake.lock"));
+    let no_nix = path_without_nix(w.root()).display().to_string();
+    // Nix builds its `get-env` derivation in a store of its own (not the world's chroot
+    // store, where it cannot build).
+    let nix_conf = w.path("nix-conf-build");
+    common::nix::write_offline_conf(
+        &nix_conf,
+        &nix_conf.join("registry.json"),
+        Some(&common::nix::local_store(
+            &w.path("nix-build/store"),
+            &w.path("nix-build"),
+        )),
+    );
+    for (backend, path) in [
+        ("", no_nix.as_str()),
+        ("nix", "/usr/local/bin:/usr/bin:/bin"),
+    ] {
+        let out = w
+            .envy(
+                &dir,
+                &[&["print-dev-env", "--json"][..], &args[..]].concat(),
+            )
+            .env("ENVY_BACKEND", backend)
+            .env("PATH", path)
+            .env("NIX_CONF_DIR", &nix_conf)
+            // Nix's fetcher cache remembers paths of the world's other store: a cache of
+            // its own.
+            .env("XDG_CACHE_HOME", w.path(&format!("cache-{backend}")))
+            .output()
+            .unwrap();
+        common::assert_success(&out, &format!("print-dev-env --override-input ({backend})"));
+        assert_eq!(
+            json(&out)["variables"]["FOO"]["value"],
+            rev.as_str(),
+            "backend `{backend}`"
+        );
+        assert_eq!(
+            text(&dir.join("flake.lock")),
+            lock_before,
+            "backend `{backend}`"
+        );
+    }
+
     // An override that matches no input: Nix's warning.
     let out = envy_ok(
         &w,

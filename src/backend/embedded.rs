@@ -81,6 +81,8 @@ struct Job {
     system: String,
     /// Files to evaluate from these bytes instead of the disk (the trust gate's snapshots).
     pins: Vec<(PathBuf, Option<Vec<u8>>)>,
+    /// `--override-input` pairs (input path, flake reference).
+    input_overrides: Vec<(String, String)>,
 }
 
 fn setup(e: impl std::fmt::Display) -> BackendError {
@@ -169,6 +171,7 @@ fn shell_job(request: &BuildRequest<'_>) -> Job {
         what: format!("devShell `{name}`"),
         system: request.system.to_string(),
         pins: request.pins.iter().flat_map(|s| s.pins()).collect(),
+        input_overrides: request.input_overrides.to_vec(),
     }
 }
 
@@ -361,6 +364,7 @@ pub fn instantiate_flake_attr(
         what: format!("attribute `{attr}`"),
         system: system.to_string(),
         pins: Vec::new(),
+        input_overrides: Vec::new(),
     };
     let target = Target::Envy {
         store: engine.store_handle(),
@@ -464,8 +468,17 @@ fn evaluate_in(
         .clone()
         .unwrap_or_else(|| job.root.display().to_string());
     let top = FlakeRef::parse(&reference, Some(&job.root)).map_err(|e| flake_failure(e, mounts))?;
+    let mut flags = LockFlags::default();
+    for (input, reference) in &job.input_overrides {
+        let path =
+            envy_flake::flake_nix::parse_input_path(input).map_err(|e| flake_failure(e, mounts))?;
+        let reference =
+            FlakeRef::parse(reference, Some(&job.root)).map_err(|e| flake_failure(e, mounts))?;
+        flags.input_overrides.insert(path, reference);
+        flags.write_lock_file = false;
+    }
     let locked = session
-        .lock(ev, &top, &LockFlags::default())
+        .lock(ev, &top, &flags)
         .map_err(|e| flake_failure(e, mounts))?;
     let notices: Vec<String> = locked
         .notices

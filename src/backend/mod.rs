@@ -76,6 +76,9 @@ pub struct BuildRequest<'a> {
     /// evaluates these bytes, never the files read again (empty: no gate, e.g. a flake named
     /// on the command line).
     pub pins: &'a [Snapshot],
+    /// `--override-input INPUT FLAKE_REF` pairs: inputs taken from elsewhere for this build
+    /// only (no lock file is written).
+    pub input_overrides: &'a [(String, String)],
 }
 
 /// What a successful build yields.

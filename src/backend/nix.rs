@@ -125,11 +125,17 @@ impl Backend for NixBackend {
                 "-vvv",
                 "--no-eval-cache",
             ])
-            .args(if pins.is_empty() {
+            .args(if pins.is_empty() && request.input_overrides.is_empty() {
                 &[][..]
             } else {
                 &["--no-write-lock-file"][..]
             })
+            .args(
+                request
+                    .input_overrides
+                    .iter()
+                    .flat_map(|(input, reference)| ["--override-input", input, reference]),
+            )
             .arg("--profile")
             .arg(&profile)
             .arg(&installable)
@@ -397,6 +403,7 @@ mod tests {
             env: &env,
             roots_dir: Path::new("/r"),
             pins: &[],
+            input_overrides: &[],
         };
         assert_eq!(NixBackend::installable(&req), "/p#ci");
         let default = crate::backend::ShellSelection::default_shell();

@@ -30,6 +30,8 @@ pub struct PrintDevEnv {
     /// The flake and devShell (`[FLAKE_REF][#NAME]`; default: the project here).
     #[arg(value_name = "FLAKE_REF")]
     flake_ref: Option<String>,
+    #[command(flatten)]
+    overrides: super::flake::InputOverrides,
 }
 
 impl PrintDevEnv {
@@ -42,7 +44,17 @@ impl PrintDevEnv {
             Some((r, n)) => (r.to_string(), Some(n.to_string())),
             None => (arg, None),
         };
-        let local = if reference.is_empty() {
+        let overrides: Vec<(String, String)> = self
+            .overrides
+            .override_input
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect();
+        // With overrides it is another environment than the project's: built on its own,
+        // not through (or into) the project's cache.
+        let local = if !overrides.is_empty() {
+            None
+        } else if reference.is_empty() {
             Some(ctx.project(None)?)
         } else {
             let path = reference.strip_prefix("path:").unwrap_or(&reference);
@@ -71,6 +83,11 @@ impl PrintDevEnv {
                 (captured(&generation), generation.record)
             }
             None => {
+                let reference = if reference.is_empty() {
+                    ".".to_string()
+                } else {
+                    reference
+                };
                 let selection = ShellSelection {
                     flake_ref: Some(reference.clone()),
                     name: name.unwrap_or_else(|| "default".into()),
@@ -85,6 +102,7 @@ impl PrintDevEnv {
                     env: &env,
                     roots_dir: &roots,
                     pins: &[],
+                    input_overrides: &overrides,
                 };
                 let progress = Progress::start(reference, crate::progress::Mode::from_env());
                 let result = backend.build(&request, &progress);
