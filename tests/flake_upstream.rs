@@ -492,3 +492,23 @@ fn a_locked_input_already_here_is_used_offline() {
     common::assert_success(&out, "envy eval .#count offline");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "4\n");
 }
+
+/// `builtins.getFlake` in `envy eval` (impure, as `nix eval --impure`): the flake-utils
+/// project by path, its outputs as Nix 2.8 computes them.
+#[test]
+fn get_flake_in_envy_eval_matches_nix() {
+    let Some(w) = nix_world() else { return };
+    let Some(up) = upstream() else { return };
+    let dir = w.path("proj");
+    w.write(&dir, &[("flake.nix", &utils_flake(up))]);
+    envy_ok(&w, &dir, &["flake", "lock"]);
+    let expr = format!(
+        "let f = builtins.getFlake \"path:{}\"; in [ f.devShells.aarch64-linux.default.FOO f.packages.{}.hello.outPath ]",
+        dir.display(),
+        system()
+    );
+    let ours = envy_for_nix_store(&w, &dir, &["eval", "--json", "--strict", "-E", &expr]);
+    let nix = w.nix_json(&dir, &["eval", "--impure", "--json", "--expr", &expr]);
+    assert_eq!(json(&ours), nix);
+    assert_eq!(nix[0], "utils-aarch64-linux");
+}

@@ -166,6 +166,12 @@ impl FetchKind {
 /// builtins call `fetch` with their (unforced) argument. Called re-entrantly when a fetched
 /// flake's own evaluation fetches, hence `&self`.
 pub trait Fetch {
+    /// Whether this handles builtin `kind`; the evaluator's own fetchers run the others.
+    fn handles(&self, kind: FetchKind) -> bool {
+        let _ = kind;
+        true
+    }
+
     /// Run builtin `kind` on `arg`.
     fn fetch(
         &self,

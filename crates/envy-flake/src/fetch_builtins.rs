@@ -124,10 +124,16 @@ impl FlakeFetch {
                             Attr::String(String::from_utf8_lossy(&s).into_owned())
                         }
                         Value::Bool(b) => Attr::Bool(*b),
-                        Value::Int(i) if *i >= 0 => Attr::Int(*i as u64),
+                        // Nix's words, as the evaluator's own fetchers say them.
+                        Value::Int(i) if *i < 0 => {
+                            return Err(err(format!(
+                                "negative value given for '{name}' argument '{key}': {i}"
+                            )));
+                        }
+                        Value::Int(i) => Attr::Int(*i as u64),
                         other => {
                             return Err(err(format!(
-                                "`{name}` argument `{key}` is {} while a string, Boolean or integer is expected",
+                                "{name} argument '{key}' is {} while a string, Boolean or integer is expected",
                                 other.typ().showtype()
                             )));
                         }
@@ -160,6 +166,24 @@ impl FlakeFetch {
                     attrs.insert("type".into(), "git".into());
                     attrs.insert("url".into(), fix_git_url(&s).into());
                     return Input::from_attrs(attrs).map_err(|e| err(e.to_string()));
+                }
+                if let Some(rest) = s
+                    .strip_prefix("file:")
+                    .or_else(|| s.strip_prefix("tarball+file:"))
+                    && !rest.starts_with('/')
+                {
+                    let what = if s.ends_with(".tar.gz")
+                        || s.ends_with(".tgz")
+                        || s.starts_with("tarball+")
+                    {
+                        "tarball"
+                    } else {
+                        "file"
+                    };
+                    return Err(err(format!(
+                        "{what} '{s}' must use an absolute path. The 'file' scheme does not support relative paths."
+                    ))
+                    .frame(pos, format!("while fetching the input '{s}'")));
                 }
                 if s.starts_with('/') {
                     let mut attrs = Attrs::new();

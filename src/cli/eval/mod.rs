@@ -152,16 +152,24 @@ impl EvalArgs {
         let input = self.read_input(&cwd)?;
         let show_trace = self.show_trace && !self.no_show_trace;
         let settings = self.settings(&cwd);
-        let fetch_cache = crate::dirs::Dirs::from_env()?.cache_root().join("fetch-v1");
-        let fetch_settings = envy_fetch::FetchSettings::new(store_dir.clone(), fetch_cache);
         envy_eval::run_with_stack(move || {
             huge_page_heap();
             let mut stderr = std::io::stderr();
             let diag_trace = show_trace;
+            // `builtins.getFlake` is the flake machinery's (impure here, as in
+            // `nix-instantiate`: unlocked references are allowed); the other fetchers are
+            // the evaluator's own.
+            let session = crate::flakes::session(store_dir.clone())?;
+            let fetch_settings = envy_fetch::FetchSettings::new(
+                store_dir.clone(),
+                crate::flakes::cache_dir()?.join("fetch-v1"),
+            );
             let mut ev = Evaluator::builder()
                 .settings(settings)
+                .io(session.io(Box::new(envy_eval::RealIO)))
                 .store(Box::new(DummyStore::new(store_dir)))
                 .fetcher(Box::new(envy_fetch::Fetcher::new(fetch_settings)))
+                .fetch(std::rc::Rc::new(GetFlakeOnly(session.fetch())))
                 .diagnostics(Box::new(move |d| print_diagnostic(d, diag_trace)))
                 .build();
             let code = match self.evaluate(&mut ev, input) {
@@ -399,6 +407,28 @@ fn huge_page_heap() {
             }
             return;
         }
+    }
+}
+
+/// The flake machinery's `builtins.getFlake`, and nothing else.
+struct GetFlakeOnly(std::rc::Rc<dyn envy_eval::Fetch>);
+
+impl envy_eval::Fetch for GetFlakeOnly {
+    fn handles(&self, kind: envy_eval::store::FetchKind) -> bool {
+        matches!(
+            kind,
+            envy_eval::store::FetchKind::Flake | envy_eval::store::FetchKind::Tree
+        )
+    }
+
+    fn fetch(
+        &self,
+        ev: &mut Evaluator,
+        kind: envy_eval::store::FetchKind,
+        arg: &Value,
+        pos: Pos,
+    ) -> envy_eval::EvalResult<Value> {
+        self.0.fetch(ev, kind, arg, pos)
     }
 }
 

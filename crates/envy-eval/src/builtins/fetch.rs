@@ -222,7 +222,7 @@ fn external(
     args: &[Value],
     pos: Pos,
 ) -> Option<EvalResult<Value>> {
-    let fetch = ev.fetch.clone()?;
+    let fetch = ev.fetch.clone().filter(|f| f.handles(kind))?;
     Some(fetch.fetch(ev, kind, &args[0], pos))
 }
 
