@@ -8,25 +8,14 @@ mod alloc;
 mod backend;
 mod cache;
 mod cli;
-mod dirs;
 mod engine;
-mod env_diff;
-mod env_record;
-mod env_vars;
-mod environment;
-mod flakes;
-mod fsutil;
-mod gc;
+mod env;
 mod hook;
-mod humanize;
-mod nix_cli;
-mod pkgs;
-mod progress;
 mod project;
-mod settings;
 mod shell;
 mod toolchain;
 mod trust;
+mod util;
 
 use std::process::ExitCode;
 

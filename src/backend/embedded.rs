@@ -36,8 +36,8 @@ use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot}
 use crate::engine::daemon_store::{DaemonStore, StoreChoice};
 use crate::engine::eval_store::{LazySources, LocalEvalStore};
 use crate::engine::{BuildRealiser, Engine, EngineError};
-use crate::env_record::WatchList;
-use crate::progress::ProgressSink;
+use crate::env::record::WatchList;
+use crate::util::progress::ProgressSink;
 
 /// The embedded backend.
 pub struct EmbeddedBackend {
@@ -382,7 +382,7 @@ pub fn instantiate_flake_attr(
 /// One line in `ENVY_EVAL_LOG`, if set (best effort: diagnostics never fail a build).
 fn log_evaluation(root: &Path) {
     use std::io::Write;
-    let Some(file) = std::env::var_os(crate::env_vars::ENVY_EVAL_LOG).filter(|v| !v.is_empty())
+    let Some(file) = std::env::var_os(crate::env::vars::ENVY_EVAL_LOG).filter(|v| !v.is_empty())
     else {
         return;
     };
@@ -419,7 +419,8 @@ fn add_root(
 /// Lock, call the flake, pick the devShell and instantiate it.
 fn evaluate(job: Job, target: Target) -> Result<Evaluated, Failure> {
     let store_dir = target.store_dir();
-    let session = crate::flakes::session(store_dir.clone()).map_err(|e| setup(format!("{e:#}")))?;
+    let session =
+        crate::engine::flakes::session(store_dir.clone()).map_err(|e| setup(format!("{e:#}")))?;
     let mounts = session.mounts().clone();
     for (path, bytes) in &job.pins {
         mounts.pin(path, bytes.clone());
@@ -435,7 +436,8 @@ fn evaluate(job: Job, target: Target) -> Result<Evaluated, Failure> {
             Box::new(store.realiser()),
         ),
     };
-    let mut ev = crate::flakes::evaluator(&session, eval_store, Some(realiser), &job.system);
+    let mut ev =
+        crate::engine::flakes::evaluator(&session, eval_store, Some(realiser), &job.system);
     let result = evaluate_in(&job, &session, &mut ev, &mounts);
     let record = ev.take_record();
     let watch = watch_list(&record, &mounts, &store_dir);
@@ -640,7 +642,7 @@ impl LazySources for MountedSources {
 /// The evaluator's read record as a watch list of the user's files.
 fn watch_list(record: &envy_eval::ReadRecord, mounts: &Mounts, store_dir: &StoreDir) -> WatchList {
     let store_dir = store_dir.as_path().to_owned();
-    let cache = crate::flakes::cache_dir().ok();
+    let cache = crate::engine::flakes::cache_dir().ok();
     let keep = |p: &Path| -> Option<PathBuf> {
         let real = if p.starts_with(&store_dir) {
             mounts.real_path(p)?

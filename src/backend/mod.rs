@@ -2,7 +2,7 @@
 //!
 //! The hook, the cache and the shells only ever see this trait. A backend evaluates the
 //! flake's devShell, builds it, captures its environment the way `nix print-dev-env --json`
-//! does, reports what the evaluation read (the [`WatchList`](crate::env_record::WatchList)),
+//! does, reports what the evaluation read (the [`WatchList`](crate::env::record::WatchList)),
 //! and keeps the result alive against garbage collection with roots under a directory envy
 //! gives it. Two implement it:
 //!
@@ -15,7 +15,7 @@
 //!   `at FILE:LINE:COL:` line) in [`BackendError::message`], with paths in the user's project
 //!   (not in a store copy of it).
 //! - Return the record *unsanitized or sanitized* — the caller runs
-//!   [`EnvRecord::sanitize`](crate::env_record::EnvRecord::sanitize) either way — and with a
+//!   [`EnvRecord::sanitize`](crate::env::record::EnvRecord::sanitize) either way — and with a
 //!   watch list of absolute paths that includes `flake.nix` and `flake.lock` (present or not).
 //! - Create GC roots only under [`BuildRequest::roots_dir`], return them in
 //!   [`BuildOutput::roots`], and free them in [`Backend::release_root`] (called by `envy gc`).
@@ -23,15 +23,16 @@
 
 pub mod embedded;
 pub mod nix;
+pub mod nix_cli;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::env_record::EnvRecord;
-use crate::progress::ProgressSink;
+use crate::env::record::EnvRecord;
 use crate::trust::Snapshot;
+use crate::util::progress::ProgressSink;
 
 /// Which devShell of which flake a project uses (`envy use [FLAKE_REF#]NAME`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,7 +233,7 @@ pub const BACKENDS: &[&str] = &["embedded", "nix"];
 /// The backend named by `ENVY_BACKEND`. Unset: the embedded engine, handing a flake it
 /// cannot evaluate to Nix when Nix is installed (with a notice).
 pub fn from_env() -> anyhow::Result<Box<dyn Backend>> {
-    let name = std::env::var(crate::env_vars::ENVY_BACKEND).unwrap_or_default();
+    let name = std::env::var(crate::env::vars::ENVY_BACKEND).unwrap_or_default();
     if name.is_empty() {
         return Ok(Box::new(embedded::EmbeddedBackend {
             fallback_to_nix: true,
@@ -262,7 +263,7 @@ pub fn for_root(root: &GcRoot) -> Option<Box<dyn Backend>> {
 
 /// The system this envy was built for, as Nix spells it (`ENVY_SYSTEM` overrides).
 pub fn current_system() -> String {
-    if let Ok(s) = std::env::var(crate::env_vars::ENVY_SYSTEM)
+    if let Ok(s) = std::env::var(crate::env::vars::ENVY_SYSTEM)
         && !s.is_empty()
     {
         return s;

@@ -14,11 +14,11 @@ use std::process::Command;
 use envy_build::BuildEvent;
 
 use super::{Backend, BackendError, BuildOutput, BuildRequest, ErrorKind, GcRoot};
-use crate::env_record::EnvRecord;
-use crate::nix_cli::{self, NixProgress};
-use crate::progress::ProgressSink;
+use crate::backend::nix_cli::{self, NixProgress};
+use crate::env::record::EnvRecord;
 use crate::project::{FLAKE_LOCK, FLAKE_NIX};
 use crate::trust::Snapshot;
+use crate::util::progress::ProgressSink;
 
 /// Most files a copied source directory (`./dir` in a flake) adds to the watch list.
 const MAX_DIR_FILES: usize = 256;
@@ -95,7 +95,8 @@ impl Backend for NixBackend {
         };
         if let Some(i) = top {
             progress.phase("locking flake.nix");
-            match crate::flakes::lock_snapshot(&pins[i], &envy_flake::LockFlags::default()) {
+            match crate::engine::flakes::lock_snapshot(&pins[i], &envy_flake::LockFlags::default())
+            {
                 Ok((Some(bytes), lock_notices)) => {
                     notices.extend(
                         lock_notices
@@ -153,7 +154,7 @@ impl Backend for NixBackend {
         })?;
         let (status, log) = (run.status, run.log);
         // Nix prints a value's bytes as they are, UTF-8 or not.
-        let stdout = crate::env_record::text_from_bytes(&run.stdout);
+        let stdout = crate::env::record::text_from_bytes(&run.stdout);
         // Paths Nix reports are in its store copy of the flake; map them back to the local
         // checkout the flake came from (none for a remote flake reference).
         let local_flake = match &request.selection.flake_ref {
@@ -275,7 +276,7 @@ fn files_below(dir: &Path, max: usize) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in crate::fsutil::list_dir(&d) {
+        for entry in crate::util::fsutil::list_dir(&d) {
             if out.len() >= max {
                 return out;
             }
@@ -353,8 +354,8 @@ impl SourceMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nix_cli::NixLog;
-    use crate::progress::NoProgress;
+    use crate::backend::nix_cli::NixLog;
+    use crate::util::progress::NoProgress;
 
     #[test]
     fn parses_files_errors_and_maps_them_into_the_project() {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{GcRoot, ShellSelection};
-use crate::env_record::{EnvRecord, WatchList};
+use crate::env::record::{EnvRecord, WatchList};
 
 /// One built environment: `generations/<number>.env` (postcard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ pub struct Generation {
 impl Generation {
     /// The environment hash in hex (what `envy generations` shows, shortened).
     pub fn env_hash_hex(&self) -> String {
-        crate::fsutil::hex(&self.record.env_hash())
+        crate::util::fsutil::hex(&self.record.env_hash())
     }
 }
 

@@ -6,8 +6,8 @@
 
 use anyhow::Result;
 
-use crate::dirs::Dirs;
-use crate::fsutil;
+use crate::util::dirs::Dirs;
+use crate::util::fsutil;
 
 /// One live shell's use of a generation.
 #[derive(Debug, Clone, PartialEq, Eq)]

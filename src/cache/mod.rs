@@ -18,6 +18,7 @@
 //! `rollback` points `current` at an older one. Writers hold `lock`; every file is written
 //! atomically.
 
+pub mod gc;
 pub mod generation;
 pub mod live;
 pub mod restore;
@@ -31,11 +32,11 @@ use sha2::{Digest, Sha256};
 pub use generation::{Generation, Pointer};
 
 use crate::backend::{GcRoot, ShellSelection};
-use crate::dirs::Dirs;
-use crate::env_record::{EnvRecord, WatchList};
-use crate::fsutil::{self, FileLock};
+use crate::env::record::{EnvRecord, WatchList};
 use crate::project::Project;
 use crate::trust::{Snapshot, read_regular_up_to};
+use crate::util::dirs::Dirs;
+use crate::util::fsutil::{self, FileLock};
 
 /// What a cache key covers besides the watched inputs.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +122,7 @@ pub struct Failure {
 
 mod hex_key {
     pub fn serialize<S: serde::Serializer>(key: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::fsutil::hex(key))
+        s.serialize_str(&crate::util::fsutil::hex(key))
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text: String = serde::Deserialize::deserialize(d)?;
@@ -512,8 +513,8 @@ fn read_postcard_or_set_aside<T: serde::de::DeserializeOwned>(path: &Path) -> Re
 mod tests {
     use super::*;
     use crate::backend::{BackendError, BuildOutput, BuildRequest};
-    use crate::env_record::Variable;
-    use crate::progress::ProgressSink;
+    use crate::env::record::Variable;
+    use crate::util::progress::ProgressSink;
 
     struct Fake;
     impl crate::backend::Backend for Fake {

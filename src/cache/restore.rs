@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::dirs::Dirs;
-use crate::fsutil;
+use crate::util::dirs::Dirs;
+use crate::util::fsutil;
 
 /// The pre-entry values of everything an environment touched.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

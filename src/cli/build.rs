@@ -145,7 +145,7 @@ impl BuildArgs {
                 "`envy build` through Nix's daemon takes a `.nix` file only, not `{}`\n\
                  hint: build `.drv` files and flakes with `nix build`, or unset `{}` to use envy's store",
                 self.file.display(),
-                crate::env_vars::ENVY_STORE
+                crate::env::vars::ENVY_STORE
             );
         }
         let file = if self.file.is_dir() {
@@ -202,7 +202,7 @@ impl BuildArgs {
                 } else {
                     "s"
                 },
-                crate::humanize::size(missing.download_size),
+                crate::util::humanize::size(missing.download_size),
                 store.store_dir()
             );
         }

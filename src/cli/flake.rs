@@ -197,11 +197,11 @@ fn lock_keeping_allow(reference: &str, flags: &LockFlags) -> Result<()> {
     if flags.write_lock_file
         && let Some(project) = local
     {
-        let dirs = crate::dirs::Dirs::from_env()?;
+        let dirs = crate::util::dirs::Dirs::from_env()?;
         let store = TrustStore::new(dirs.trust_dir());
         let snapshot = Snapshot::read(&project)?;
         if store.check_snapshot(&snapshot) == Trust::Allowed {
-            let (wrote, notices) = crate::flakes::lock_snapshot(&snapshot, flags)?;
+            let (wrote, notices) = crate::engine::flakes::lock_snapshot(&snapshot, flags)?;
             for n in &notices {
                 eprintln!("envy: {n}");
             }
@@ -259,9 +259,9 @@ struct Engine {
 
 impl Engine {
     fn open() -> Result<Engine> {
-        let store_dir = crate::flakes::store_dir()?;
-        let session = crate::flakes::session(store_dir.clone())?;
-        let ev = crate::flakes::evaluator(
+        let store_dir = crate::engine::flakes::store_dir()?;
+        let session = crate::engine::flakes::session(store_dir.clone())?;
+        let ev = crate::engine::flakes::evaluator(
             &session,
             Box::new(DummyStore::new(store_dir)),
             None,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Context;
-use crate::gc::{self, Policy};
-use crate::humanize;
+use crate::cache::gc::{self, Policy};
+use crate::util::humanize;
 
 /// Free old environment generations, their GC roots, and orphaned cache files
 ///

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::cache::ProjectCache;
-use crate::humanize;
+use crate::util::humanize;
 
 /// List the project's environment generations: number, time built, hash, size.
 ///

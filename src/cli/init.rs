@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::pkgs::{self, Template};
+use crate::engine::pkgs::{self, Template};
 
 /// Start a project from a template: a `flake.nix` with its devShell and a tiny program
 ///

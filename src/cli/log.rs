@@ -32,7 +32,7 @@ pub struct LogArgs {
 impl LogArgs {
     pub fn run(self) -> Result<()> {
         if let Some(dir) = &self.project {
-            let dirs = crate::dirs::Dirs::from_env()?;
+            let dirs = crate::util::dirs::Dirs::from_env()?;
             let dir = crate::project::resolve_dir(Some(dir))?;
             let project = crate::project::Project::find_or_err(&dir)?;
             let cache = crate::cache::ProjectCache::new(&dirs, &project);

@@ -160,13 +160,13 @@ pub fn command() -> clap::Command {
 
 /// The everyday context of a command: envy's directories and the project the user is in.
 pub struct Context {
-    pub dirs: crate::dirs::Dirs,
+    pub dirs: crate::util::dirs::Dirs,
 }
 
 impl Context {
     pub fn new() -> anyhow::Result<Self> {
         Ok(Self {
-            dirs: crate::dirs::Dirs::from_env()?,
+            dirs: crate::util::dirs::Dirs::from_env()?,
         })
     }
 
@@ -186,7 +186,7 @@ impl Context {
         let restore = crate::hook::slow::loaded_state().and_then(|(_, loaded)| {
             crate::cache::restore::Restore::load(&self.dirs, &loaded.restore).ok()
         });
-        crate::env_diff::base_env(&env, restore.as_ref())
+        crate::env::diff::base_env(&env, restore.as_ref())
     }
 
     /// An environment resolver over `backend` and `env`.
@@ -194,13 +194,13 @@ impl Context {
         &'a self,
         backend: &'a dyn crate::backend::Backend,
         env: &'a std::collections::BTreeMap<String, String>,
-    ) -> crate::environment::Environments<'a> {
-        crate::environment::Environments {
+    ) -> crate::project::environment::Environments<'a> {
+        crate::project::environment::Environments {
             dirs: &self.dirs,
             backend,
             env,
             system: crate::backend::current_system(),
-            progress: crate::progress::Mode::from_env(),
+            progress: crate::util::progress::Mode::from_env(),
         }
     }
 }

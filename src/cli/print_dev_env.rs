@@ -6,9 +6,9 @@ use anyhow::Result;
 
 use super::Context;
 use crate::backend::{self, BuildRequest, ShellSelection};
-use crate::env_record::EnvRecord;
-use crate::progress::Progress;
+use crate::env::record::EnvRecord;
 use crate::project::Project;
+use crate::util::progress::Progress;
 
 /// Print a devShell's environment, as `nix print-dev-env` does
 ///
@@ -72,7 +72,7 @@ impl PrintDevEnv {
                         flake_ref: None,
                         name,
                     },
-                    None => crate::settings::selection(&ctx.dirs, &project)?,
+                    None => crate::project::settings::selection(&ctx.dirs, &project)?,
                 };
                 // Asking for it is the consent; what is read once is what is evaluated.
                 let pins = [crate::trust::Snapshot::read(&project)?];
@@ -104,7 +104,7 @@ impl PrintDevEnv {
                     pins: &[],
                     input_overrides: &overrides,
                 };
-                let progress = Progress::start(reference, crate::progress::Mode::from_env());
+                let progress = Progress::start(reference, crate::util::progress::Mode::from_env());
                 let result = backend.build(&request, &progress);
                 progress.finish();
                 let _ = fs_err::remove_dir_all(&roots);
@@ -150,7 +150,7 @@ fn captured(generation: &crate::cache::Generation) -> Option<EnvRecord> {
 /// being the `-env` path that holds the JSON. Name them so: `out` is `env_path` (envy's
 /// `-env` path, which holds this JSON), another output `dev` is `env_path-dev`.
 fn name_outputs_as_nix(record: &mut EnvRecord, env_path: &str) {
-    use crate::env_record::Variable;
+    use crate::env::record::Variable;
     let Some(Variable::Exported(top) | Variable::Var(top)) = record.variables.get("NIX_BUILD_TOP")
     else {
         return;
@@ -190,7 +190,7 @@ fn script(record: &EnvRecord, dir: &std::path::Path) -> String {
     use crate::shell::quote::posix as q;
     let mut out = String::new();
     for (name, value) in record.exported() {
-        if crate::env_vars::is_prepended(name) {
+        if crate::env::vars::is_prepended(name) {
             out.push_str(&format!(
                 "export {name}={}\"${{{name}:+:${name}}}\"\n",
                 q(value)

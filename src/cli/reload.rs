@@ -24,7 +24,7 @@ impl Reload {
     pub fn run(self) -> Result<ExitCode> {
         let ctx = Context::new()?;
         let project = ctx.project(self.dir.as_deref())?;
-        let selection = crate::settings::selection(&ctx.dirs, &project)?;
+        let selection = crate::project::settings::selection(&ctx.dirs, &project)?;
         let store = TrustStore::new(ctx.dirs.trust_dir());
         let pins = match trust::gate(&store, &project, &selection)? {
             Gate::Open(pins) => pins,

@@ -63,7 +63,7 @@ impl Rollback {
         // Valid until the watched files change from how they are now.
         let backend = backend::from_env()?;
         let env = ctx.user_env();
-        let selection = crate::settings::selection(&ctx.dirs, &project)?;
+        let selection = crate::project::settings::selection(&ctx.dirs, &project)?;
         let system = backend::current_system();
         let key_ctx = KeyContext {
             backend: backend.name(),

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::dirs::Dirs;
+use crate::engine::pkgs;
 use crate::engine::{Engine, EngineError, Render};
+use crate::env::vars as env_vars;
 use crate::toolchain::nix_backend::NixBackend;
 use crate::toolchain::shell_cache::{self, ShellEntry, ShellRequest, Target};
 use crate::toolchain::spawn::{self, UserShell};
 use crate::toolchain::{HostTools, embedded, var};
-use crate::{env_vars, pkgs};
+use crate::util::dirs::Dirs;
 
 /// Enter a shell whose `cc` builds fully static musl binaries, for this machine or cross
 /// compiled for aarch64, with the host's clang and lld. The toolchain is built once (musl from
@@ -221,7 +222,7 @@ fn realise_installables(installables: &[(&str, String, String)]) -> Result<Vec<S
 }
 
 /// Put `bins` in front of the environment's PATH (the first installable first).
-fn prepend_path(env: &mut crate::env_record::EnvRecord, bins: &[String]) {
+fn prepend_path(env: &mut crate::env::record::EnvRecord, bins: &[String]) {
     let mut path = bins.join(":");
     if let Some(old) = var(env, "PATH").filter(|p| !p.is_empty()) {
         path.push(':');
@@ -229,7 +230,7 @@ fn prepend_path(env: &mut crate::env_record::EnvRecord, bins: &[String]) {
     }
     env.variables.insert(
         "PATH".to_owned(),
-        crate::env_record::Variable::Exported(path),
+        crate::env::record::Variable::Exported(path),
     );
 }
 

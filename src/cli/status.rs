@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::Context;
 use crate::backend;
 use crate::cache::{KeyContext, ProjectCache, cache_key};
-use crate::humanize;
 use crate::project::Project;
 use crate::trust::TrustStore;
+use crate::util::humanize;
 
 /// Show the project here, its trust and generation, and what this shell has loaded
 ///
@@ -42,14 +42,14 @@ impl Status {
                 "status": state.status.as_str(),
             })
         });
-        let blocked = std::env::var(crate::env_vars::__ENVY_STATE)
+        let blocked = std::env::var(crate::env::vars::__ENVY_STATE)
             .ok()
             .and_then(|s| crate::hook::state::State::decode(&s))
             .map(|s| s.status.as_str());
 
         let project = Project::find(&dir).map(|project| -> Result<Value> {
             let cache = ProjectCache::new(&ctx.dirs, &project);
-            let selection = crate::settings::selection(&ctx.dirs, &project)?;
+            let selection = crate::project::settings::selection(&ctx.dirs, &project)?;
             let gate =
                 crate::trust::gate(&TrustStore::new(ctx.dirs.trust_dir()), &project, &selection)?;
             let trust = match &gate {

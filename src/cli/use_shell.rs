@@ -8,7 +8,7 @@ use anyhow::Result;
 use super::Context;
 use crate::backend::ShellSelection;
 use crate::cache::ProjectCache;
-use crate::settings;
+use crate::project::settings;
 
 /// Pick the devShell this project loads (instead of `default`)
 ///

@@ -86,7 +86,7 @@ impl Exec {
             }
         };
         let mut env = ctx.user_env();
-        let diff = crate::env_diff::diff(&env, None, Some(&generation.record));
+        let diff = crate::env::diff::diff(&env, None, Some(&generation.record));
         for (name, value) in diff.changes {
             match value {
                 Some(v) => env.insert(name, v),
@@ -98,7 +98,7 @@ impl Exec {
             .args(args)
             .env_clear()
             .envs(env.iter().map(|(k, v)| {
-                let bytes = crate::env_record::bytes_from_text(v).into_owned();
+                let bytes = crate::env::record::bytes_from_text(v).into_owned();
                 (k, std::ffi::OsString::from_vec(bytes))
             }))
             .exec();
@@ -112,7 +112,7 @@ impl Exec {
 /// so its output is always the project's `build.log`; this follows that log until the worker
 /// lets go of the project and a result is there.
 fn current(ctx: &Context, project: &Project) -> Result<Result<Generation, String>> {
-    let selection = crate::settings::selection(&ctx.dirs, project)?;
+    let selection = crate::project::settings::selection(&ctx.dirs, project)?;
     let pins = match trust::gate(&TrustStore::new(ctx.dirs.trust_dir()), project, &selection)? {
         Gate::Open(pins) => pins,
         closed => anyhow::bail!("{}", closed.message(false).unwrap_or_default()),

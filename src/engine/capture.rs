@@ -12,7 +12,7 @@ use envy_build::Progress;
 use envy_store::StorePath;
 
 use super::{Engine, EngineError};
-use crate::env_record::{EnvRecord, Variable};
+use crate::env::record::{EnvRecord, Variable};
 
 /// The script run in the dev-shell derivation's environment.
 pub const SCRIPT: &str = include_str!("capture.sh");
@@ -41,7 +41,7 @@ pub fn parse(bytes: &[u8]) -> Result<EnvRecord, CaptureError> {
     let mut next = || -> Result<String, CaptureError> {
         fields
             .next()
-            .map(crate::env_record::text_from_bytes)
+            .map(crate::env::record::text_from_bytes)
             .ok_or(CaptureError::Truncated)
     };
     let mut env = EnvRecord::default();
@@ -417,7 +417,8 @@ mod tests {
             system: envy_build::builder::host_system(),
             tools: vec![],
         };
-        let pkgs = crate::pkgs::materialize(&dir.path().join("envy-cache"), &tools).unwrap();
+        let pkgs =
+            crate::engine::pkgs::materialize(&dir.path().join("envy-cache"), &tools).unwrap();
         let expr = dir.path().join("shell.nix");
         fs_err::write(
             &expr,

@@ -11,7 +11,7 @@ use envy_build::{BuildConfig, SandboxMode};
 use envy_store::cache::{CacheConfig, Substituter};
 use envy_store::{LocalStore, StoreConfig};
 
-use crate::env_vars as vars;
+use crate::env::vars;
 
 /// Open envy's store (creating it on first use): `store_dir` if given (`--store-dir`), else
 /// `ENVY_STORE_DIR`, else `$XDG_DATA_HOME/envy/store`; state in `ENVY_STATE_DIR` or

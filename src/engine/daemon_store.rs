@@ -22,7 +22,7 @@ use envy_store::{
 };
 
 use super::eval_store::{LazySources, NoLazySources, err, same_path};
-use crate::env_vars as vars;
+use crate::env::vars;
 
 /// Which store envy evaluates into and builds in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub struct DaemonStore {
 
 /// A dev shell's environment captured through the daemon.
 pub struct CapturedEnv {
-    pub env: crate::env_record::EnvRecord,
+    pub env: crate::env::record::EnvRecord,
     /// The `<name>-env` output in Nix's store: a gc root on it keeps the environment (the
     /// shell's sources and its inputs' outputs, which it refers to) alive.
     pub anchor: StorePath,
@@ -564,7 +564,7 @@ impl envy_store::daemon::LogSink for StderrLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env_record::Variable;
+    use crate::env::record::Variable;
     use std::process::{Command, Stdio};
 
     /// A private `nix-daemon` on its own socket and store under `dir`, killed on drop.

@@ -29,6 +29,8 @@ pub mod context;
 pub mod daemon_store;
 pub mod eval;
 pub mod eval_store;
+pub mod flakes;
+pub mod pkgs;
 pub mod realiser;
 pub mod render;
 

@@ -19,16 +19,16 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 
 use crate::cache::ProjectCache;
-use crate::dirs::Dirs;
-use crate::environment::Environments;
-use crate::fsutil::FileLock;
 use crate::project::Project;
+use crate::project::environment::Environments;
 use crate::trust::{self, Gate, TrustStore};
+use crate::util::dirs::Dirs;
+use crate::util::fsutil::FileLock;
 
 /// Whether builds block the prompt: `ENVY_SYNC` (`1`/`true` or `0`/`false`), else `sync` in
 /// `$XDG_CONFIG_HOME/envy/config.toml`, else no.
 pub fn sync_mode() -> bool {
-    match std::env::var(crate::env_vars::ENVY_SYNC).as_deref() {
+    match std::env::var(crate::env::vars::ENVY_SYNC).as_deref() {
         Ok("1" | "true" | "yes") => return true,
         Ok("0" | "false" | "no") => return false,
         _ => {}
@@ -71,7 +71,7 @@ pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> 
         .arg(project.root())
         .env_clear()
         .envs(env)
-        .env(crate::env_vars::ENVY_PROGRESS, "plain")
+        .env(crate::env::vars::ENVY_PROGRESS, "plain")
         .current_dir(project.root())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -113,10 +113,10 @@ pub fn work(root: &Path) -> Result<()> {
         backend: backend.as_ref(),
         env: &env,
         system: crate::backend::current_system(),
-        progress: crate::progress::Mode::Lines,
+        progress: crate::util::progress::Mode::Lines,
     };
     for _ in 0..2 {
-        let selection = crate::settings::selection(&dirs, &project)?;
+        let selection = crate::project::settings::selection(&dirs, &project)?;
         let pins = match trust::gate(&TrustStore::new(dirs.trust_dir()), &project, &selection)? {
             Gate::Open(pins) => pins,
             closed => {

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::state::{State, digest};
-use crate::env_vars::{__ENVY_PID, __ENVY_STATE, PWD};
+use crate::env::vars::{__ENVY_PID, __ENVY_STATE, PWD};
 use crate::project::FLAKE_NIX;
 use crate::shell::Shell;
 

@@ -18,17 +18,17 @@ use crate::backend::{self, Backend, BackendError, ErrorKind};
 use crate::cache::live::Lease;
 use crate::cache::restore::Restore;
 use crate::cache::{Generation, ProjectCache};
-use crate::dirs::Dirs;
-use crate::env_diff;
-use crate::env_record::EnvRecord;
-use crate::env_vars;
-use crate::environment::Environments;
-use crate::fsutil;
-use crate::progress;
+use crate::env::diff as env_diff;
+use crate::env::record::EnvRecord;
+use crate::env::vars as env_vars;
+use crate::project::environment::Environments;
+use crate::project::settings;
 use crate::project::{self, Project};
-use crate::settings;
 use crate::shell::{Script, Shell};
 use crate::trust::{self, Gate, Trust, TrustStore};
+use crate::util::dirs::Dirs;
+use crate::util::fsutil;
+use crate::util::progress;
 
 /// Run the slow path and print the code for `shell` on stdout.
 pub fn export(shell: Shell) -> Result<()> {
@@ -54,7 +54,7 @@ pub fn export(shell: Shell) -> Result<()> {
             // JSON is text: escaped bytes stay characters there.
             std::borrow::Cow::Borrowed(code.as_bytes())
         } else {
-            crate::env_record::bytes_from_text(&code)
+            crate::env::record::bytes_from_text(&code)
         })
         .and_then(|()| stdout.flush());
     Ok(())
@@ -67,7 +67,7 @@ pub fn process_env() -> BTreeMap<String, String> {
         .filter_map(|(k, v)| {
             Some((
                 k.into_string().ok()?,
-                crate::env_record::text_from_bytes(v.as_bytes()),
+                crate::env::record::text_from_bytes(v.as_bytes()),
             ))
         })
         .filter(|(k, _)| !env_vars::is_internal(k) && k != "_")
@@ -515,7 +515,7 @@ fn fallback_restore(env: &BTreeMap<String, String>, record: &EnvRecord) -> Resto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env_record::Variable;
+    use crate::env::record::Variable;
 
     #[test]
     fn fallback_takes_the_record_back_out_of_path() {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::Script;
 use super::quote::posix as q;
-use crate::env_record::{EnvRecord, Variable};
+use crate::env::record::{EnvRecord, Variable};
 
 /// bash or zsh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,12 +142,12 @@ pub fn render(script: &Script<'_>, flavor: Flavor) -> String {
             let _ = writeln!(
                 out,
                 "export {}={};",
-                crate::env_vars::__ENVY_STATE,
+                crate::env::vars::__ENVY_STATE,
                 q(state)
             );
         }
         None => {
-            let _ = writeln!(out, "unset -v {};", crate::env_vars::__ENVY_STATE);
+            let _ = writeln!(out, "unset -v {};", crate::env::vars::__ENVY_STATE);
         }
     }
     out
@@ -162,7 +162,7 @@ fn load(out: &mut String, record: &EnvRecord, flavor: Flavor) {
         .bash_functions
         .keys()
         .map(String::as_str)
-        .filter(|n| !crate::env_record::is_hook_owned(n))
+        .filter(|n| !crate::env::record::is_hook_owned(n))
         .collect();
     if !locals.is_empty() || !functions.is_empty() {
         let names: Vec<&str> = locals.iter().map(|(n, _)| *n).collect();
@@ -179,7 +179,7 @@ fn load(out: &mut String, record: &EnvRecord, flavor: Flavor) {
     }
     // Each function in its own `eval`: one the shell cannot parse loses only itself.
     for (name, body) in &record.bash_functions {
-        if crate::env_record::is_hook_owned(name) {
+        if crate::env::record::is_hook_owned(name) {
             continue;
         }
         let def = format!("function {name} {{\n{body}\n}}");

@@ -55,12 +55,12 @@ pub fn render(script: &Script<'_>) -> String {
             let _ = writeln!(
                 out,
                 "set -gx {} {};",
-                crate::env_vars::__ENVY_STATE,
+                crate::env::vars::__ENVY_STATE,
                 q(state)
             );
         }
         None => {
-            let _ = writeln!(out, "set -e {};", crate::env_vars::__ENVY_STATE);
+            let _ = writeln!(out, "set -e {};", crate::env::vars::__ENVY_STATE);
         }
     }
     out

@@ -12,8 +12,8 @@ pub mod quote;
 use std::path::Path;
 
 use crate::cache::restore::Restore;
-use crate::env_diff::Change;
-use crate::env_record::EnvRecord;
+use crate::env::diff::Change;
+use crate::env::record::EnvRecord;
 
 /// A shell envy can hook into (plus `json` for `envy export json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,7 +104,7 @@ fn render_json(script: &Script<'_>) -> String {
         map.insert(name.clone(), value.clone().into());
     }
     map.insert(
-        crate::env_vars::__ENVY_STATE.to_string(),
+        crate::env::vars::__ENVY_STATE.to_string(),
         script.state.map(str::to_string).into(),
     );
     let mut out = serde_json::Value::Object(map).to_string();

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::engine::{Arg, Engine, EngineError, EvalRequest};
-use crate::env_record::EnvRecord;
+use crate::env::record::EnvRecord;
 
 use super::shell_cache::ShellRequest;
 

@@ -4,7 +4,7 @@
 //! entering it with the user's shell.
 //!
 //! The Nix side (stdenvs, compiler wrappers, musl) lives in `pkgs/` at the repository root and
-//! is embedded by `crate::pkgs`; nothing here knows Nix language internals.
+//! is embedded by `crate::engine::pkgs`; nothing here knows Nix language internals.
 
 pub mod embedded;
 pub mod host_tools;
@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use host_tools::HostTools;
 
-use crate::env_record::{EnvRecord, Variable};
+use crate::env::record::{EnvRecord, Variable};
 
 /// A string variable's value (exported or not).
 pub fn var<'a>(env: &'a EnvRecord, name: &str) -> Option<&'a str> {

@@ -12,8 +12,8 @@ use std::process::Command;
 use envy_build::Progress;
 
 use super::shell_cache::ShellRequest;
-use crate::env_record::EnvRecord;
-use crate::nix_cli;
+use crate::backend::nix_cli;
+use crate::env::record::EnvRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NixBackendError {
@@ -26,7 +26,7 @@ pub enum NixBackendError {
     #[error("`nix print-dev-env` failed: {message}{}", log_tail(.log))]
     Failed { message: String, log: Vec<String> },
     #[error("`nix print-dev-env` printed an environment envy cannot read")]
-    BadJson(#[source] crate::env_record::RecordError),
+    BadJson(#[source] crate::env::record::RecordError),
 }
 
 fn log_tail(log: &[String]) -> String {

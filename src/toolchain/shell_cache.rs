@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{HostTools, var};
-use crate::env_record::EnvRecord;
+use crate::env::record::EnvRecord;
 
 /// Bumped when [`ShellEntry`] or the key's inputs change meaning.
 const FORMAT: u32 = 2;
@@ -119,7 +119,7 @@ pub fn key(host_tools: &HostTools, request: &ShellRequest, backend: &str) -> Str
     let mut h = Sha256::new();
     h.update(format!(
         "envy-shell-v{FORMAT}\0{}\0",
-        crate::pkgs::content_hash()
+        crate::engine::pkgs::content_hash()
     ));
     h.update(host_tools.to_nix());
     h.update(format!("\0{}\0{backend}\0", request.target.triple()));
@@ -160,7 +160,7 @@ pub fn store(cache_dir: &Path, key: &str, entry: &ShellEntry) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env_record::Variable;
+    use crate::env::record::Variable;
 
     fn tools(version: &str) -> HostTools {
         HostTools {

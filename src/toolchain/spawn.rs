@@ -14,8 +14,8 @@ use std::process::Command;
 
 use super::shell_cache::ShellEntry;
 use super::var;
-use crate::env_record::{EnvRecord, Variable};
-use crate::env_vars;
+use crate::env::record::{EnvRecord, Variable};
+use crate::env::vars as env_vars;
 
 /// The prompt marker of an envy shell.
 pub const PROMPT_MARKER: &str = "(envy) ";

@@ -27,8 +27,8 @@ use anyhow::Result;
 pub use gate::{Gate, gate, selected_flake};
 pub use snapshot::{Snapshot, SnapshotError, read_regular_up_to};
 
-use crate::fsutil;
 use crate::project::Project;
+use crate::util::fsutil;
 
 /// What the trust store says about a project as its files are now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
 use crate::project::Project;
+use crate::util::fsutil;
 
 /// The largest `flake.nix` or `flake.lock` envy reads (nixpkgs' own `flake.nix` is 6 KiB,
 /// large lock files a few hundred KiB).

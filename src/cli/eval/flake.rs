@@ -71,10 +71,10 @@ pub struct Request<'a> {
 /// Evaluate and print; exit code 1 on an evaluation error (printed as Nix prints it).
 pub fn run(req: &Request<'_>) -> Result<std::process::ExitCode> {
     let cwd = crate::project::current_dir()?;
-    let store_dir = crate::flakes::store_dir()?;
-    let session = crate::flakes::session(store_dir.clone())?;
+    let store_dir = crate::engine::flakes::store_dir()?;
+    let session = crate::engine::flakes::session(store_dir.clone())?;
     let system = crate::backend::current_system();
-    let mut ev = crate::flakes::evaluator(
+    let mut ev = crate::engine::flakes::evaluator(
         &session,
         Box::new(DummyStore::new(store_dir)),
         None,

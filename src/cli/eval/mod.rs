@@ -159,10 +159,10 @@ impl EvalArgs {
             // `builtins.getFlake` is the flake machinery's (impure here, as in
             // `nix-instantiate`: unlocked references are allowed); the other fetchers are
             // the evaluator's own.
-            let session = crate::flakes::session(store_dir.clone())?;
+            let session = crate::engine::flakes::session(store_dir.clone())?;
             let fetch_settings = envy_fetch::FetchSettings::new(
                 store_dir.clone(),
-                crate::flakes::cache_dir()?.join("fetch-v1"),
+                crate::engine::flakes::cache_dir()?.join("fetch-v1"),
             );
             let mut ev = Evaluator::builder()
                 .settings(settings)

@@ -6,7 +6,7 @@ use anyhow::Result;
 use envy_store::local::GcOptions;
 
 use super::Opts;
-use crate::humanize::size as human_size;
+use crate::util::humanize::size as human_size;
 
 /// Delete store paths no gc root keeps alive, and print each one.
 ///

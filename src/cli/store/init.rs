@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use envy_store::{LocalStore, StoreConfig};
 
-use crate::fsutil::{FileLock, write_atomic};
+use crate::util::fsutil::{FileLock, write_atomic};
 
 /// The binary cache Nix uses by default, and its public key.
 pub const NIXOS_CACHE: &str = "https://cache.nixos.org";
@@ -205,7 +205,7 @@ impl SudoUser {
             )
             .with_context(|| format!("cannot give `{}` to uid {}", p.display(), self.uid))?;
             if p.is_dir() && !p.is_symlink() {
-                stack.extend(crate::fsutil::list_dir(&p));
+                stack.extend(crate::util::fsutil::list_dir(&p));
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use envy_store::{StorePath, ValidPathInfo};
 use serde_json::{Value, json};
 
 use super::{Opts, resolve_store_path};
-use crate::humanize::size as human_size;
+use crate::util::humanize::size as human_size;
 
 /// Show what the store records about paths: references, deriver, NAR hash and size,
 /// registration time, signatures, content address.

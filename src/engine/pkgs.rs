@@ -336,7 +336,7 @@ mod tests {
         listed.sort();
         assert_eq!(
             listed, on_disk,
-            "update FILES in src/pkgs.rs to match pkgs/"
+            "update FILES in src/engine/pkgs.rs to match pkgs/"
         );
     }
 
@@ -365,7 +365,7 @@ mod tests {
         names.sort();
         assert_eq!(
             names, dirs,
-            "update TEMPLATES in src/pkgs.rs to match templates/"
+            "update TEMPLATES in src/engine/pkgs.rs to match templates/"
         );
         for t in TEMPLATES {
             let dir = root.join(t.name);
@@ -376,7 +376,7 @@ mod tests {
             listed.sort();
             assert_eq!(
                 listed, on_disk,
-                "update TEMPLATES ({}) in src/pkgs.rs",
+                "update TEMPLATES ({}) in src/engine/pkgs.rs",
                 t.name
             );
             assert!(listed.iter().any(|p| p == "flake.nix"), "{}", t.name);

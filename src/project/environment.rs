@@ -11,10 +11,10 @@ use anyhow::Result;
 
 use crate::backend::{Backend, BackendError, BuildRequest, ShellSelection};
 use crate::cache::{Failure, Generation, KeyContext, ProjectCache, cache_key};
-use crate::dirs::Dirs;
-use crate::progress::{self, Progress};
 use crate::project::Project;
 use crate::trust::{Snapshot, TrustStore};
+use crate::util::dirs::Dirs;
+use crate::util::progress::{self, Progress};
 
 /// Resolves projects to environments.
 pub struct Environments<'a> {
@@ -108,7 +108,7 @@ impl Environments<'_> {
             Ok(output) => output,
             Err(e) => {
                 // Remember it: a background build is not started again for the same inputs.
-                let mut watch = crate::env_record::WatchList::default();
+                let mut watch = crate::env::record::WatchList::default();
                 for file in &e.watch {
                     watch.add_file(file.clone());
                 }

@@ -13,7 +13,7 @@ use envy_flake::registry::{LazyEntry, Registry, user_registry_path};
 use envy_flake::{FlakeRef, FlakeSession, Registries};
 use envy_store::{StoreConfig, StoreDir};
 
-use crate::env_vars;
+use crate::env::vars as env_vars;
 use crate::toolchain::HostTools;
 
 /// The flake id of envy's package set in the registry.
@@ -35,7 +35,9 @@ pub fn store_dir() -> Result<StoreDir> {
 
 /// envy's cache directory.
 pub fn cache_dir() -> Result<PathBuf> {
-    Ok(crate::dirs::Dirs::from_env()?.cache_root().to_path_buf())
+    Ok(crate::util::dirs::Dirs::from_env()?
+        .cache_root()
+        .to_path_buf())
 }
 
 /// Fetch settings: the fetch cache under envy's cache, GitHub from the environment.
@@ -85,7 +87,7 @@ pub fn package_set_dir() -> Result<PathBuf> {
         Some(hint) => anyhow::anyhow!("{e}\nhint: {hint}"),
         None => anyhow::Error::new(e),
     })?;
-    crate::pkgs::materialize(&cache, &tools).with_context(|| {
+    crate::engine::pkgs::materialize(&cache, &tools).with_context(|| {
         format!(
             "cannot write envy's package set under `{}`",
             cache.display()

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ShellSelection;
-use crate::dirs::Dirs;
 use crate::project::Project;
+use crate::util::dirs::Dirs;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct SettingsFile {
@@ -57,7 +57,7 @@ pub fn set_selection(dirs: &Dirs, project: &Project, selection: &ShellSelection)
         flake_ref: selection.flake_ref.clone(),
         shell: selection.name.clone(),
     };
-    crate::fsutil::write_atomic(
+    crate::util::fsutil::write_atomic(
         &path,
         format!("{}\n", serde_json::to_string_pretty(&file)?).as_bytes(),
     )

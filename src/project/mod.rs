@@ -5,6 +5,9 @@
 //! through a symbolic link is keyed by the path the user sees, and the fast path (which only
 //! compares strings and calls `stat`) agrees with this module.
 
+pub mod environment;
+pub mod settings;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -70,7 +73,7 @@ impl Project {
 /// The key of a project root path (see [`Project::key`]).
 pub fn key_for_path(root: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
-    let mut hex = crate::fsutil::sha256_hex(root.as_os_str().as_bytes());
+    let mut hex = crate::util::fsutil::sha256_hex(root.as_os_str().as_bytes());
     hex.truncate(32);
     hex
 }
@@ -78,7 +81,7 @@ pub fn key_for_path(root: &Path) -> String {
 /// The directory the user is in: `$PWD` when it is absolute and names the current directory
 /// (the shell's logical path), else the process's current directory.
 pub fn current_dir() -> Result<PathBuf> {
-    let pwd = std::env::var_os(crate::env_vars::PWD)
+    let pwd = std::env::var_os(crate::env::vars::PWD)
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
     if let Some(pwd) = &pwd

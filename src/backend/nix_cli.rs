@@ -28,7 +28,7 @@ pub const LOG_TAIL: usize = 25;
 
 /// `ENVY_NIX`, else `nix` on `PATH`.
 pub fn find() -> Option<PathBuf> {
-    match std::env::var_os(crate::env_vars::ENVY_NIX).filter(|v| !v.is_empty()) {
+    match std::env::var_os(crate::env::vars::ENVY_NIX).filter(|v| !v.is_empty()) {
         Some(path) => Some(PathBuf::from(path)),
         None => which::which("nix").ok(),
     }

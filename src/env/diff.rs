@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cache::restore::Restore;
-use crate::env_record::EnvRecord;
-use crate::env_vars;
+use crate::env::record::EnvRecord;
+use crate::env::vars as env_vars;
 
 /// One environment change: set to a value, or unset.
 pub type Change = (String, Option<String>);
@@ -95,7 +95,7 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env_record::Variable;
+    use crate::env::record::Variable;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -20,9 +20,9 @@ use anyhow::Result;
 use crate::backend::GcRoot;
 use crate::cache::live::Lease;
 use crate::cache::{ProjectCache, now_unix};
-use crate::dirs::Dirs;
-use crate::fsutil;
 use crate::hook::state::State;
+use crate::util::dirs::Dirs;
+use crate::util::fsutil;
 
 /// What to keep.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ fn in_use(dirs: &Dirs, dry_run: bool) -> Result<InUse> {
         }
     }
     // The shell that runs `envy gc` uses what its own state names, lease or not.
-    if let Some(state) = std::env::var(crate::env_vars::__ENVY_STATE)
+    if let Some(state) = std::env::var(crate::env::vars::__ENVY_STATE)
         .ok()
         .and_then(|s| State::decode(&s))
         && let Some(loaded) = state.loaded

@@ -42,7 +42,7 @@ pub enum Mode {
 impl Mode {
     /// From `ENVY_PROGRESS` (`auto`, `plain`, `none`) and whether stderr is a terminal.
     pub fn from_env() -> Self {
-        match std::env::var(crate::env_vars::ENVY_PROGRESS).as_deref() {
+        match std::env::var(crate::env::vars::ENVY_PROGRESS).as_deref() {
             Ok("none") => Mode::Off,
             Ok("plain") => Mode::Lines,
             _ if std::io::stderr().is_terminal() => Mode::Spinner,

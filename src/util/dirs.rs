@@ -42,7 +42,7 @@ impl Dirs {
     /// The user's directories: `ENVY_CACHE_DIR` or `$XDG_CACHE_HOME/envy`, and
     /// `$XDG_DATA_HOME/envy` (XDG variables default to directories under `HOME`).
     pub fn from_env() -> Result<Self> {
-        use crate::env_vars::{ENVY_CACHE_DIR, XDG_CACHE_HOME, XDG_DATA_HOME};
+        use crate::env::vars::{ENVY_CACHE_DIR, XDG_CACHE_HOME, XDG_DATA_HOME};
         let data = dirs::data_dir().with_context(|| {
             format!("cannot find a data directory: neither `{XDG_DATA_HOME}` nor `HOME` is set")
         })?;
@@ -105,7 +105,7 @@ impl Dirs {
         let tag = self.cache.join("CACHEDIR.TAG");
         if !tag.exists() {
             fs_err::create_dir_all(&self.cache)?;
-            crate::fsutil::write_atomic(&tag, CACHEDIR_TAG.as_bytes())?;
+            crate::util::fsutil::write_atomic(&tag, CACHEDIR_TAG.as_bytes())?;
         }
         Ok(())
     }
