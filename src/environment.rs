@@ -121,6 +121,7 @@ impl Environments<'_> {
             }
         };
         cache.clear_failure()?;
+        crate::hook::interrupt::Interrupted::clear(&cache);
         for notice in &output.notices {
             eprintln!("envy: {notice}");
         }

@@ -269,6 +269,26 @@ impl ProjectCache {
         self.dir.join("build.lock")
     }
 
+    /// The background worker's `<pid> <start time>` (see `hook::background`).
+    pub fn build_pid_path(&self) -> PathBuf {
+        self.dir.join("build.pid")
+    }
+
+    /// What the background worker is doing now (its progress phase).
+    pub fn build_phase_path(&self) -> PathBuf {
+        self.dir.join("build.phase")
+    }
+
+    /// Held by the project's file watcher for as long as it runs.
+    pub fn watch_lock_path(&self) -> PathBuf {
+        self.dir.join("watch.lock")
+    }
+
+    /// Recorded when a blocking build was interrupted (Ctrl-C), with its inputs.
+    pub fn interrupted_path(&self) -> PathBuf {
+        self.dir.join("interrupted")
+    }
+
     /// The output of the last background build.
     pub fn build_log_path(&self) -> PathBuf {
         self.dir.join("build.log")
@@ -301,6 +321,13 @@ impl ProjectCache {
             &self.dir.join("failure"),
             serde_json::to_string(&failure)?.as_bytes(),
         )
+    }
+
+    /// The last failure as recorded, whether or not its inputs changed since (`envy status`,
+    /// the watcher).
+    pub fn last_failure(&self) -> Option<Failure> {
+        let text = fs_err::read_to_string(self.dir.join("failure")).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Forget the last failure (a build succeeded).
