@@ -11,7 +11,7 @@
 //!
 //! The worker records who it is and when it started in `build.pid` (`<pid> <unix seconds>`)
 //! and its phase in `build.phase`, for `envy status`; the shell's state watches
-//! `/proc/<pid>` of the worker it waits for, so a worker that dies without finishing (killed,
+//! `/proc/<pid>/cwd` of the worker it waits for, so a worker that dies without finishing (killed,
 //! out of memory) is noticed by the prompt's `stat` check and the next prompt starts the
 //! build again.
 //!

@@ -319,7 +319,8 @@ impl Hook<'_> {
                         );
                     }
                     // The worker's `/proc` entry: when it dies without touching the stamp,
-                    // the prompt's `stat` check sees it gone and comes back here.
+                    // the prompt's `stat` check sees it gone and comes back here (also when
+                    // the project root's listing changes meanwhile: one more slow path).
                     let mut trust_inputs = trust_inputs;
                     if let Some(pid) = worker {
                         trust_inputs.push(Entry::Path(worker_proc(pid)));
@@ -525,21 +526,20 @@ impl Hook<'_> {
     }
 }
 
-/// The path whose `stat` tells whether process `pid` still exists.
+/// The path whose `stat` tells whether process `pid` still runs: its working directory (the
+/// project root), which a process that ended no longer has, even while nobody has reaped it.
 fn worker_proc(pid: u32) -> PathBuf {
-    PathBuf::from(format!("/proc/{pid}"))
+    PathBuf::from(format!("/proc/{pid}/cwd"))
 }
 
-/// Whether the state was waiting for a worker that no longer exists.
+/// Whether the state was waiting for a worker that no longer runs.
 fn previous_worker_died(previous: Option<&State>) -> bool {
     previous.is_some_and(|s| {
         s.watch.entries().iter().any(|e| match e {
             Entry::Path(p) => {
-                p.parent() == Some(Path::new("/proc"))
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.parse::<u32>().is_ok())
-                    && !p.exists()
+                p.file_name().is_some_and(|n| n == "cwd")
+                    && p.parent().and_then(Path::parent) == Some(Path::new("/proc"))
+                    && std::fs::metadata(p).is_err()
             }
             Entry::Env(_) => false,
         })
