@@ -93,7 +93,7 @@ impl Environments<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // Inputs changed from here on may or may not be what the evaluation read.
-        let started = std::time::SystemTime::now();
+        let started = crate::cache::file_clock_now();
         let display = Progress::start(name, self.progress);
         let request = BuildRequest {
             project_root: project.root(),

@@ -106,8 +106,8 @@ impl Drop for Progress {
 impl ProgressSink for Progress {
     fn phase(&self, phase: &str) {
         // A background build tells `envy status` what it is doing (best effort).
-        if let Some(file) = std::env::var_os(crate::env_vars::__ENVY_PHASE_FILE)
-            .filter(|f| !f.is_empty())
+        if let Some(file) =
+            std::env::var_os(crate::env_vars::__ENVY_PHASE_FILE).filter(|f| !f.is_empty())
         {
             let _ = crate::fsutil::write_atomic(std::path::Path::new(&file), phase.as_bytes());
         }

@@ -119,7 +119,10 @@ fn the_watcher_rebuilds_a_changed_file_before_the_next_prompt_and_exits_with_its
     poll(&sb, &project, "the watcher exiting", |s| {
         s["project"]["activity"]["watching"] == false
     });
-    assert_eq!(status(&sb, &project)["project"]["activity"]["state"], "idle");
+    assert_eq!(
+        status(&sb, &project)["project"]["activity"]["state"],
+        "idle"
+    );
 }
 
 /// A devShell whose input sleeps `secs` seconds (`tag` makes it a new derivation).
@@ -223,10 +226,19 @@ fn ctrl_c_in_sync_mode_stops_the_build_until_a_watched_file_changes() {
         "interrupted"
     );
     // A watched file changes (and is allowed): the next prompt builds.
-    fs_err::write(project.join("flake.nix"), corekit::simple_flake("after", "")).unwrap();
+    fs_err::write(
+        project.join("flake.nix"),
+        corekit::simple_flake("after", ""),
+    )
+    .unwrap();
     allow(&sb, &project);
     shell.prompt();
     let env = shell.env();
-    assert_eq!(env.get("FOO").map(String::as_str), Some("after"), "{}", shell.screen());
+    assert_eq!(
+        env.get("FOO").map(String::as_str),
+        Some("after"),
+        "{}",
+        shell.screen()
+    );
     assert_eq!(evaluations(), 2);
 }

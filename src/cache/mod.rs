@@ -68,13 +68,22 @@ pub fn cache_key_of_build(
     ctx: &KeyContext<'_>,
     started: std::time::SystemTime,
 ) -> [u8; 32] {
-    // File times come from the kernel's coarse clock, a tick behind the real one: a change
-    // just after `started` can carry a time just before it. Erring early costs one rebuild.
-    key_over(
-        watch,
-        ctx,
-        Some(started - std::time::Duration::from_millis(50)),
-    )
+    key_over(watch, ctx, Some(started))
+}
+
+/// Now, by the clock the kernel stamps file times with (`CLOCK_REALTIME_COARSE`, up to a tick
+/// behind the real time): a file changed after this reads a time at or after it. A change in
+/// the same tick before it counts as after it, which costs one rebuild at most.
+pub fn file_clock_now() -> std::time::SystemTime {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return std::time::SystemTime::now() - std::time::Duration::from_millis(20);
+    }
+    std::time::UNIX_EPOCH + std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Whether `path` (not followed if a link) changed at or after `since`.

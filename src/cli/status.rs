@@ -278,7 +278,10 @@ fn activity_line(a: &Value) -> String {
                 .as_str()
                 .map(|p| format!(": {p}"))
                 .unwrap_or_default();
-            format!("building{}{pid}{phase}{watching} (`envy wait` follows it)", since(a))
+            format!(
+                "building{}{pid}{phase}{watching} (`envy wait` follows it)",
+                since(a)
+            )
         }
         "failed" => format!(
             "failed{}: {}{watching} (`envy log --project` shows it all)",
@@ -310,7 +313,10 @@ fn all(ctx: &Context, backend: Option<&dyn backend::Backend>, json_out: bool) ->
         }));
     }
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({ "projects": projects }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "projects": projects }))?
+        );
     } else if projects.is_empty() {
         println!("no projects yet");
     } else {

@@ -66,7 +66,11 @@ pub fn worker(cache: &ProjectCache) -> Option<(u32, u64)> {
 /// Start the background build of `project` (unless one runs already), with `env` as the
 /// environment its evaluation sees. Returns once the worker is started, never waiting for it,
 /// with the pid of the process that builds (`None` when it cannot be told).
-pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> Result<Option<u32>> {
+pub fn start(
+    dirs: &Dirs,
+    project: &Project,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<u32>> {
     let cache = ProjectCache::new(dirs, project);
     cache.ensure(dirs)?;
     if running(&cache) {

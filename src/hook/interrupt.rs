@@ -124,7 +124,8 @@ impl Drop for InterruptGuard {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(previous) = &self.previous {
             // SAFETY: restoring the disposition that was there before.
-            let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, previous) };
+            let _ =
+                unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, previous) };
         }
     }
 }

@@ -243,8 +243,8 @@ impl Hook<'_> {
                         env: &base,
                         pinned: &pins,
                     };
-                    if envs.cached(project, &selection, &pins)?.is_none()
-                        && let Some(_) = Interrupted::holding(&cache, &key_ctx)
+                    if Interrupted::holding(&cache, &key_ctx).is_some()
+                        && envs.cached(project, &selection, &pins)?.is_none()
                     {
                         // Ctrl-C stopped this very build: not again until something changes.
                         let told = self.previous.as_ref().is_some_and(|s| {
@@ -257,7 +257,10 @@ impl Hook<'_> {
                             );
                         }
                         let mut inputs = trust_inputs;
-                        for file in Interrupted::load(&cache).map(|m| m.watch.files).unwrap_or_default() {
+                        for file in Interrupted::load(&cache)
+                            .map(|m| m.watch.files)
+                            .unwrap_or_default()
+                        {
                             let entry = relative_entry(project.root(), file);
                             if !inputs.contains(&entry) {
                                 inputs.push(entry);
@@ -273,7 +276,8 @@ impl Hook<'_> {
                     let guard = {
                         let (cache, project) = (cache.clone(), project.clone());
                         let (backend_name, system) = (backend.name(), envs.system.clone());
-                        let (selection, base, pins) = (selection.clone(), base.clone(), pins.clone());
+                        let (selection, base, pins) =
+                            (selection.clone(), base.clone(), pins.clone());
                         InterruptGuard::install(move || {
                             let ctx = crate::cache::KeyContext {
                                 backend: backend_name,
