@@ -53,7 +53,25 @@ fn poll(sb: &Sandbox, dir: &Path, what: &str, done: impl Fn(&serde_json::Value) 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("{what} never happened; status: {:#}", status(sb, dir));
+    let s = status(sb, dir);
+    let watch_log = s["project"]["cache"]
+        .as_str()
+        .and_then(|c| fs_err::read_to_string(Path::new(c).join("watch.log")).ok())
+        .unwrap_or_default();
+    let leases: Vec<String> = fs_err::read_dir(sb.cache_home().join("envy/live-v1"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    format!(
+                        "{:?}: {:?}",
+                        e.file_name(),
+                        fs_err::read_to_string(e.path()).ok()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    panic!("{what} never happened; status: {s:#}\nwatch.log:\n{watch_log}\nleases: {leases:?}");
 }
 
 fn generation(s: &serde_json::Value) -> u64 {
@@ -155,21 +173,39 @@ fn a_killed_worker_does_not_leave_the_shell_building() {
     shell.cd(&project);
     // The hook returned at once; the worker it started takes the project's lock.
     poll(&sb, &project, "the build starting", |s| {
-        s["project"]["activity"]["state"] == "building"
+        s["project"]["activity"]["pid"].is_u64()
     });
     let building = status(&sb, &project);
     let activity = &building["project"]["activity"];
     assert_eq!(activity["state"], "building", "{building:#}");
     assert!(activity["since"].as_u64().is_some(), "{building:#}");
     let first = activity["pid"].as_u64().expect("the worker's pid");
+    // What it builds, and how much is left (the slow derivation at least).
     poll(&sb, &project, "the build phase", |s| {
-        s["project"]["activity"]["phase"].is_string()
+        s["project"]["activity"]["phase"]
+            .as_str()
+            .is_some_and(|p| p.contains("slow-killed"))
     });
+    let building = status(&sb, &project);
+    assert!(
+        building["project"]["activity"]["builds_left"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{building:#}"
+    );
+    let human = envy(&sb, &project, &["status"]).output().unwrap();
+    let human = String::from_utf8_lossy(&human.stdout).into_owned();
+    assert!(
+        human.contains("activity:    building since") && human.contains("left"),
+        "{human}"
+    );
     kill_group(first);
     poll(&sb, &project, "the worker's lock being free", |s| {
         s["project"]["activity"]["state"] != "building"
     });
-    // The prompt's stat check sees the worker gone; the slow path says so and starts again.
+    // The prompt's stat check sees the worker gone; the slow path says so and starts again
+    // (a typed line runs before the prompt's hook: the second one runs after it).
+    shell.prompt();
     shell.prompt();
     let screen = shell.screen();
     assert!(screen.contains("stopped without a result"), "{screen}");

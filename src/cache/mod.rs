@@ -293,6 +293,11 @@ impl ProjectCache {
         self.dir.join("watch.lock")
     }
 
+    /// What the project's last file watcher did.
+    pub fn watch_log_path(&self) -> PathBuf {
+        self.dir.join("watch.log")
+    }
+
     /// Recorded when a blocking build was interrupted (Ctrl-C), with its inputs.
     pub fn interrupted_path(&self) -> PathBuf {
         self.dir.join("interrupted")

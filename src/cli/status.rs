@@ -202,12 +202,18 @@ fn activity(
     let watching = watch::watching(cache);
     if background::running(cache) {
         let (pid, since) = background::worker(cache).unzip();
-        let phase = fs_err::read_to_string(cache.build_phase_path()).ok();
+        let phase = fs_err::read_to_string(cache.build_phase_path()).unwrap_or_default();
+        let mut lines = phase.lines();
+        let (phase, left) = (
+            lines.next().filter(|p| !p.is_empty()),
+            lines.next().and_then(|n| n.parse::<u64>().ok()),
+        );
         return json!({
             "state": "building",
             "since": since,
             "pid": pid,
             "phase": phase,
+            "builds_left": left,
             "watching": watching,
         });
     }
@@ -278,8 +284,13 @@ fn activity_line(a: &Value) -> String {
                 .as_str()
                 .map(|p| format!(": {p}"))
                 .unwrap_or_default();
+            let left = match a["builds_left"].as_u64() {
+                Some(1) => ", 1 build left".to_string(),
+                Some(n) if n > 1 => format!(", {n} builds left"),
+                _ => String::new(),
+            };
             format!(
-                "building{}{pid}{phase}{watching} (`envy wait` follows it)",
+                "building{}{pid}{phase}{left}{watching} (`envy wait` follows it)",
                 since(a)
             )
         }

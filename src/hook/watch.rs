@@ -63,6 +63,8 @@ pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> 
     if watching(&cache) {
         return Ok(());
     }
+    // What it did and why, for `envy status` readers and bug reports (the last watcher's).
+    let log = fs_err::File::create(cache.watch_log_path())?.into_parts().0;
     let exe = std::env::current_exe().context("cannot find envy's own executable")?;
     let mut command = Command::new(exe);
     command
@@ -73,7 +75,7 @@ pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> 
         .current_dir(project.root())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(log);
     // Its own session: Ctrl-C at the prompt and closing the terminal do not reach it.
     // SAFETY: `setsid` is async-signal-safe and touches no memory of the parent.
     unsafe {
@@ -169,7 +171,9 @@ pub fn run(root: &Path) -> Result<()> {
     let key = project.key();
     // The shell that started us writes its lease right after: look from the first check on.
     let mut checked = Instant::now();
-    let mut pending = false;
+    // A change made before the first round armed its watches is seen by no event: the first
+    // round starts with a worker, which finds the inputs built (and exits) or builds them.
+    let mut pending = true;
     loop {
         let targets = Targets::of(&dirs, &project);
         let (tx, rx) = mpsc::channel();
@@ -186,12 +190,18 @@ pub fn run(root: &Path) -> Result<()> {
         while !changed {
             if checked.elapsed() >= LEASE_CHECK {
                 if !in_use(&dirs, &key) {
+                    eprintln!("envy: no live shell has the project loaded: the watcher exits");
                     return Ok(());
                 }
                 checked = Instant::now();
             }
             match rx.recv_timeout(LEASE_CHECK.saturating_sub(checked.elapsed())) {
-                Ok(Ok(event)) => changed = targets.matches(&event),
+                Ok(Ok(event)) => {
+                    changed = targets.matches(&event);
+                    if changed {
+                        eprintln!("envy: changed: {:?}", event.paths);
+                    }
+                }
                 Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
@@ -199,9 +209,11 @@ pub fn run(root: &Path) -> Result<()> {
         while rx.recv_timeout(SETTLE).is_ok() {}
         drop(watcher);
         if !in_use(&dirs, &key) {
+            eprintln!("envy: no live shell has the project loaded: the watcher exits");
             return Ok(());
         }
-        let started = SystemTime::now();
+        eprintln!("envy: starting the build worker");
+        let started = crate::cache::file_clock_now();
         // The worker builds what the prompt would (or finds the inputs built, and exits).
         let mut child = background::spawn(&dirs, &project, &env)?;
         let _ = child.wait();
@@ -213,5 +225,8 @@ pub fn run(root: &Path) -> Result<()> {
         let mut next = Targets::of(&dirs, &project);
         next.files.remove(&cache.stamp_path());
         pending = next.changed_since(started);
+        if pending {
+            eprintln!("envy: a watched file changed while the worker ran");
+        }
     }
 }
