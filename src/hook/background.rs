@@ -125,7 +125,7 @@ pub fn work(root: &Path) -> Result<()> {
     let project = Project::at(root.to_path_buf());
     let cache = ProjectCache::new(&dirs, &project);
     cache.ensure(&dirs)?;
-    let Some(_lock) = FileLock::try_acquire(&cache.build_lock_path())? else {
+    let Some(_lock) = FileLock::try_acquire_patiently(&cache.build_lock_path())? else {
         return Ok(());
     };
     crate::fsutil::write_atomic(

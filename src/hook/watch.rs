@@ -164,7 +164,7 @@ pub fn run(root: &Path) -> Result<()> {
     let project = Project::at(root.to_path_buf());
     let cache = ProjectCache::new(&dirs, &project);
     cache.ensure(&dirs)?;
-    let Some(_lock) = FileLock::try_acquire(&cache.watch_lock_path())? else {
+    let Some(_lock) = FileLock::try_acquire_patiently(&cache.watch_lock_path())? else {
         return Ok(());
     };
     let env = super::slow::process_env();
