@@ -7,6 +7,8 @@
 # Before each prompt, `envy export nu` prints what to change as a JSON object (a string to
 # set, null to unset); the hook applies it with load-env and hide-env. nushell runs its
 # env_change hooks at the same point as pre_prompt, so one pre_prompt hook sees every `cd`.
+# Neither runs inside a command line (checked with nu 0.108, env_change.PWD included): in
+# `cd app; make`, make runs before the hook; `envy exec -- make` does not depend on it.
 # PATH stays a list: the value envy gives is split as nushell splits it at start-up.
 # nushell cannot run a devShell's shellHook or bash functions: it gets its variables.
 

@@ -370,3 +370,64 @@ fn git_add_and_git_commit_refresh_and_unrelated_git_work_does_not_evaluate() {
         "untracked edits and `git status` evaluate nothing"
     );
 }
+
+/// Regression: the worker keyed the environment from the watched files as they were after the
+/// build, so an edit made during the build was taken as built and never rebuilt.
+#[test]
+fn an_edit_during_a_build_queues_exactly_one_rebuild() {
+    let sb = Sandbox::new();
+    let project = sb.project(
+        "proj",
+        &slow_flake("unused", 4, "during")
+            .replace("FOO = \"unused\";", "FOO = builtins.readFile ./value.txt;"),
+    );
+    fs_err::write(project.join("value.txt"), "before").unwrap();
+    let ok = run(&sb, &project, &["allow"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let log = sb.root().join("eval.log");
+    let evaluations = || {
+        fs_err::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let out = envy(&sb, &project, &["export", "json"])
+        .env("__ENVY_PID", "4242")
+        .env("ENVY_EVAL_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // The worker has started evaluating (its builder then sleeps 4 s): edit now.
+    let mut polls = 0;
+    while evaluations() == 0 {
+        polls += 1;
+        assert!(polls < 1200, "the background build never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    fs_err::write(project.join("value.txt"), "after").unwrap();
+    // Ten more shells and `envy wait` during the build share the one worker.
+    for i in 0..10 {
+        let out = envy(&sb, &project, &["export", "json"])
+            .env("__ENVY_PID", (6000 + i).to_string())
+            .env("ENVY_EVAL_LOG", &log)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let waited = envy(&sb, &project, &["wait"])
+        .env("ENVY_EVAL_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(waited.status.success(), "{}", text(&waited));
+    let out = envy(&sb, &project, &["exec", "--", "printenv", "FOO"])
+        .env("ENVY_EVAL_LOG", &log)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "after\n",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(evaluations(), 2, "the build, and one more for the edit");
+}

@@ -196,10 +196,16 @@ fn build_in_envy_store(
     let render = |event: BuildEvent| match event {
         BuildEvent::Started { name, .. } => progress.phase(&format!("building {name}")),
         BuildEvent::Log { line, .. } => progress.log_line(&line),
-        // Say it before it hurts: these are what no configured cache has.
-        BuildEvent::Planned { to_build } if to_build > MANY_BUILDS => {
-            eprintln!("envy: warning: {}", many_builds(to_build, &store_dir));
+        BuildEvent::Planned { to_build } => {
+            progress.planned(to_build);
+            // Say it before it hurts: these are what no configured cache has.
+            if to_build > MANY_BUILDS {
+                eprintln!("envy: warning: {}", many_builds(to_build, &store_dir));
+            }
         }
+        BuildEvent::Finished { ok: true, .. }
+        | BuildEvent::Substituted { .. }
+        | BuildEvent::AlreadyValid { .. } => progress.done_one(),
         _ => {}
     };
     let failed = |e: EngineError| {

@@ -56,7 +56,60 @@ pub struct KeyContext<'a> {
 
 /// sha256 over everything `watch` names, as it is now, plus `ctx`.
 pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
+    key_over(watch, ctx, None)
+}
+
+/// The key of a build that started at `started`: like [`cache_key`], except that a watched
+/// file or directory changed since then counts as unknown, since the evaluation may have
+/// read it before or after the change. Such a key matches no later lookup, so an edit made
+/// during a build leads to exactly one more build, never to a stale environment keyed as
+/// current.
+pub fn cache_key_of_build(
+    watch: &WatchList,
+    ctx: &KeyContext<'_>,
+    started: std::time::SystemTime,
+) -> [u8; 32] {
+    key_over(watch, ctx, Some(started))
+}
+
+/// Now, by the clock the kernel stamps file times with (`CLOCK_REALTIME_COARSE`, up to a tick
+/// behind the real time): a file changed after this reads a time at or after it. A change in
+/// the same tick before it counts as after it, which costs one rebuild at most.
+pub fn file_clock_now() -> std::time::SystemTime {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return std::time::SystemTime::now() - std::time::Duration::from_millis(20);
+    }
+    std::time::UNIX_EPOCH + std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Whether `path` (not followed if a link) changed at or after `since`.
+fn changed_since(path: &Path, since: std::time::SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    let at = |secs: i64, nanos: i64| {
+        std::time::UNIX_EPOCH
+            + std::time::Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32)
+    };
+    at(meta.ctime(), meta.ctime_nsec()) >= since || at(meta.mtime(), meta.mtime_nsec()) >= since
+}
+
+/// A key field no file's bytes can equal: the input changed while it was being read.
+const CHANGED_DURING_BUILD: &[u8] = b"\0envy: changed during the build\0";
+
+fn key_over(
+    watch: &WatchList,
+    ctx: &KeyContext<'_>,
+    since: Option<std::time::SystemTime>,
+) -> [u8; 32] {
     use std::os::unix::ffi::OsStrExt;
+    let unsettled = |path: &Path| since.is_some_and(|t| changed_since(path, t));
     let mut h = Sha256::new();
     let mut field = |bytes: Option<&[u8]>| match bytes {
         Some(b) => {
@@ -78,6 +131,12 @@ pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
             .find(|(path, _)| path == file);
         match pinned {
             Some((_, bytes)) => field(bytes.as_deref()),
+            // Not a git index: evaluation itself rewrites it (`git diff` refreshes its stat
+            // data), so its times say nothing; a `git add` during a build is the one miss.
+            None if !is_git_index(file) && unsettled(file) => {
+                field(None);
+                field(Some(CHANGED_DURING_BUILD));
+            }
             // A git index: what matters is which paths are tracked, not the stat data git
             // refreshes in it on `git status`.
             None if is_git_index(file) => field(tracked_paths(file).as_deref()),
@@ -87,6 +146,11 @@ pub fn cache_key(watch: &WatchList, ctx: &KeyContext<'_>) -> [u8; 32] {
     }
     for dir in &watch.dirs {
         field(Some(dir.as_os_str().as_bytes()));
+        if unsettled(dir) {
+            field(None);
+            field(Some(CHANGED_DURING_BUILD));
+            continue;
+        }
         match std::fs::read_dir(dir) {
             Ok(entries) => {
                 let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
@@ -215,6 +279,31 @@ impl ProjectCache {
         self.dir.join("build.lock")
     }
 
+    /// The background worker's `<pid> <start time>` (see `hook::background`).
+    pub fn build_pid_path(&self) -> PathBuf {
+        self.dir.join("build.pid")
+    }
+
+    /// What the background worker is doing now (its progress phase).
+    pub fn build_phase_path(&self) -> PathBuf {
+        self.dir.join("build.phase")
+    }
+
+    /// Held by the project's file watcher for as long as it runs.
+    pub fn watch_lock_path(&self) -> PathBuf {
+        self.dir.join("watch.lock")
+    }
+
+    /// What the project's last file watcher did.
+    pub fn watch_log_path(&self) -> PathBuf {
+        self.dir.join("watch.log")
+    }
+
+    /// Recorded when a blocking build was interrupted (Ctrl-C), with its inputs.
+    pub fn interrupted_path(&self) -> PathBuf {
+        self.dir.join("interrupted")
+    }
+
     /// The output of the last background build.
     pub fn build_log_path(&self) -> PathBuf {
         self.dir.join("build.log")
@@ -229,15 +318,17 @@ impl ProjectCache {
 
     /// Remember that building with these inputs failed with `message`: the hook shows it
     /// once and starts no new build until something it read changes.
+    /// `started` is when the failed build started (see [`cache_key_of_build`]).
     pub fn record_failure(
         &self,
         message: &str,
         watch: WatchList,
         ctx: &KeyContext<'_>,
+        started: std::time::SystemTime,
     ) -> Result<()> {
         let failure = Failure {
             message: message.to_string(),
-            key: cache_key(&watch, ctx),
+            key: cache_key_of_build(&watch, ctx, started),
             watch,
             when: now_unix(),
         };
@@ -245,6 +336,13 @@ impl ProjectCache {
             &self.dir.join("failure"),
             serde_json::to_string(&failure)?.as_bytes(),
         )
+    }
+
+    /// The last failure as recorded, whether or not its inputs changed since (`envy status`,
+    /// the watcher).
+    pub fn last_failure(&self) -> Option<Failure> {
+        let text = fs_err::read_to_string(self.dir.join("failure")).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Forget the last failure (a build succeeded).

@@ -82,6 +82,11 @@ enum Command {
     Worker {
         dir: std::path::PathBuf,
     },
+    /// The per-project file watcher the hook starts (internal).
+    #[command(name = "__watch", hide = true)]
+    Watcher {
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Parse the command line, run it, and report errors envy-style.
@@ -110,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Wait(c) => c.run(),
         Command::Exec(c) => c.run(),
         Command::Worker { dir } => crate::hook::background::work(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Watcher { dir } => crate::hook::watch::run(&dir).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -15,12 +15,19 @@ use crate::util::humanize;
 
 /// Show the project here, its trust and generation, and what this shell has loaded
 ///
-/// `--json` prints the same as an object, for scripts and prompts.
+/// The project's activity is one of: building (since when, its worker, what it builds now),
+/// failed (the first line of the error; `envy log --project` has it all), watching (a file
+/// watcher rebuilds it when a watched file changes), or idle. `--all` lists the activity of
+/// every project envy has built. `--json` prints the same as an object, for scripts and
+/// prompts.
 #[derive(clap::Args)]
 pub struct Status {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Every project envy has a cache for, with its activity.
+    #[arg(long)]
+    all: bool,
     /// A directory to look at (default: the current directory).
     dir: Option<PathBuf>,
 }
@@ -28,8 +35,11 @@ pub struct Status {
 impl Status {
     pub fn run(self) -> Result<ExitCode> {
         let ctx = Context::new()?;
-        let dir = crate::project::resolve_dir(self.dir.as_deref())?;
         let backend = backend::from_env();
+        if self.all {
+            return all(&ctx, backend.as_deref().ok(), self.json);
+        }
+        let dir = crate::project::resolve_dir(self.dir.as_deref())?;
         let backend_name = match &backend {
             Ok(b) => b.name().to_string(),
             Err(e) => format!("error: {e}"),
@@ -97,6 +107,7 @@ impl Status {
             };
             Ok(json!({
                 "root": project.root(),
+                "activity": activity(&ctx, &cache, backend.as_deref().ok(), &selection),
                 "trust": trust,
                 "devShell": selection.display(),
                 "generation": generation,
@@ -138,6 +149,7 @@ fn print_human(doc: &Value) {
         ),
         Some(p) => {
             println!("project:     {}", s(&p["root"]));
+            println!("activity:    {}", activity_line(&p["activity"]));
             println!("trust:       {}", s(&p["trust"]));
             println!("devShell:    {}", s(&p["devShell"]));
             match p["generation"].as_object() {
@@ -177,6 +189,157 @@ fn print_human(doc: &Value) {
     }
     println!("backend:     {}", s(&doc["backend"]));
     println!("store:       {}", s(&doc["store"]["description"]));
+}
+
+/// What is happening to a project now: building, failed, watching or idle.
+fn activity(
+    ctx: &Context,
+    cache: &ProjectCache,
+    backend: Option<&dyn backend::Backend>,
+    selection: &crate::backend::ShellSelection,
+) -> Value {
+    use crate::hook::{background, watch};
+    let watching = watch::watching(cache);
+    if background::running(cache) {
+        let (pid, since) = background::worker(cache).unzip();
+        let phase = fs_err::read_to_string(cache.build_phase_path()).unwrap_or_default();
+        let mut lines = phase.lines();
+        let (phase, left) = (
+            lines.next().filter(|p| !p.is_empty()),
+            lines.next().and_then(|n| n.parse::<u64>().ok()),
+        );
+        return json!({
+            "state": "building",
+            "since": since,
+            "pid": pid,
+            "phase": phase,
+            "builds_left": left,
+            "watching": watching,
+        });
+    }
+    // A failure counts while the inputs it failed on are unchanged.
+    let failure = cache.last_failure().filter(|f| match backend {
+        Some(b) => {
+            let env = ctx.user_env();
+            let system = backend::current_system();
+            let kctx = KeyContext {
+                backend: b.name(),
+                system: &system,
+                selection,
+                env: &env,
+                pinned: &[],
+            };
+            cache_key(&f.watch, &kctx) == f.key
+        }
+        None => true,
+    });
+    if let Some(f) = failure {
+        let first = f
+            .message
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string();
+        return json!({
+            "state": "failed",
+            "since": f.when,
+            "error": first,
+            "watching": watching,
+        });
+    }
+    if let Some(interrupted) = crate::hook::interrupt::Interrupted::load(cache) {
+        return json!({
+            "state": "interrupted",
+            "since": interrupted.when,
+            "watching": watching,
+        });
+    }
+    json!({
+        "state": if watching { "watching" } else { "idle" },
+        "watching": watching,
+    })
+}
+
+/// One line for `activity` (see [`activity`]).
+fn activity_line(a: &Value) -> String {
+    let since = |a: &Value| {
+        a["since"]
+            .as_u64()
+            .map(|t| format!(" since {}", humanize::time(t)))
+            .unwrap_or_default()
+    };
+    let watching = if a["watching"].as_bool() == Some(true) {
+        "; watching its files"
+    } else {
+        ""
+    };
+    match a["state"].as_str().unwrap_or("idle") {
+        "building" => {
+            let pid = a["pid"]
+                .as_u64()
+                .map(|p| format!(" (worker {p})"))
+                .unwrap_or_default();
+            let phase = a["phase"]
+                .as_str()
+                .map(|p| format!(": {p}"))
+                .unwrap_or_default();
+            let left = match a["builds_left"].as_u64() {
+                Some(1) => ", 1 build left".to_string(),
+                Some(n) if n > 1 => format!(", {n} builds left"),
+                _ => String::new(),
+            };
+            format!(
+                "building{}{pid}{phase}{left}{watching} (`envy wait` follows it)",
+                since(a)
+            )
+        }
+        "failed" => format!(
+            "failed{}: {}{watching} (`envy log --project` shows it all)",
+            since(a),
+            a["error"].as_str().unwrap_or("")
+        ),
+        "interrupted" => format!(
+            "interrupted{} (Ctrl-C); `envy reload` or a change to a watched file builds it again",
+            since(a)
+        ),
+        "watching" => "watching its files: a change is rebuilt before the next prompt".into(),
+        _ => "idle".into(),
+    }
+}
+
+/// `envy status --all`: every project with a cache, and what happens to it.
+fn all(ctx: &Context, backend: Option<&dyn backend::Backend>, json_out: bool) -> Result<ExitCode> {
+    let mut projects = Vec::new();
+    for dir in crate::util::fsutil::list_dir(&ctx.dirs.env_dir()) {
+        let Some(cache) = ProjectCache::from_dir(dir) else {
+            continue;
+        };
+        let project = Project::at(cache.root().to_path_buf());
+        let selection = crate::project::settings::selection(&ctx.dirs, &project)?;
+        projects.push(json!({
+            "root": cache.root(),
+            "activity": activity(ctx, &cache, backend, &selection),
+            "generation": cache.current().ok().flatten().map(|p| p.generation),
+        }));
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "projects": projects }))?
+        );
+    } else if projects.is_empty() {
+        println!("no projects yet");
+    } else {
+        for p in &projects {
+            println!(
+                "{}: {}",
+                p["root"].as_str().unwrap_or(""),
+                activity_line(&p["activity"])
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The store envy evaluates into and builds in (`ENVY_STORE`), without opening it.

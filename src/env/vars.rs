@@ -23,6 +23,14 @@ pub const ENVY_QUIET: &str = "ENVY_QUIET";
 /// builds; `0` turns that off again over `sync = true` in `config.toml`.
 pub const ENVY_SYNC: &str = "ENVY_SYNC";
 
+/// `0` (or `false`): no file watcher rebuilds a loaded project when a watched file changes;
+/// the next prompt still does. Background mode only.
+pub const ENVY_WATCH: &str = "ENVY_WATCH";
+
+/// Set by a background build on itself: the file its progress display writes the current
+/// phase ("building hello-2.12") to, for `envy status`.
+pub const __ENVY_PHASE_FILE: &str = "__ENVY_PHASE_FILE";
+
 /// The system a devShell is picked for (`devShells.<system>.<name>`); defaults to the
 /// machine's (`x86_64-linux`, `aarch64-linux`, …).
 pub const ENVY_SYSTEM: &str = "ENVY_SYSTEM";

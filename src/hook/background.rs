@@ -9,6 +9,12 @@
 //! prompt after the build loads the new generation (or shows the failure, once). A change
 //! made while it builds is built once more after it.
 //!
+//! The worker records who it is and when it started in `build.pid` (`<pid> <unix seconds>`)
+//! and its phase in `build.phase`, for `envy status`; the shell's state watches
+//! `/proc/<pid>/cwd` of the worker it waits for, so a worker that dies without finishing (killed,
+//! out of memory) is noticed by the prompt's `stat` check and the next prompt starts the
+//! build again.
+//!
 //! `ENVY_SYNC=1` (or `sync = true` in `config.toml`) keeps the blocking behaviour.
 
 use std::collections::BTreeMap;
@@ -50,14 +56,37 @@ pub fn running(cache: &ProjectCache) -> bool {
     matches!(FileLock::try_acquire(&cache.build_lock_path()), Ok(None))
 }
 
+/// The running worker's pid and start time (seconds since the epoch), from `build.pid`.
+pub fn worker(cache: &ProjectCache) -> Option<(u32, u64)> {
+    let text = fs_err::read_to_string(cache.build_pid_path()).ok()?;
+    let mut parts = text.split_whitespace();
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 /// Start the background build of `project` (unless one runs already), with `env` as the
-/// environment its evaluation sees. Returns once the worker is started, never waiting for it.
-pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> Result<()> {
+/// environment its evaluation sees. Returns once the worker is started, never waiting for it,
+/// with the pid of the process that builds (`None` when it cannot be told).
+pub fn start(
+    dirs: &Dirs,
+    project: &Project,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<u32>> {
     let cache = ProjectCache::new(dirs, project);
     cache.ensure(dirs)?;
     if running(&cache) {
-        return Ok(());
+        return Ok(worker(&cache).map(|(pid, _)| pid));
     }
+    Ok(Some(spawn(dirs, project, env)?.id()))
+}
+
+/// Start a worker for `project` whatever runs (it exits at once when another one builds).
+pub fn spawn(
+    dirs: &Dirs,
+    project: &Project,
+    env: &BTreeMap<String, String>,
+) -> Result<std::process::Child> {
+    let cache = ProjectCache::new(dirs, project);
+    cache.ensure(dirs)?;
     let log = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
@@ -72,6 +101,7 @@ pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> 
         .env_clear()
         .envs(env)
         .env(crate::env::vars::ENVY_PROGRESS, "plain")
+        .env(crate::env::vars::__ENVY_PHASE_FILE, cache.build_phase_path())
         .current_dir(project.root())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -85,10 +115,7 @@ pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> 
                 .map_err(std::io::Error::from)
         });
     }
-    command
-        .spawn()
-        .context("cannot start the background build")?;
-    Ok(())
+    command.spawn().context("cannot start the background build")
 }
 
 /// The worker: build `root` while holding its build lock, then touch its stamp. At most one
@@ -98,14 +125,15 @@ pub fn work(root: &Path) -> Result<()> {
     let project = Project::at(root.to_path_buf());
     let cache = ProjectCache::new(&dirs, &project);
     cache.ensure(&dirs)?;
-    let Some(_lock) = FileLock::try_acquire(&cache.build_lock_path())? else {
+    let Some(_lock) = FileLock::try_acquire_patiently(&cache.build_lock_path())? else {
         return Ok(());
     };
-    // This build's output only (our stdout/stderr append to the log).
-    fs_err::OpenOptions::new()
-        .write(true)
-        .open(cache.build_log_path())?
-        .set_len(0)?;
+    crate::util::fsutil::write_atomic(
+        &cache.build_pid_path(),
+        format!("{} {}\n", std::process::id(), crate::cache::now_unix()).as_bytes(),
+    )?;
+    let _ = fs_err::remove_file(cache.build_phase_path());
+    let mut truncated = false;
     let backend = crate::backend::from_env()?;
     let env = crate::hook::slow::process_env();
     let envs = Environments {
@@ -126,6 +154,14 @@ pub fn work(root: &Path) -> Result<()> {
         };
         if envs.cached(&project, &selection, &pins)?.is_some() {
             break;
+        }
+        if !truncated {
+            // This build's output only (our stdout/stderr append to the log).
+            fs_err::OpenOptions::new()
+                .write(true)
+                .open(cache.build_log_path())?
+                .set_len(0)?;
+            truncated = true;
         }
         let result = envs.resolve(&project, &selection, false, &pins)?;
         cache.touch_stamp(&dirs)?;

@@ -5,5 +5,7 @@
 
 pub mod background;
 pub mod fast;
+pub mod interrupt;
 pub mod slow;
 pub mod state;
+pub mod watch;

@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::ValueEnum as _;
 
 use super::background;
+use super::interrupt::{InterruptGuard, Interrupted};
 use super::state::{self, Entry, Loaded, State, Status, Watch};
 use crate::backend::{self, Backend, BackendError, ErrorKind};
 use crate::cache::live::Lease;
@@ -235,7 +236,69 @@ impl Hook<'_> {
                     progress: progress::Mode::from_env(),
                 };
                 let outcome = if background::sync_mode() {
-                    envs.resolve(project, &selection, false, &pins)?
+                    let key_ctx = crate::cache::KeyContext {
+                        backend: backend.name(),
+                        system: &envs.system,
+                        selection: &selection,
+                        env: &base,
+                        pinned: &pins,
+                    };
+                    if Interrupted::holding(&cache, &key_ctx).is_some()
+                        && envs.cached(project, &selection, &pins)?.is_none()
+                    {
+                        // Ctrl-C stopped this very build: not again until something changes.
+                        let told = self.previous.as_ref().is_some_and(|s| {
+                            s.status == Status::Failed && s.root == project.root()
+                        });
+                        if !told {
+                            eprintln!(
+                                "envy: the build of {} was interrupted (Ctrl-C); it starts again when a watched file changes, or with `envy reload`",
+                                project.root().display()
+                            );
+                        }
+                        let mut inputs = trust_inputs;
+                        for file in Interrupted::load(&cache)
+                            .map(|m| m.watch.files)
+                            .unwrap_or_default()
+                        {
+                            let entry = relative_entry(project.root(), file);
+                            if !inputs.contains(&entry) {
+                                inputs.push(entry);
+                            }
+                        }
+                        return Ok(Plan {
+                            keep: same,
+                            load: None,
+                            status: Some((Status::Failed, project.clone(), inputs)),
+                            early,
+                        });
+                    }
+                    let guard = {
+                        let (cache, project) = (cache.clone(), project.clone());
+                        let (backend_name, system) = (backend.name(), envs.system.clone());
+                        let (selection, base, pins) =
+                            (selection.clone(), base.clone(), pins.clone());
+                        InterruptGuard::install(move || {
+                            let ctx = crate::cache::KeyContext {
+                                backend: backend_name,
+                                system: &system,
+                                selection: &selection,
+                                env: &base,
+                                pinned: &pins,
+                            };
+                            // The build's processes got the signal too: what it says is no
+                            // failure of the flake.
+                            let _ = cache.clear_failure();
+                            let _ = Interrupted::record(&cache, &project, &ctx);
+                            eprintln!(
+                                "\nenvy: interrupted; {} is not built again until a watched file changes or `envy reload` runs",
+                                project.root().display()
+                            );
+                        })
+                    };
+                    let outcome = envs.resolve(project, &selection, false, &pins)?;
+                    drop(guard);
+                    outcome
                 } else if let Some(generation) = envs.cached(project, &selection, &pins)? {
                     Ok(generation)
                 } else if let Some(failure) = envs.known_failure(project, &selection, &pins) {
@@ -246,11 +309,26 @@ impl Hook<'_> {
                 } else {
                     // Never block the prompt: one build in the background, shared by every
                     // shell; its end touches the stamp, which this state watches.
-                    background::start(self.dirs, project, &base)?;
+                    let cache = ProjectCache::new(self.dirs, project);
+                    let was_running = background::running(&cache);
+                    let worker = background::start(self.dirs, project, &base)?;
                     let told = self
                         .previous
                         .as_ref()
                         .is_some_and(|s| s.status == Status::Building && s.root == project.root());
+                    if told && !was_running && previous_worker_died(self.previous.as_ref()) {
+                        eprintln!(
+                            "envy: the background build of {} stopped without a result (`envy log --project` shows its output); building again",
+                            project.root().display()
+                        );
+                    }
+                    // The worker's `/proc` entry: when it dies without touching the stamp,
+                    // the prompt's `stat` check sees it gone and comes back here (also when
+                    // the project root's listing changes meanwhile: one more slow path).
+                    let mut trust_inputs = trust_inputs;
+                    if let Some(pid) = worker {
+                        trust_inputs.push(Entry::Path(worker_proc(pid)));
+                    }
                     if !told {
                         let kept = if same {
                             "; keeping the environment loaded now"
@@ -284,6 +362,10 @@ impl Hook<'_> {
                         let unchanged = same
                             && current.is_some_and(|c| c.loaded.generation == resolved.number)
                             && self.previous.as_ref().is_some_and(|s| s.pid == self.pid);
+                        // Rebuild on a change without waiting for a prompt (background mode).
+                        if let Err(e) = super::watch::start(self.dirs, project, &base) {
+                            eprintln!("envy: warning: cannot start the file watcher: {e:#}");
+                        }
                         Ok(Plan {
                             keep: unchanged,
                             load: (!unchanged).then_some(resolved),
@@ -446,6 +528,26 @@ impl Hook<'_> {
             eprintln!("envy: unloaded {}", c.root.display());
         }
     }
+}
+
+/// The path whose `stat` tells whether process `pid` still runs: its working directory (the
+/// project root), which a process that ended no longer has, even while nobody has reaped it.
+fn worker_proc(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/cwd"))
+}
+
+/// Whether the state was waiting for a worker that no longer runs.
+fn previous_worker_died(previous: Option<&State>) -> bool {
+    previous.is_some_and(|s| {
+        s.watch.entries().iter().any(|e| match e {
+            Entry::Path(p) => {
+                p.file_name().is_some_and(|n| n == "cwd")
+                    && p.parent().and_then(Path::parent) == Some(Path::new("/proc"))
+                    && std::fs::metadata(p).is_err()
+            }
+            Entry::Env(_) => false,
+        })
+    })
 }
 
 /// `+NEW ~CHANGED -REMOVED`, at most a dozen names.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::backend::{Backend, BackendError, BuildRequest, ShellSelection};
-use crate::cache::{Failure, Generation, KeyContext, ProjectCache, cache_key};
+use crate::cache::{Failure, Generation, KeyContext, ProjectCache, cache_key_of_build};
 use crate::project::Project;
 use crate::trust::{Snapshot, TrustStore};
 use crate::util::dirs::Dirs;
@@ -92,6 +92,8 @@ impl Environments<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // Inputs changed from here on may or may not be what the evaluation read.
+        let started = crate::cache::file_clock_now();
         let display = Progress::start(name, self.progress);
         let request = BuildRequest {
             project_root: project.root(),
@@ -115,11 +117,12 @@ impl Environments<'_> {
                 watch.add_file(project.flake_nix());
                 watch.add_file(project.flake_lock());
                 watch.normalize();
-                cache.record_failure(&e.message, watch, &ctx)?;
+                cache.record_failure(&e.message, watch, &ctx, started)?;
                 return Ok(Err(e));
             }
         };
         cache.clear_failure()?;
+        crate::hook::interrupt::Interrupted::clear(&cache);
         for notice in &output.notices {
             eprintln!("envy: {notice}");
         }
@@ -148,7 +151,7 @@ impl Environments<'_> {
         output.record.watch.add_file(project.flake_nix());
         output.record.watch.add_file(project.flake_lock());
         output.record.watch.normalize();
-        let key = cache_key(&output.record.watch, &ctx);
+        let key = cache_key_of_build(&output.record.watch, &ctx, started);
         let pointer = cache.add_build(
             self.dirs,
             key,

@@ -65,6 +65,19 @@ impl FileLock {
         Self::take(path, false)
     }
 
+    /// [`FileLock::try_acquire`], trying again for a moment: a process that only looks whether
+    /// the lock is held (`envy status`, the hook) holds it for microseconds, and must not make
+    /// the process that wants it for a long time give up.
+    pub fn try_acquire_patiently(path: &Path) -> Result<Option<Self>> {
+        for _ in 0..20 {
+            if let Some(lock) = Self::take(path, false)? {
+                return Ok(Some(lock));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(None)
+    }
+
     fn take(path: &Path, wait: bool) -> Result<Option<Self>> {
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir)?;

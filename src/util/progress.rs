@@ -16,6 +16,10 @@ pub trait ProgressSink: Send + Sync {
     fn phase(&self, phase: &str);
     /// One line of build output.
     fn log_line(&self, line: &str);
+    /// The plan: `to_build` derivations must be built (or fetched).
+    fn planned(&self, _to_build: usize) {}
+    /// One planned derivation is done (built, fetched, or found built by another process).
+    fn done_one(&self) {}
 }
 
 /// A sink that shows nothing (tests).
@@ -58,6 +62,9 @@ const DELAY: Duration = Duration::from_secs(1);
 struct Shared {
     phase: String,
     last_line: String,
+    /// Derivations planned and done (for a background build's phase file).
+    planned: usize,
+    built: usize,
     done: bool,
 }
 
@@ -103,15 +110,43 @@ impl Drop for Progress {
     }
 }
 
+impl Progress {
+    /// A background build tells `envy status` what it is doing (best effort): the phase,
+    /// then how many planned derivations are left, one per line.
+    fn publish(shared: &Shared) {
+        if let Some(file) =
+            std::env::var_os(crate::env::vars::__ENVY_PHASE_FILE).filter(|f| !f.is_empty())
+        {
+            let left = shared.planned.saturating_sub(shared.built);
+            let text = format!("{}\n{left}\n", shared.phase);
+            let _ = crate::util::fsutil::write_atomic(std::path::Path::new(&file), text.as_bytes());
+        }
+    }
+}
+
 impl ProgressSink for Progress {
     fn phase(&self, phase: &str) {
         if let Ok(mut s) = self.shared.0.lock() {
             s.phase = phase.to_string();
+            Self::publish(&s);
         }
     }
     fn log_line(&self, line: &str) {
         if let Ok(mut s) = self.shared.0.lock() {
             s.last_line = line.chars().take(120).collect();
+        }
+    }
+    fn planned(&self, to_build: usize) {
+        if let Ok(mut s) = self.shared.0.lock() {
+            s.planned = to_build;
+            s.built = 0;
+            Self::publish(&s);
+        }
+    }
+    fn done_one(&self) {
+        if let Ok(mut s) = self.shared.0.lock() {
+            s.built += 1;
+            Self::publish(&s);
         }
     }
 }

@@ -428,6 +428,25 @@ impl<'a> Session<'a> {
         );
     }
 
+    /// Type `line` and press Enter without waiting for it (it may block the shell).
+    pub fn type_line(&mut self, line: &str) {
+        let sent = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "S", "-l", line])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.key("Enter");
+    }
+
+    /// Press `key` (tmux's name for it: `C-c`, `Enter`).
+    pub fn key(&mut self, key: &str) {
+        let sent = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "S", key])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// Let a prompt pass, so that the hook sees a change made from outside the shell (a typed
     /// line runs before the prompt that follows it).
     pub fn prompt(&mut self) {
