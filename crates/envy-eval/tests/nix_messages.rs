@@ -23,8 +23,8 @@ fn eval(text: &str) -> Result<String, (String, String)> {
                 let full = e.render(true);
                 let last = full
                     .lines()
-                    .filter_map(|l| l.trim_start().strip_prefix("error: "))
-                    .last()
+                    .rev()
+                    .find_map(|l| l.trim_start().strip_prefix("error: "))
                     .unwrap_or_default()
                     .to_string();
                 Err((last, full))
