@@ -1,30 +1,31 @@
-//! A mutation fuzzer for envy's evaluator that runs on stable Rust.
+//! A mutation fuzzer for envy's decoders and evaluator that runs on stable Rust.
 //!
 //! This is not coverage-guided: cargo-fuzz needs a nightly compiler, and AFL++ (afl.rs) is
-//! not installed here. It is a seeded random-mutation driver: it reads a corpus of Nix files
-//! (Nix's language tests), and for as long as it is told it takes one, mutates it (byte
-//! flips, deletions, duplications and splices, and inserts from a dictionary of the
-//! constructs that once hung or crashed envy: deep nesting, `\r`, `1e400`, huge sizes), and
-//! runs it through every target:
+//! not installed here. It is a seeded random-mutation driver: for one target it takes a
+//! corpus (files from the given directories that the target reads, plus seeds it makes
+//! in-process, so it runs without `../shared`), and for as long as it is told it picks one,
+//! mutates it (byte flips, deletions, duplications and splices, and inserts from a
+//! dictionary of the constructs that once hung or crashed envy: deep nesting, `\r`, `1e400`,
+//! huge sizes) and runs it through the target (see `targets.rs`; `--list` names them).
 //!
-//! - `eval`: parse, lower, evaluate strictly, print and convert to JSON;
-//! - `json` / `toml`: the text given to `builtins.fromJSON` / `builtins.fromTOML`.
+//! An error is a result; a panic (a failed round trip included), an abort or a stack
+//! overflow is a crash; a case that runs longer than `--case-timeout` seconds is a hang.
+//! Before each case the input is written to `OUT/current`, so whatever kills the process
+//! leaves its input behind; a caught panic or a hang is copied to `OUT/crashes/` and the
+//! driver exits 1.
 //!
-//! All file access goes to an in-memory file system, so an input cannot touch the host. An
-//! error is a result; a panic, an abort or a stack overflow is a crash; a case that runs
-//! longer than `--case-timeout` seconds is a hang. Before each case the input is written to
-//! `OUT/current`, so whatever kills the process leaves its input behind; a caught panic or a
-//! hang is copied to `OUT/crashes/` and the driver exits 1.
-//!
-//!   envy-fuzz CORPUS_DIR... --out DIR [--seconds N] [--seed N] [--case-timeout N]
-//!   envy-fuzz --replay FILE      # one input through every target, timed
+//!   envy-fuzz --target NAME CORPUS_DIR... --out DIR [--seconds N] [--seed N] [--case-timeout N]
+//!   envy-fuzz --target NAME --replay FILE      # one input through the target, timed
+//!   envy-fuzz --list
+
+mod targets;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use envy_eval::{Evaluator, MemoryIO, Pos, print};
+use targets::{Scratch, Target};
 
 /// xorshift64*: small, seedable, good enough to pick mutations.
 struct Rng(u64);
@@ -145,48 +146,6 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
     input.truncate(4 << 20);
 }
 
-/// One case through one target. Errors are fine; only panics and worse are findings.
-fn run(target: usize, input: &[u8]) {
-    let text = String::from_utf8_lossy(input).into_owned();
-    let mut io = MemoryIO::new();
-    io.add_file("/input", input.to_vec());
-    let mut ev = Evaluator::builder().io(Box::new(io)).build();
-    let expr = match target {
-        0 => text,
-        1 => "builtins.fromJSON (builtins.readFile /input)".to_string(),
-        _ => "builtins.fromTOML (builtins.readFile /input)".to_string(),
-    };
-    let Ok(v) = ev.eval_string(&expr, "/") else {
-        return;
-    };
-    let Ok(v) = ev.force_deep(&v, Pos::NONE) else {
-        return;
-    };
-    let _ = print::print_value_checked(&ev, &v);
-    let mut ctx = Default::default();
-    let _ = ev.to_json(&v, Pos::NONE, &mut ctx, true);
-}
-
-fn read_corpus(dirs: &[PathBuf], out: &mut Vec<Vec<u8>>) {
-    for dir in dirs {
-        let Ok(entries) = fs_err::read_dir(dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                read_corpus(&[p], out);
-            } else if p
-                .extension()
-                .is_some_and(|x| x == "nix" || x == "json" || x == "toml" || x == "exp")
-                && let Ok(b) = fs_err::read(&p)
-            {
-                out.push(b);
-            }
-        }
-    }
-}
-
 fn save(out: &Path, name: &str, input: &[u8]) -> PathBuf {
     let dir = out.join("crashes");
     fs_err::create_dir_all(&dir).expect("creating the crash directory");
@@ -199,6 +158,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut dirs, mut out, mut seconds, mut seed, mut case_timeout) =
         (Vec::new(), PathBuf::from("fuzz/out"), 60u64, 0u64, 10u64);
+    let (mut target_name, mut replay) = (String::from("eval"), None);
     while let Some(a) = args.next() {
         let mut num = |what: &str| -> u64 {
             args.next()
@@ -210,29 +170,37 @@ fn main() {
             "--seed" => seed = num("--seed"),
             "--case-timeout" => case_timeout = num("--case-timeout"),
             "--out" => out = PathBuf::from(args.next().expect("--out needs a directory")),
-            "--replay" => {
-                // Run one saved input through every target, timing each.
-                let input = fs_err::read(args.next().expect("--replay needs a file"))
-                    .expect("reading the input");
-                envy_eval::run_with_stack(move || {
-                    for target in 0..3 {
-                        let t = Instant::now();
-                        run(target, &input);
-                        eprintln!("target {target}: {:.2?}", t.elapsed());
-                    }
-                });
+            "--target" => target_name = args.next().expect("--target needs a name"),
+            "--replay" => replay = Some(PathBuf::from(args.next().expect("--replay needs a file"))),
+            "--list" => {
+                for t in targets::TARGETS {
+                    println!("{:<10} {}", t.name, t.what);
+                }
                 return;
             }
             _ => dirs.push(PathBuf::from(a)),
         }
     }
-    let mut corpus = Vec::new();
-    read_corpus(&dirs, &mut corpus);
-    if corpus.is_empty() {
-        eprintln!("envy-fuzz: no corpus files under {dirs:?}");
+    let Some(target) = targets::find(&target_name) else {
+        eprintln!("envy-fuzz: no target `{target_name}` (see --list)");
         std::process::exit(2);
-    }
+    };
     fs_err::create_dir_all(&out).expect("creating the output directory");
+    let scratch = Scratch {
+        dir: out.join(format!("scratch-{}", target.name)),
+    };
+    let _ = fs_err::remove_dir_all(&scratch.dir);
+    fs_err::create_dir_all(&scratch.dir).expect("creating the scratch directory");
+    if let Some(file) = replay {
+        let input = fs_err::read(file).expect("reading the input");
+        envy_eval::run_with_stack(move || {
+            let t = Instant::now();
+            (target.run)(&input, &scratch);
+            eprintln!("target {}: {:.2?}", target.name, t.elapsed());
+        });
+        return;
+    }
+    let corpus = targets::corpus(target, &dirs);
     let seed = if seed == 0 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -241,16 +209,46 @@ fn main() {
         seed
     };
     eprintln!(
-        "envy-fuzz: {} corpus files, seed {seed}, {seconds}s",
+        "envy-fuzz: target {}, {} corpus inputs, seed {seed}, {seconds}s",
+        target.name,
         corpus.len()
     );
+    // Every seed runs once as it is before any mutation.
+    for (i, input) in corpus.iter().enumerate() {
+        fs_err::write(out.join("current"), input).expect("writing the current input");
+        let outcome = envy_eval::run_with_stack({
+            let (input, run) = (input.clone(), target.run);
+            let dir = scratch.dir.clone();
+            move || std::panic::catch_unwind(|| run(&input, &Scratch { dir })).is_ok()
+        });
+        if !outcome {
+            let p = save(&out, &format!("panic-{}-seed{i}", target.name), input);
+            eprintln!(
+                "envy-fuzz: PANIC on corpus input {i}, saved to {}",
+                p.display()
+            );
+            std::process::exit(1);
+        }
+    }
+    fuzz(target, corpus, scratch, &out, seed, seconds, case_timeout);
+}
 
+fn fuzz(
+    target: &'static Target,
+    corpus: Vec<Vec<u8>>,
+    scratch: Scratch,
+    out: &Path,
+    seed: u64,
+    seconds: u64,
+    case_timeout: u64,
+) {
     // The watchdog: a case that does not finish in time is a hang.
     let started = Arc::new(AtomicU64::new(0));
     let case_no = Arc::new(AtomicU64::new(0));
     {
-        let (started, case_no, out) = (started.clone(), case_no.clone(), out.clone());
+        let (started, case_no, out) = (started.clone(), case_no.clone(), out.to_path_buf());
         let epoch = Instant::now();
+        let name = target.name;
         std::thread::spawn(move || {
             let mut last = (u64::MAX, 0);
             loop {
@@ -262,7 +260,7 @@ fn main() {
                 if now.0 == last.0 && epoch.elapsed().as_secs().saturating_sub(now.1) > case_timeout
                 {
                     let input = fs_err::read(out.join("current")).unwrap_or_default();
-                    let p = save(&out, &format!("hang-{seed}-{}", now.0), &input);
+                    let p = save(&out, &format!("hang-{name}-{seed}-{}", now.0), &input);
                     eprintln!(
                         "envy-fuzz: HANG (> {case_timeout}s), input saved to {}",
                         p.display()
@@ -274,31 +272,38 @@ fn main() {
         });
     }
     let epoch = Instant::now();
+    let out = out.to_path_buf();
     let result = envy_eval::run_with_stack(move || {
         let mut rng = Rng(seed);
         let (mut cases, deadline) = (0u64, Duration::from_secs(seconds));
         while epoch.elapsed() < deadline {
             let mut input = corpus[rng.below(corpus.len())].clone();
             mutate(&mut rng, &corpus, &mut input);
-            let target = rng.below(5).saturating_sub(2); // eval three times in five
             fs_err::write(out.join("current"), &input).expect("writing the current input");
             cases += 1;
             case_no.store(cases, Ordering::Relaxed);
             started.store(epoch.elapsed().as_secs(), Ordering::Relaxed);
-            let outcome = std::panic::catch_unwind(|| run(target, &input));
+            let outcome = std::panic::catch_unwind(|| (target.run)(&input, &scratch));
             if outcome.is_err() {
-                let p = save(&out, &format!("panic-{seed}-{cases}"), &input);
+                let p = save(
+                    &out,
+                    &format!("panic-{}-{seed}-{cases}", target.name),
+                    &input,
+                );
                 return Err(format!(
-                    "PANIC (target {target}), input saved to {}",
+                    "PANIC (target {}), input saved to {}",
+                    target.name,
                     p.display()
                 ));
             }
         }
+        let _ = fs_err::remove_dir_all(&scratch.dir);
         Ok(cases)
     });
     match result {
         Ok(cases) => eprintln!(
-            "envy-fuzz: {cases} cases in {:.0?}, no crash, no hang",
+            "envy-fuzz: target {}: {cases} cases in {:.0?}, no crash, no hang",
+            target.name,
             epoch.elapsed()
         ),
         Err(msg) => {

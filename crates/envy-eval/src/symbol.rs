@@ -16,6 +16,10 @@ use rustc_hash::FxHashMap;
 /// The one copy of a name.
 pub struct SymData {
     name: &'static str,
+    /// When the name was first interned on this thread (0 for the well-known names): Nix
+    /// keeps attribute sets in this order, and `assert a == b` reports the first
+    /// difference in it.
+    seq: u32,
 }
 
 /// An interned name.
@@ -55,7 +59,7 @@ macro_rules! well_known {
             use super::SymData;
             $(
                 #[allow(non_upper_case_globals)]
-                pub static $konst: SymData = SymData { name: $text };
+                pub static $konst: SymData = SymData { name: $text, seq: 0 };
             )*
         }
         #[allow(missing_docs)]
@@ -129,6 +133,7 @@ well_known! {
 
 struct Table {
     map: FxHashMap<&'static str, Sym>,
+    next_seq: u32,
 }
 
 impl Table {
@@ -137,7 +142,7 @@ impl Table {
         for s in WELL_KNOWN {
             map.insert(s.0.name, *s);
         }
-        Table { map }
+        Table { map, next_seq: 1 }
     }
 
     fn insert(&mut self, name: &str) -> Sym {
@@ -145,7 +150,9 @@ impl Table {
             return sym;
         }
         let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        let data: &'static SymData = Box::leak(Box::new(SymData { name: leaked }));
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.saturating_add(1);
+        let data: &'static SymData = Box::leak(Box::new(SymData { name: leaked, seq }));
         let sym = Sym(data);
         self.map.insert(leaked, sym);
         sym
@@ -175,6 +182,12 @@ impl Sym {
     #[inline]
     pub fn as_str(self) -> &'static str {
         self.0.name
+    }
+
+    /// The order Nix's symbol table would give: names in the order first interned, the
+    /// well-known ones (which Nix also creates at start-up) first, by name.
+    pub fn creation_order(self) -> (u32, &'static str) {
+        (self.0.seq, self.0.name)
     }
 }
 

@@ -124,7 +124,13 @@ impl Evaluator {
 
     fn derivation_inner(&mut self, attrs: &AttrSet, drv_name: &str, pos: Pos) -> EvalResult<Value> {
         if let Err(e) = envy_store::store_path::validate_name(drv_name) {
-            return Err(self.error(format!("invalid derivation name: {}", e.nix_message()), pos));
+            return Err(self.error(
+                format!(
+                    "invalid derivation name: {}. Please pass a different 'name'.",
+                    e.nix_message()
+                ),
+                pos,
+            ));
         }
         if drv_name.ends_with(".drv") {
             return Err(self.error("derivation names are not allowed to end in '.drv'", pos));

@@ -18,6 +18,7 @@ pub(super) static OPS: &[PrimOp] = &[
     primop!("fetchGit", 1, prim_fetch_git),
     primop!("fetchTree", 1, prim_fetch_tree),
     primop!("flakeRefToString", 1, prim_flake_ref_to_string),
+    primop!("parseFlakeRef", 1, prim_parse_flake_ref),
     primop!("getFlake", 1, prim_get_flake),
 ];
 
@@ -471,7 +472,13 @@ fn prim_flake_ref_to_string(ev: &mut Evaluator, args: &[Value], pos: Pos) -> Eva
         let v = ev.force(&attr.value, attr.pos)?;
         let fa = match &v {
             Value::String(s) => FAttr::String(s.to_str_lossy().into_owned()),
-            Value::Int(i) => FAttr::Int((*i).max(0) as u64),
+            Value::Int(i) if *i < 0 => {
+                return Err(ev.error(
+                    format!("negative value given for flake ref attr {}: {i}", attr.name),
+                    pos,
+                ));
+            }
+            Value::Int(i) => FAttr::Int(*i as u64),
             Value::Bool(b) => FAttr::Bool(*b),
             other => {
                 return Err(ev.error(
@@ -496,4 +503,74 @@ fn prim_flake_ref_to_string(ev: &mut Evaluator, args: &[Value], pos: Pos) -> Eva
         s.push_str(&d);
     }
     Ok(Value::string(s))
+}
+
+/// `builtins.parseFlakeRef "github:NixOS/nixpkgs/23.05?dir=lib"`: the reference as the
+/// attribute set `flakeRefToString` takes. Without a base directory, as in Nix, a path must
+/// be absolute; unlike Nix, an absolute path is not looked up on disk (no `git+file` for a
+/// path inside a git work tree, no search upward for `flake.nix`): it is a `path` reference.
+fn prim_parse_flake_ref(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
+    let s = ev
+        .force_string_no_ctx(
+            &args[0],
+            pos,
+            "while evaluating the argument passed to builtins.parseFlakeRef",
+        )?
+        .to_str_lossy()
+        .into_owned();
+    let attrs = parse_flake_ref_attrs(&s).map_err(|msg| ev.error(msg, pos))?;
+    let mut out = Vec::with_capacity(attrs.len());
+    for (k, v) in attrs {
+        let v = match v {
+            FAttr::String(s) => Value::string(s.as_str()),
+            FAttr::Int(n) => Value::Int(n as i64),
+            FAttr::Bool(b) => Value::Bool(b),
+        };
+        out.push(Attr {
+            name: Sym::new(&k),
+            pos: Pos::NONE,
+            value: v,
+        });
+    }
+    Ok(Value::attrs(Attrs::from_unsorted(out)))
+}
+
+/// A flake reference string as attributes (`dir` included), or Nix's message.
+pub(crate) fn parse_flake_ref_attrs(s: &str) -> Result<envy_fetch::Attrs, String> {
+    use envy_fetch::input::{is_flake_id, is_ref, is_rev};
+    let (body, fragment) = s.split_once('#').unwrap_or((s, ""));
+    if !fragment.is_empty() {
+        return Err(format!(
+            "unexpected fragment '{fragment}' in flake reference '{s}'"
+        ));
+    }
+    // `id`, `id/ref`, `id/rev`, `id/ref/rev`: an indirect reference.
+    let parts: Vec<&str> = body.split('/').collect();
+    let indirect = !body.contains(['?', ':'])
+        && is_flake_id(parts[0])
+        && match parts.as_slice() {
+            [_] => true,
+            [_, x] => is_ref(x) || is_rev(x),
+            [_, r, v] => is_ref(r) && is_rev(v),
+            _ => false,
+        };
+    let url = if indirect {
+        format!("flake:{body}")
+    } else if !body.split('?').next().unwrap_or("").contains(':') {
+        let path = body.split('?').next().unwrap_or("");
+        if !path.starts_with('/') {
+            return Err(format!("flake reference '{s}' is not an absolute path"));
+        }
+        format!("path:{body}")
+    } else {
+        body.to_string()
+    };
+    let mut parsed = envy_fetch::ParsedUrl::parse(&url).map_err(nix_text)?;
+    let dir = parsed.query.remove("dir");
+    let input = Input::from_parsed_url(&parsed).map_err(nix_text)?;
+    let mut attrs = input.into_attrs();
+    if let Some(d) = dir.filter(|d| !d.is_empty()) {
+        attrs.insert("dir".into(), FAttr::String(d));
+    }
+    Ok(attrs)
 }

@@ -382,13 +382,54 @@ fn prim_read_file(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Va
     Ok(Value::string(bytes))
 }
 
+/// Nix's `SourcePath::resolveSymlinks`: `path` with every symlink along it followed (at
+/// most 1024, as Nix), `.` and `..` applied as they come. For messages only: a link that
+/// cannot be read is left as it is.
+pub(crate) fn resolve_symlinks(io: &dyn crate::io::EvalIO, path: &str) -> String {
+    let mut todo: std::collections::VecDeque<String> =
+        path.split('/').map(str::to_string).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        done.push(c);
+        let cur = format!("/{}", done.join("/"));
+        if links < 1024
+            && matches!(io.symlink_type(Path::new(&cur)), Ok(FileType::Symlink))
+            && let Ok(target) = io.read_link(Path::new(&cur))
+        {
+            links += 1;
+            done.pop();
+            let target = target.to_string_lossy().into_owned();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            for part in target.split('/').rev() {
+                todo.push_front(part.to_string());
+            }
+        }
+    }
+    format!("/{}", done.join("/"))
+}
+
 fn prim_read_dir(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalResult<Value> {
     let path = ev.realise_path(&args[0], pos)?;
     let p = Path::new(&path);
     match ev.file_type_recorded(p, true) {
         None => return Err(ev.error(not_found(&path), pos)),
         Some(FileType::Directory) => {}
-        Some(_) => return Err(ev.error(format!("'{path}' is not a directory"), pos)),
+        Some(_) => {
+            // Nix names the file the symlinks lead to.
+            let resolved = resolve_symlinks(ev.io.as_ref(), &path);
+            return Err(ev.error(format!("'{resolved}' is not a directory"), pos));
+        }
     }
     let entries = ev.io.read_dir(p).map_err(|e| read_err(ev, &path, e, pos))?;
     ev.record.dir(p);

@@ -131,14 +131,14 @@ fn prim_replace_strings(ev: &mut Evaluator, args: &[Value], pos: Pos) -> EvalRes
     }
     let mut reps: Vec<Option<Shared<NixStr>>> = vec![None; to.len()];
     let mut ctx = Context::new();
-    let s = ev
-        .coerce_to_string(&args[2], pos, &mut ctx, plain())
-        .map_err(|e| {
-            e.frame(
-                pos,
-                "while evaluating the third argument passed to builtins.replaceStrings",
-            )
-        })?;
+    // Forced, not coerced (as Nix: a path or a set with `__toString` is a type error).
+    let s = ev.force_string(
+        &args[2],
+        pos,
+        "while evaluating the third argument passed to builtins.replaceStrings",
+    )?;
+    s.merge_context_into(&mut ctx);
+    let s = s.as_bytes();
     let mut out = Vec::with_capacity(s.len());
     let mut p = 0;
     while p <= s.len() {

@@ -532,31 +532,38 @@ impl Evaluator {
         env: &Env,
         pos: Pos,
     ) -> Box<EvalError> {
+        let shown = crate::show::show_expr(cond);
         if let Expr::BinOp {
             op: BinOp::Eq,
             lhs,
             rhs,
-            ..
+            pos: eq_pos,
         } = cond
         {
-            // Nix explains why the two sides differ.
-            let a = self.eval(lhs, env);
-            let b = self.eval(rhs, env);
-            if let (Ok(a), Ok(b)) = (a, b) {
-                match self.explain_inequality(&a, &b, pos) {
-                    Ok(Some(e)) => return e,
-                    Ok(None) => {}
-                    Err(e) => return e,
+            // Nix (2.23 on) explains why the two sides differ, under a frame that shows the
+            // condition.
+            let explained = match (self.eval(lhs, env), self.eval(rhs, env)) {
+                (Ok(a), Ok(b)) => self.explain_inequality(&a, &b, *eq_pos),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            match explained {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => {
+                    return e.frame(
+                        pos,
+                        format!("while evaluating the condition of the assertion '{shown}'"),
+                    );
                 }
             }
         }
-        let shown = crate::show::show_expr(cond);
         let mut e = EvalError::new(ErrorKind::Assert, format!("assertion '{shown}' failed"));
         e.pos = pos;
         e
     }
 
-    /// Nix's `assertEqValues`: the first difference between two values, as an error.
+    /// Nix's `assertEqValues`: the first difference between two values, as an error, worded
+    /// as Nix 2.36 words it. `pos` is the position of the `==`. It walks the values in the
+    /// order `==` does (attributes in symbol order), so it reports the difference `==` found.
     fn explain_inequality(
         &mut self,
         a: &Value,
@@ -567,31 +574,32 @@ impl Evaluator {
         let b = self.force(b, pos)?;
         let mk = |msg: String| {
             let mut e = EvalError::new(ErrorKind::Assert, msg);
-            e.pos = pos;
+            e.pos = Pos::NONE;
             Some(e)
         };
         let show = |ev: &mut Evaluator, v: &Value| crate::print::print_for_error(ev, v);
-        match (&a, &b) {
-            (Value::Int(x), Value::Float(y)) if (*x as f64) != *y => {
-                return Ok(mk(format!(
-                    "an integer with value '{x}' is not equal to a float with value '{}'",
-                    crate::print::float(*y)
-                )));
+        let numeric = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_));
+        // Integers and floats compare with each other; any difference is worded the same.
+        if numeric(&a) && numeric(&b) {
+            let equal = match (&a, &b) {
+                (Value::Int(x), Value::Int(y)) => x == y,
+                (Value::Float(x), Value::Float(y)) => x == y,
+                (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => {
+                    (*x as f64) == *y
+                }
+                _ => unreachable!("both numeric"),
+            };
+            if equal {
+                return Ok(None);
             }
-            (Value::Float(x), Value::Int(y)) if *x != (*y as f64) => {
-                return Ok(mk(format!(
-                    "a float with value '{}' is not equal to an integer with value '{y}'",
-                    crate::print::float(*x)
-                )));
-            }
-            _ => {}
+            let (sa, sb) = (show(self, &a), show(self, &b));
+            return Ok(mk(format!(
+                "{} with value '{sa}' is not equal to {} with value '{sb}'",
+                a.typ().showtype(),
+                b.typ().showtype()
+            )));
         }
-        if a.typ() != b.typ()
-            && !matches!(
-                (&a, &b),
-                (Value::Int(_), Value::Float(_)) | (Value::Float(_), Value::Int(_))
-            )
-        {
+        if a.typ() != b.typ() {
             let (sa, sb) = (show(self, &a), show(self, &b));
             return Ok(mk(format!(
                 "{} of value '{sa}' is not equal to {} of value '{sb}'",
@@ -600,14 +608,6 @@ impl Evaluator {
             )));
         }
         match (&a, &b) {
-            (Value::Int(x), Value::Int(y)) if x != y => {
-                Ok(mk(format!("integer '{x}' is not equal to integer '{y}'")))
-            }
-            (Value::Float(x), Value::Float(y)) if x != y => Ok(mk(format!(
-                "float '{}' is not equal to float '{}'",
-                crate::print::float(*x),
-                crate::print::float(*y)
-            ))),
             (Value::Bool(x), Value::Bool(y)) if x != y => {
                 Ok(mk(format!("boolean '{x}' is not equal to boolean '{y}'")))
             }
@@ -643,24 +643,50 @@ impl Evaluator {
                 {
                     let (i, j) = (i.clone(), j.clone());
                     if let Some(e) = self.explain_inequality(&i, &j, pos)? {
-                        return Ok(Some(
-                            e.frame(pos, "while comparing the derivation attribute 'outPath'"),
-                        ));
+                        return Ok(Some(e.frame(
+                            pos,
+                            "while comparing a derivation by its 'outPath' attribute",
+                        )));
                     }
                     return Ok(None);
                 }
-                let names_x: Vec<Sym> = x.iter().map(|a| a.name).collect();
-                let names_y: Vec<Sym> = y.iter().map(|a| a.name).collect();
-                if names_x != names_y {
+                if x.len() != y.len() {
                     let (sa, sb) = (show(self, &a), show(self, &b));
                     return Ok(mk(format!(
                         "attribute names of attribute set '{sa}' differs from attribute set '{sb}'"
                     )));
                 }
-                let xs: Vec<Attr> = x.sorted_by_name().into_iter().cloned().collect();
-                for p in xs {
-                    let q = y.get(p.name).expect("same names").clone();
-                    if let Some(e) = self.explain_inequality(&p.value, &q, pos)? {
+                // Nix walks both sets in symbol order (the order names were first seen).
+                let in_nix_order = |s: &AttrSet| {
+                    let mut v: Vec<Attr> = s.iter().cloned().collect();
+                    v.sort_by_key(|a| a.name.creation_order());
+                    v
+                };
+                let pairs: Vec<(Attr, Attr)> =
+                    in_nix_order(x).into_iter().zip(in_nix_order(y)).collect();
+                for (p, q) in pairs {
+                    if p.name != q.name {
+                        // One name is missing on one side; say which.
+                        let (sa, sb) = (show(self, &a), show(self, &b));
+                        return Ok(if y.get(p.name).is_none() {
+                            mk(format!(
+                                "attribute name '{}' is contained in '{sa}', but not in '{sb}'",
+                                p.name
+                            ))
+                        } else {
+                            mk(format!(
+                                "attribute name '{}' is missing in '{sa}', but is contained in '{sb}'",
+                                q.name
+                            ))
+                        });
+                    }
+                    if let Some(mut e) = self.explain_inequality(&p.value, &q.value, pos)? {
+                        if q.pos.is_some() {
+                            e = e.frame(q.pos, "where right hand side is");
+                        }
+                        if p.pos.is_some() {
+                            e = e.frame(p.pos, "where left hand side is");
+                        }
                         return Ok(Some(
                             e.frame(pos, format!("while comparing attribute '{}'", p.name)),
                         ));
@@ -668,6 +694,10 @@ impl Evaluator {
                 }
                 Ok(None)
             }
+            (Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_), _) => Ok(mk(
+                "distinct functions and immediate comparisons of identical functions compare as unequal"
+                    .into(),
+            )),
             _ => Ok(None),
         }
     }

@@ -872,13 +872,13 @@ impl Lowerer<'_> {
             K::Or => bin(BinOp::Or),
             K::Implication => bin(BinOp::Impl),
             K::Equal => Ok(leak(Expr::BinOp {
-                pos: Pos::NONE,
+                pos: op_pos,
                 op: BinOp::Eq,
                 lhs,
                 rhs,
             })),
             K::NotEqual => Ok(leak(Expr::BinOp {
-                pos: Pos::NONE,
+                pos: op_pos,
                 op: BinOp::NEq,
                 lhs,
                 rhs,
