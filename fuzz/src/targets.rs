@@ -17,7 +17,7 @@ use envy_store::nar::{NarError, NarSink, NarWriter, NullSink};
 // both files use nothing else of it, so they are compiled here as they are (no copy, no
 // seam in the binary).
 #[allow(dead_code, unused_imports)]
-#[path = "../../src/env_record.rs"]
+#[path = "../../src/env/record.rs"]
 mod env_record;
 #[allow(dead_code)]
 #[path = "../../src/hook/state.rs"]
