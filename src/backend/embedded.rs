@@ -233,8 +233,11 @@ fn build_through_daemon(
         ),
         watch: watch.to_vec(),
     };
-    let store =
-        DaemonStore::connect(address).map_err(|e| refused(e.root_cause().to_string(), &[]))?;
+    let store = DaemonStore::connect(address).map_err(|e| {
+        // The daemon's error and its causes, without the hint meant for `envy build`.
+        let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+        refused(causes.join(": "), &[])
+    })?;
     let job = shell_job(request);
     progress.phase("evaluating flake.nix");
     log_evaluation(request.project_root);
