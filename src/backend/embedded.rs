@@ -12,6 +12,10 @@
 //! environment variable in the evaluator's read record, mapped from mounted store paths back
 //! to the user's files; immutable inputs (store paths, the fetch cache) are left out.
 //!
+//! With `ENVY_STORE=daemon` (or `auto` and a Nix daemon found) the same evaluation writes
+//! into Nix's store instead and the daemon realises the environment (substituting from its
+//! caches); see [`build_through_daemon`].
+//!
 //! When the flake needs what the embedded engine cannot provide (an input type it does not
 //! fetch, a flake id its registry does not know, a builtin it lacks) and Nix is installed,
 //! [`EmbeddedBackend`] hands the build to the Nix backend with a one-line notice.
@@ -242,8 +246,11 @@ fn build_through_daemon(
         ),
         watch: watch.to_vec(),
     };
-    let store =
-        DaemonStore::connect(address).map_err(|e| refused(e.root_cause().to_string(), &[]))?;
+    let store = DaemonStore::connect(address).map_err(|e| {
+        // The daemon's error and its causes, without the hint meant for `envy build`.
+        let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+        refused(causes.join(": "), &[])
+    })?;
     let job = shell_job(request);
     progress.phase("evaluating flake.nix");
     log_evaluation(request.project_root);

@@ -21,8 +21,9 @@
 //! [`Engine::capture_and_keep`] (capture and anchor, remembered per derivation).
 //!
 //! [`daemon_store`] is the seam to Nix's store: the same evaluation writing into Nix's store
-//! and realising there through Nix's daemon (`ENVY_STORE=daemon`), used by `envy build` so
-//! far; the shell backends still capture with envy's builder over envy's store.
+//! and realising there through Nix's daemon (`ENVY_STORE=daemon`), used by `envy build` and
+//! the embedded devShell backend (which captures the environment through the daemon too);
+//! `envy shell` still captures with envy's builder over envy's store.
 
 pub mod capture;
 pub mod context;

@@ -55,13 +55,29 @@ impl Copy {
         let store = opts.open()?;
         let sd = store.store_dir().clone();
         let bar = super::progress::bar(0, "copying");
+        // Downloads run in parallel: what each is fetching, and the bytes done so far (the
+        // compressed sizes the caches announce) for the rate.
+        let sizes = std::cell::RefCell::new(std::collections::HashMap::new());
+        let bytes = std::cell::Cell::new(0u64);
+        let started = std::time::Instant::now();
         let progress = |e: CacheEvent<'_>| match e {
-            CacheEvent::Downloading { path, .. } | CacheEvent::Uploading { path, .. } => {
-                bar.set_message(path.to_string())
+            CacheEvent::Downloading { path, size, .. } => {
+                sizes.borrow_mut().insert(path.clone(), size.unwrap_or(0));
+                bar.set_message(path.to_string());
             }
-            CacheEvent::Done { done, total, .. } => {
+            CacheEvent::Uploading { path, .. } => bar.set_message(path.to_string()),
+            CacheEvent::Done { path, done, total } => {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
+                if let Some(size) = sizes.borrow_mut().remove(path) {
+                    bytes.set(bytes.get() + size);
+                    let secs = started.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!(
+                        "{} at {}/s",
+                        crate::humanize::size(bytes.get()),
+                        crate::humanize::size((bytes.get() as f64 / secs) as u64)
+                    ));
+                }
             }
             CacheEvent::Untrusted { path, url } => bar.println(format!(
                 "envy: warning: `{path}` in `{url}` has no trusted signature"

@@ -2,14 +2,37 @@
 //! caches instead of building it. A `.narinfo` is used only when a trusted key signed it (or
 //! the path follows from its content address, as Nix allows); the NAR must then match the
 //! signed NAR hash and size before the path becomes valid.
+//!
+//! At scale: the closure is walked a level at a time, each level's `.narinfo`s asked for
+//! concurrently ([`QUERY_THREADS`]; HTTP connections are kept alive in the cache's agent),
+//! and the NARs are downloaded and unpacked by [`DOWNLOAD_THREADS`] workers, each path as soon
+//! as what it refers to is valid. Each path becomes valid in one step (`import_nar`), so an
+//! interrupted substitution leaves nothing half-written.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 
 use super::error::CacheError;
 use super::signing::{PublicKey, trusted};
 use super::{BinaryCache, CacheConfig, CacheEvent, NarInfo, Progress};
 use crate::local::LocalStore;
 use crate::store_path::StorePath;
+
+/// How many `.narinfo` requests are in flight at once.
+pub const QUERY_THREADS: usize = 16;
+/// How many NARs are downloaded and unpacked at once.
+pub const DOWNLOAD_THREADS: usize = 4;
+
+/// What a query said through its progress callback, kept to be replayed on the caller's
+/// thread (the callback need not be `Sync`).
+enum Said {
+    Untrusted { path: StorePath, url: String },
+    Unavailable { url: String, error: String },
+}
+
+type Found<'c> = Option<(&'c BinaryCache, NarInfo)>;
 
 /// Binary caches to substitute from, in priority order, with the keys to trust.
 pub struct Substituter {
@@ -156,6 +179,74 @@ impl Substituter {
         self.substitute_closure(store, std::slice::from_ref(path), false, progress)
     }
 
+    /// `query` (or, with `strict`, `query_trusted`) for each of `paths`, concurrently; the
+    /// answers in the order of `paths`, the first error (in that order) if any.
+    fn query_many(
+        &self,
+        store: &LocalStore,
+        paths: &[StorePath],
+        strict: bool,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Found<'_>>, CacheError> {
+        let next = AtomicUsize::new(0);
+        let answers: Vec<Mutex<Option<(Result<Found<'_>, CacheError>, Vec<Said>)>>> =
+            paths.iter().map(|_| Mutex::new(None)).collect();
+        let ask = |p: &StorePath| {
+            let said = std::cell::RefCell::new(Vec::new());
+            let note = |e: CacheEvent<'_>| match e {
+                CacheEvent::Untrusted { path, url } => said.borrow_mut().push(Said::Untrusted {
+                    path: path.clone(),
+                    url: url.to_owned(),
+                }),
+                CacheEvent::Unavailable { url, error } => {
+                    said.borrow_mut().push(Said::Unavailable {
+                        url: url.to_owned(),
+                        error,
+                    });
+                }
+                _ => {}
+            };
+            let found = if strict {
+                self.query_trusted(store, p).map(Some)
+            } else {
+                self.query(store, p, &note)
+            };
+            (found, said.into_inner())
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..QUERY_THREADS.min(paths.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else { break };
+                        let answer = ask(p);
+                        *answers[i]
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(answer);
+                    }
+                });
+            }
+        });
+        let mut out = Vec::with_capacity(paths.len());
+        for answer in answers {
+            let (found, said) = answer
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .expect("every path was asked about");
+            for s in &said {
+                progress(match s {
+                    Said::Untrusted { path, url } => CacheEvent::Untrusted { path, url },
+                    Said::Unavailable { url, error } => CacheEvent::Unavailable {
+                        url,
+                        error: error.clone(),
+                    },
+                });
+            }
+            out.push(found?);
+        }
+        Ok(out)
+    }
+
     /// Fetch the closures of `paths`. With `strict`, a path in no cache (or only unsigned) is
     /// an error; otherwise the result is `Ok(None)`.
     pub fn substitute_closure(
@@ -165,35 +256,37 @@ impl Substituter {
         strict: bool,
         progress: Progress<'_>,
     ) -> Result<Option<SubstituteOutcome>, CacheError> {
-        // Walk the closure through the narinfos of the paths we lack.
+        // Walk the closure through the narinfos of the paths we lack, a level at a time.
         let mut outcome = SubstituteOutcome::default();
         let mut plan: Vec<(&BinaryCache, NarInfo)> = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut todo: Vec<StorePath> = paths.to_vec();
-        while let Some(p) = todo.pop() {
-            if !seen.insert(p.clone()) {
-                continue;
+        let mut level: Vec<StorePath> = paths.to_vec();
+        while !level.is_empty() {
+            let mut lacking = Vec::new();
+            for p in std::mem::take(&mut level) {
+                if !seen.insert(p.clone()) {
+                    continue;
+                }
+                store.add_temp_root(&p)?;
+                if store.is_valid(&p)? {
+                    outcome.present += 1;
+                    continue;
+                }
+                lacking.push(p);
             }
-            store.add_temp_root(&p)?;
-            if store.is_valid(&p)? {
-                outcome.present += 1;
-                continue;
+            let answers = self.query_many(store, &lacking, strict, progress)?;
+            for (p, found) in lacking.iter().zip(answers) {
+                let Some((cache, info)) = found else {
+                    return Ok(None);
+                };
+                level.extend(
+                    info.references
+                        .iter()
+                        .filter(|r| *r != p && !seen.contains(*r))
+                        .cloned(),
+                );
+                plan.push((cache, info));
             }
-            let found = if strict {
-                Some(self.query_trusted(store, &p)?)
-            } else {
-                self.query(store, &p, progress)?
-            };
-            let Some((cache, info)) = found else {
-                return Ok(None);
-            };
-            todo.extend(
-                info.references
-                    .iter()
-                    .filter(|r| **r != p && !seen.contains(*r))
-                    .cloned(),
-            );
-            plan.push((cache, info));
         }
         // References first.
         let mut ordered = Vec::new();
@@ -227,22 +320,120 @@ impl Substituter {
                 });
             }
         }
-        let total = ordered.len();
-        for (i, (cache, info)) in ordered.into_iter().enumerate() {
-            progress(CacheEvent::Downloading {
-                path: &info.path,
-                url: cache.url(),
-                size: info.file_size,
-            });
-            let reader = cache.nar_reader(&info)?;
-            store.import_nar(&info.to_path_info(), reader)?;
-            progress(CacheEvent::Done {
-                path: &info.path,
-                done: i + 1,
-                total,
-            });
-            outcome.fetched.push(info.path);
-        }
+        outcome.fetched = fetch_all(store, ordered, progress)?;
         Ok(Some(outcome))
+    }
+}
+
+/// A message from a download worker to the thread that reports progress.
+enum Fetch {
+    Started(usize),
+    Finished(usize, Result<(), CacheError>),
+}
+
+/// Download and unpack `ordered` (references before referrers) with [`DOWNLOAD_THREADS`]
+/// workers; a path starts once every path of the plan it refers to is valid. Progress is
+/// reported on this thread. Returns the paths in the order they became valid.
+fn fetch_all(
+    store: &LocalStore,
+    ordered: Vec<(&BinaryCache, NarInfo)>,
+    progress: Progress<'_>,
+) -> Result<Vec<StorePath>, CacheError> {
+    let total = ordered.len();
+    let in_plan: BTreeSet<StorePath> = ordered.iter().map(|(_, i)| i.path.clone()).collect();
+    struct Board {
+        /// Indices not started yet, in plan order.
+        waiting: Vec<usize>,
+        valid: BTreeSet<StorePath>,
+        failed: bool,
+    }
+    let board = Mutex::new(Board {
+        waiting: (0..total).collect(),
+        valid: BTreeSet::new(),
+        failed: false,
+    });
+    let changed = Condvar::new();
+    let (tx, rx) = mpsc::channel::<Fetch>();
+    let lock = || {
+        board
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let ready = |b: &Board, i: usize| {
+        let info = &ordered[i].1;
+        info.references
+            .iter()
+            .all(|r| *r == info.path || !in_plan.contains(r) || b.valid.contains(r))
+    };
+    let worker = |tx: mpsc::Sender<Fetch>| {
+        loop {
+            let i = {
+                let mut b = lock();
+                loop {
+                    if b.failed || b.waiting.is_empty() {
+                        return;
+                    }
+                    if let Some(pos) = b.waiting.iter().position(|&i| ready(&b, i)) {
+                        break b.waiting.remove(pos);
+                    }
+                    b = changed
+                        .wait(b)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            };
+            let _ = tx.send(Fetch::Started(i));
+            let (cache, info) = &ordered[i];
+            let result = cache
+                .nar_reader(info)
+                .and_then(|reader| Ok(store.import_nar(&info.to_path_info(), reader)?));
+            {
+                let mut b = lock();
+                match &result {
+                    Ok(()) => {
+                        b.valid.insert(info.path.clone());
+                    }
+                    Err(_) => b.failed = true,
+                }
+            }
+            changed.notify_all();
+            let _ = tx.send(Fetch::Finished(i, result));
+        }
+    };
+    let mut fetched = Vec::with_capacity(total);
+    let mut first_error = None;
+    std::thread::scope(|scope| {
+        for _ in 0..DOWNLOAD_THREADS.min(total) {
+            let tx = tx.clone();
+            scope.spawn(move || worker(tx));
+        }
+        drop(tx);
+        for message in rx {
+            match message {
+                Fetch::Started(i) => {
+                    let (cache, info) = &ordered[i];
+                    progress(CacheEvent::Downloading {
+                        path: &info.path,
+                        url: cache.url(),
+                        size: info.file_size,
+                    });
+                }
+                Fetch::Finished(i, Ok(())) => {
+                    let info = &ordered[i].1;
+                    fetched.push(info.path.clone());
+                    progress(CacheEvent::Done {
+                        path: &info.path,
+                        done: fetched.len(),
+                        total,
+                    });
+                }
+                Fetch::Finished(_, Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    });
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(fetched),
     }
 }
