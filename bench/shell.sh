@@ -7,7 +7,8 @@
 #      (a flake, so Nix's evaluation cache applies, and its environment already built), and
 #      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`;
 #   3. the cold build of each library of the package set (PACKAGES, default `zlib openssl
-#      leveldb zstd xz sqlite`; libc++ is part of the toolchain) on top of that toolchain: `envy build -A` against `nix-build -A` of the same package-set file.
+#      leveldb zstd xz sqlite`; libc++ is part of the toolchain) on top of that toolchain:
+#      `envy build -A` against `nix-build -A` of the same package-set file.
 #
 #   bench/shell.sh            # needs hyperfine, nix, clang/lld/llvm and .fixtures/mirror
 #   RUNS=100 bench/shell.sh   # more warm runs (default 50)
