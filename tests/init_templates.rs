@@ -425,7 +425,10 @@ fn flake_init_copies_any_flakes_template() {
         tree(&proj),
         vec![
             ("README".to_owned(), "a service\n".to_owned()),
-            ("sub/run.sh".to_owned(), "#!/bin/sh\necho running\n".to_owned()),
+            (
+                "sub/run.sh".to_owned(),
+                "#!/bin/sh\necho running\n".to_owned()
+            ),
         ]
     );
     use std::os::unix::fs::PermissionsExt;
@@ -459,12 +462,23 @@ fn flake_init_copies_any_flakes_template() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(fs_err::read_to_string(proj.join("README")).unwrap(), "mine\n");
-    assert!(!proj.join("sub/run.sh").exists(), "nothing written on conflict");
+    assert_eq!(
+        fs_err::read_to_string(proj.join("README")).unwrap(),
+        "mine\n"
+    );
+    assert!(
+        !proj.join("sub/run.sh").exists(),
+        "nothing written on conflict"
+    );
 
     // An unknown template: where envy looked, and how to see what there is.
     let out = sandbox
-        .envy(&["flake", "init", "-t", &format!("path:{}#cobol", src.display())])
+        .envy(&[
+            "flake",
+            "init",
+            "-t",
+            &format!("path:{}#cobol", src.display()),
+        ])
         .current_dir(sandbox.work())
         .output()
         .unwrap();

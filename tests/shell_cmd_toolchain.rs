@@ -803,7 +803,14 @@ fn zstd_links_statically_through_pkg_config() {
         return;
     }
     let expected = "zstd 1.5.4 round trip 41 -> ";
-    library_through_pkg_config(&[], "", host_arch(), ("zstd", "libzstd"), ("z.c", ZSTD_C), expected);
+    library_through_pkg_config(
+        &[],
+        "",
+        host_arch(),
+        ("zstd", "libzstd"),
+        ("z.c", ZSTD_C),
+        expected,
+    );
 }
 
 #[test]
@@ -813,7 +820,14 @@ fn zstd_links_statically_through_pkg_config_for_aarch64() {
     }
     let expected = "zstd 1.5.4 round trip 41 -> ";
     let runner = "qemu-aarch64-static";
-    library_through_pkg_config(AARCH64, runner, "ARM aarch64", ("zstd", "libzstd"), ("z.c", ZSTD_C), expected);
+    library_through_pkg_config(
+        AARCH64,
+        runner,
+        "ARM aarch64",
+        ("zstd", "libzstd"),
+        ("z.c", ZSTD_C),
+        expected,
+    );
 }
 
 #[test]
@@ -822,7 +836,14 @@ fn xz_links_statically_through_pkg_config() {
         return;
     }
     let expected = "xz 5.4.1 round trip 41 -> ";
-    library_through_pkg_config(&[], "", host_arch(), ("xz", "liblzma"), ("x.c", XZ_C), expected);
+    library_through_pkg_config(
+        &[],
+        "",
+        host_arch(),
+        ("xz", "liblzma"),
+        ("x.c", XZ_C),
+        expected,
+    );
 }
 
 #[test]
@@ -832,7 +853,14 @@ fn xz_links_statically_through_pkg_config_for_aarch64() {
     }
     let expected = "xz 5.4.1 round trip 41 -> ";
     let runner = "qemu-aarch64-static";
-    library_through_pkg_config(AARCH64, runner, "ARM aarch64", ("xz", "liblzma"), ("x.c", XZ_C), expected);
+    library_through_pkg_config(
+        AARCH64,
+        runner,
+        "ARM aarch64",
+        ("xz", "liblzma"),
+        ("x.c", XZ_C),
+        expected,
+    );
 }
 
 #[test]
@@ -841,7 +869,14 @@ fn sqlite_links_statically_through_pkg_config() {
         return;
     }
     let expected = "sqlite 3.40.1 says 42 from 2 rows";
-    library_through_pkg_config(&[], "", host_arch(), ("sqlite", "sqlite3"), ("s.c", SQLITE_C), expected);
+    library_through_pkg_config(
+        &[],
+        "",
+        host_arch(),
+        ("sqlite", "sqlite3"),
+        ("s.c", SQLITE_C),
+        expected,
+    );
 }
 
 #[test]
@@ -851,7 +886,14 @@ fn sqlite_links_statically_through_pkg_config_for_aarch64() {
     }
     let expected = "sqlite 3.40.1 says 42 from 2 rows";
     let runner = "qemu-aarch64-static";
-    library_through_pkg_config(AARCH64, runner, "ARM aarch64", ("sqlite", "sqlite3"), ("s.c", SQLITE_C), expected);
+    library_through_pkg_config(
+        AARCH64,
+        runner,
+        "ARM aarch64",
+        ("sqlite", "sqlite3"),
+        ("s.c", SQLITE_C),
+        expected,
+    );
 }
 
 /// LevelDB, a C++ library built with CMake against the set's libc++, links statically into a

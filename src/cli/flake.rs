@@ -230,7 +230,10 @@ fn template_of(
             .map_err(render)?
             .clone();
         let Some(path) = set.get(Sym::new("path")) else {
-            anyhow::bail!("`{attr_path}` of flake `{}` has no `path`", locked.flake.locked);
+            anyhow::bail!(
+                "`{attr_path}` of flake `{}` has no `path`",
+                locked.flake.locked
+            );
         };
         let path = engine
             .ev

@@ -30,6 +30,9 @@ stdenv.mkDerivation {
   configureFlags = [
     "--disable-shared" "--enable-static" "--disable-tcl" "--disable-readline"
     "--disable-editline" "--enable-threadsafe"
+    # Without zlib (the shell's optional compression): `sqlite3.pc` then asks for nothing a
+    # program linking SQLite alone would lack.
+    "ac_cv_header_zlib_h=no"
   ];
   enableParallelBuilding = true;
   meta.description = "Self-contained SQL database engine (static)";
