@@ -32,7 +32,7 @@ stdenv.mkDerivation {
     "--disable-editline" "--enable-threadsafe"
     # Without zlib (the shell's optional compression): `sqlite3.pc` then asks for nothing a
     # program linking SQLite alone would lack.
-    "ac_cv_header_zlib_h=no"
+    "ac_cv_search_deflate=no"
   ];
   enableParallelBuilding = true;
   meta.description = "Self-contained SQL database engine (static)";
