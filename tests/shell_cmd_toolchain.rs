@@ -943,6 +943,9 @@ fn host_libraries_never_leak_into_links() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "linked against a host library: {stderr}");
+    assert!(
+        !out.status.success(),
+        "linked against a host library: {stderr}"
+    );
     assert!(stderr.contains("unable to find library -lz"), "{stderr}");
 }
