@@ -3,7 +3,8 @@
 //! directory, `envy allow`, the project's environment from `envy print-dev-env` in bash,
 //! `make`, then `file` says the program is statically linked and it runs (aarch64 under
 //! qemu). The templates are also the `templates` output of the `envy` package-set flake, which
-//! real Nix 2.8 (the oracle) can `nix flake init` from.
+//! real Nix 2.8 (the oracle) can `nix flake init` from; `envy flake init -t FLAKE#NAME` takes
+//! that flake's templates and any other flake's, writing what `nix flake init` writes.
 //!
 //! The toolchain tests' shared envy store (`common/toolchain.rs`) keeps musl and the compiler
 //! wrappers built once per run.
