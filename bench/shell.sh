@@ -6,8 +6,9 @@
 #   2. a warm `envy shell -- true` against `nix develop -c true` on the same shell, cached
 #      (a flake, so Nix's evaluation cache applies, and its environment already built), and
 #      against `bash -c true`, with the ratios. Target: envy within 5x of `bash -c true`;
-#   3. the cold build of each library of the package set (PACKAGES, default `zlib openssl`) on top
-#      of that toolchain: `envy build -A` against `nix-build -A` of the same package-set file.
+#   3. the cold build of each library of the package set (PACKAGES, default `zlib openssl
+#      leveldb zstd xz sqlite`; libc++ is part of the toolchain) on top of that toolchain:
+#      `envy build -A` against `nix-build -A` of the same package-set file.
 #
 #   bench/shell.sh            # needs hyperfine, nix, clang/lld/llvm and .fixtures/mirror
 #   RUNS=100 bench/shell.sh   # more warm runs (default 50)
@@ -68,7 +69,7 @@ nix develop "path:$W/nix-shell" -c true 2>"$W/nix-cold.log" || { cat "$W/nix-col
 nix_cold=$(seconds_since "$start")
 
 # Each library cold, on the toolchain both stores have by now (pkgconf is part of the stdenv).
-PACKAGES=${PACKAGES:-zlib openssl}
+PACKAGES=${PACKAGES:-zlib openssl leveldb zstd xz sqlite}
 cat > "$W/pkgs.nix" <<NIX
 import $PKGS { }
 NIX

@@ -3,7 +3,8 @@
 //! directory, `envy allow`, the project's environment from `envy print-dev-env` in bash,
 //! `make`, then `file` says the program is statically linked and it runs (aarch64 under
 //! qemu). The templates are also the `templates` output of the `envy` package-set flake, which
-//! real Nix 2.8 (the oracle) can `nix flake init` from.
+//! real Nix 2.8 (the oracle) can `nix flake init` from; `envy flake init -t FLAKE#NAME` takes
+//! that flake's templates and any other flake's, writing what `nix flake init` writes.
 //!
 //! The toolchain tests' shared envy store (`common/toolchain.rs`) keeps musl and the compiler
 //! wrappers built once per run.
@@ -46,6 +47,7 @@ fn init_lists_the_templates() {
     for name in [
         "default",
         "c-static",
+        "cpp-static",
         "cross-aarch64",
         "openssl-static",
         "go-static",
@@ -199,6 +201,25 @@ fn c_static_template_builds_a_static_program_that_runs() {
 }
 
 #[test]
+fn cpp_static_template_links_leveldb_and_libcxx_statically() {
+    if !have_toolchain_prerequisites(&["git", "make", "cmake"]) {
+        return;
+    }
+    let out = init_allow_and_run("cpp-static", "make run; file -b hello");
+    assert!(
+        out.contains("leveldb 1.23: greeting = hello from leveldb; keys: greeting language"),
+        "{out}"
+    );
+    assert!(out.contains("statically linked"), "{out}");
+    let arch = if cfg!(target_arch = "aarch64") {
+        "ARM aarch64"
+    } else {
+        "x86-64"
+    };
+    assert!(out.contains(arch), "{out}");
+}
+
+#[test]
 fn cross_aarch64_template_builds_a_static_aarch64_program_that_runs_under_qemu() {
     if !have_toolchain_prerequisites(&["git", "make", "qemu-aarch64-static"]) {
         return;
@@ -322,4 +343,186 @@ fn the_package_set_flake_exposes_the_templates_to_nix() {
             "{file}"
         );
     }
+}
+
+/// A flake with a `templates` output, written under `dir`: `service` (a file, an executable
+/// script in a subdirectory, a welcome text) and `default`, the same.
+fn templates_flake(dir: &Path) {
+    fs_err::create_dir_all(dir.join("tpl/sub")).unwrap();
+    fs_err::write(
+        dir.join("flake.nix"),
+        r##"{
+  description = "a flake with templates";
+  outputs = { self }: {
+    templates.service = {
+      path = ./tpl;
+      description = "a small service";
+      welcomeText = "# A small service\n\nRun `sub/run.sh`.\n";
+    };
+    templates.default = self.templates.service;
+  };
+}
+"##,
+    )
+    .unwrap();
+    fs_err::write(dir.join("tpl/README"), "a service\n").unwrap();
+    fs_err::write(dir.join("tpl/sub/run.sh"), "#!/bin/sh\necho running\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(
+        dir.join("tpl/sub/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+}
+
+/// Every regular file under `dir` (relative path, contents), sorted.
+fn tree(dir: &Path) -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, fs_err::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `envy flake init -t FLAKE#NAME` copies any flake's template: the files (and an executable
+/// bit), `git add` in a work tree, the welcome text; the default template without `#NAME`;
+/// never overwriting (nothing written on conflict); an unknown name says where it looked.
+/// Real Nix 2.8's `nix flake init` writes the same files, when it is here.
+#[test]
+fn flake_init_copies_any_flakes_template() {
+    let sandbox = Sandbox::new();
+    let src = sandbox.work().join("src");
+    templates_flake(&src);
+    let reference = format!("path:{}#service", src.display());
+
+    let proj = sandbox.work().join("proj");
+    fs_err::create_dir_all(&proj).unwrap();
+    git(&sandbox, &proj, &["init", "-q"]);
+    let out = sandbox
+        .envy(&["flake", "init", "-t", &reference])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert_success(&out, "envy flake init -t …#service");
+    assert!(
+        stdout(&out).contains("# A small service"),
+        "the welcome text: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        tree(&proj),
+        vec![
+            ("README".to_owned(), "a service\n".to_owned()),
+            (
+                "sub/run.sh".to_owned(),
+                "#!/bin/sh\necho running\n".to_owned()
+            ),
+        ]
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs_err::metadata(proj.join("sub/run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "the script stays executable");
+    let status = git(&sandbox, &proj, &["status", "--porcelain"]);
+    assert_eq!(status, "A  README\nA  sub/run.sh\n");
+
+    // Without `#NAME`: `templates.default`, into a directory given as an argument.
+    let out = sandbox
+        .envy(&["flake", "init", "-t", &src.display().to_string(), "other"])
+        .output()
+        .unwrap();
+    assert_success(&out, "envy flake init -t FLAKE other");
+    assert_eq!(tree(&sandbox.work().join("other")), tree(&proj));
+
+    // A changed file is never overwritten, and nothing else is written either.
+    fs_err::write(proj.join("README"), "mine\n").unwrap();
+    fs_err::remove_file(proj.join("sub/run.sh")).unwrap();
+    let out = sandbox
+        .envy(&["flake", "init", "-t", &reference])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("would overwrite 1 existing file") && stderr(&out).contains("hint:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs_err::read_to_string(proj.join("README")).unwrap(),
+        "mine\n"
+    );
+    assert!(
+        !proj.join("sub/run.sh").exists(),
+        "nothing written on conflict"
+    );
+
+    // An unknown template: where envy looked, and how to see what there is.
+    let out = sandbox
+        .envy(&[
+            "flake",
+            "init",
+            "-t",
+            &format!("path:{}#cobol", src.display()),
+        ])
+        .current_dir(sandbox.work())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("`templates.cobol`, `cobol`"), "{err}");
+    assert!(err.contains("envy flake show"), "{err}");
+
+    // The oracle: Nix 2.8 writes the same files (it drops the executable bit).
+    if toolchain::have_nix() {
+        let by_nix = sandbox.work().join("by-nix");
+        fs_err::create_dir_all(&by_nix).unwrap();
+        let out = sandbox
+            .nix_command("nix")
+            .current_dir(&by_nix)
+            .args(["flake", "init", "-t", &reference])
+            .output()
+            .unwrap();
+        assert_success(&out, "nix flake init -t …#service");
+        assert_eq!(tree(&by_nix), tree(&sandbox.work().join("other")));
+    }
+}
+
+/// `envy flake init -t envy#NAME` takes the package-set flake's templates: the same files as
+/// `envy init -t NAME`.
+#[test]
+fn flake_init_takes_the_package_set_flakes_templates() {
+    if !have_toolchain_prerequisites(&[]) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .envy(&["flake", "init", "-t", "envy#cpp-static", "by-flake"])
+        .output()
+        .unwrap();
+    assert_success(&out, "envy flake init -t envy#cpp-static");
+    assert!(stdout(&out).contains("LevelDB"), "{}", stdout(&out));
+    let out = sandbox
+        .envy(&["init", "-t", "cpp-static", "by-init"])
+        .output()
+        .unwrap();
+    assert_success(&out, "envy init -t cpp-static");
+    let by_flake = tree(&sandbox.work().join("by-flake"));
+    assert_eq!(by_flake.len(), 3, "{by_flake:?}");
+    assert_eq!(by_flake, tree(&sandbox.work().join("by-init")));
 }

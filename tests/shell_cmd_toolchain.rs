@@ -924,3 +924,28 @@ fn leveldb_links_statically_with_libcxx_for_aarch64() {
     }
     leveldb_program(AARCH64, "qemu-aarch64-static", "ARM aarch64");
 }
+
+/// Regression: clang adds the host's library directories (`/lib/x86_64-linux-gnu`, `/usr/lib`,
+/// gcc's) to every link, even with `-nostdlib`, so `cc z.c -lz` in a shell without zlib
+/// silently linked Debian's glibc-built `libz.a` into a "musl" program. The wrapper's sysroot
+/// (musl) keeps them out: the link fails.
+#[test]
+fn host_libraries_never_leak_into_links() {
+    let Some(sandbox) = toolchain_sandbox() else {
+        return;
+    };
+    sandbox.write(
+        "z.c",
+        "int deflate(void);\nint main(void) { return deflate != 0 ? 0 : 1; }\n",
+    );
+    let out = sandbox
+        .envy(&["shell", "--", "cc", "z.c", "-lz", "-o", "z"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "linked against a host library: {stderr}"
+    );
+    assert!(stderr.contains("unable to find library -lz"), "{stderr}");
+}

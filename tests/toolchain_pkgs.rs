@@ -384,3 +384,62 @@ fn envy_and_nix_instantiate_the_same_shells() {
             .ends_with("-envy-shell-aarch64-unknown-linux-musl.drv")
     );
 }
+
+/// The C++ runtimes, CMake and the libraries (host and aarch64): envy's evaluator computes
+/// the `.drv` paths Nix computes, and the names are nixpkgs'.
+#[test]
+fn envy_and_nix_instantiate_the_same_libraries() {
+    let Some(sandbox) = nix_sandbox() else {
+        return;
+    };
+    let got = eval_json(
+        &sandbox,
+        r#"let
+          names = [ "libcxx" "cmake" "leveldb" "zstd" "xz" "sqlite" ];
+          of = set: map (n: set.${n}.drvPath) names;
+        in {
+          host = of pkgs;
+          aarch64 = of pkgs.pkgsCross.aarch64-multiplatform-musl;
+          aliases = [ (pkgs.llvmPackages.libcxx.name) (pkgs.lzma.name) ];
+          cxxLinks = pkgs.stdenv.cc.libcxx.name;
+        }"#,
+        "14.0.6",
+    );
+    let host = got["host"].as_array().unwrap();
+    let cross = got["aarch64"].as_array().unwrap();
+    for (i, name) in [
+        "libcxx-14.0.6",
+        "cmake-3.25.1",
+        "leveldb-1.23",
+        "zstd-1.5.4",
+        "xz-5.4.1",
+        "sqlite-3.40.1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            host[i].as_str().unwrap().ends_with(&format!("-{name}.drv")),
+            "{got}"
+        );
+        assert!(
+            cross[i]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("-{name}.drv")),
+            "{got}"
+        );
+    }
+    assert_eq!(
+        host[1], cross[1],
+        "CMake is a build tool, the same for every target"
+    );
+    if cfg!(target_arch = "x86_64") {
+        assert_ne!(host[0], cross[0], "libc++ is built per target");
+    }
+    assert_eq!(
+        got["aliases"],
+        serde_json::json!(["libcxx-14.0.6", "xz-5.4.1"])
+    );
+    assert_eq!(got["cxxLinks"], "libcxx-14.0.6");
+}

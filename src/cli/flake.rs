@@ -1,5 +1,5 @@
-//! `envy flake lock|update|metadata|show`: a flake's lock file and what it declares, with
-//! envy's own engine (no Nix needed). Lock files are written exactly as Nix 2.8 writes them.
+//! `envy flake lock|update|metadata|show|init`: a flake's lock file and what it declares, with
+//! envy's own engine (no Nix needed); `init` copies one of a flake's templates. Lock files are written exactly as Nix 2.8 writes them.
 
 use std::io::IsTerminal;
 
@@ -24,6 +24,7 @@ enum FlakeCommand {
     Update(UpdateArgs),
     Metadata(MetadataArgs),
     Show(ShowArgs),
+    Init(crate::cli::init::FlakeInitArgs),
 }
 
 /// Create or update `flake.lock` so that it records every input (nothing changes when it is
@@ -146,6 +147,17 @@ impl FlakeArgs {
                 }
                 Ok(())
             }
+            FlakeCommand::Init(a) => {
+                let (reference, fragment) = match a.template.rsplit_once('#') {
+                    Some((r, f)) => (r, f),
+                    None => (a.template.as_str(), ""),
+                };
+                let mut engine = Engine::open()?;
+                let locked = engine.lock(reference, &LockFlags::default())?;
+                let template = template_of(&mut engine, &locked, fragment)
+                    .with_context(|| format!("cannot use template `{}`", a.template))?;
+                crate::cli::init::init_from_flake(&template, &a)
+            }
             FlakeCommand::Show(a) => {
                 let mut engine = Engine::open()?;
                 let mut flags = LockFlags::default();
@@ -178,6 +190,119 @@ impl FlakeArgs {
             }
         }
     }
+}
+
+/// The template `fragment` of a locked flake, looked up as Nix 2.8 does: `templates.NAME` then
+/// `NAME`; without a name `templates.default` then `defaultTemplate`.
+fn template_of(
+    engine: &mut Engine,
+    locked: &LockedFlake,
+    fragment: &str,
+) -> Result<crate::cli::init::FlakeTemplate> {
+    let render = |e: Box<envy_eval::EvalError>| anyhow::anyhow!("{}", e.render(false));
+    let value = engine
+        .session
+        .call(&mut engine.ev, locked)
+        .map_err(render)?;
+    let attrs = engine
+        .ev
+        .force_attrs(&value, Pos::NONE, "while evaluating the flake")
+        .map_err(render)?
+        .clone();
+    let outputs = attrs.get(Sym::new("outputs")).cloned().unwrap_or(value);
+    let candidates: Vec<Vec<&str>> = if fragment.is_empty() {
+        vec![vec!["templates", "default"], vec!["defaultTemplate"]]
+    } else {
+        let path: Vec<&str> = fragment.split('.').collect();
+        let mut prefixed = vec!["templates"];
+        prefixed.extend(&path);
+        vec![prefixed, path]
+    };
+    for candidate in &candidates {
+        let mut current = outputs.clone();
+        let mut found = true;
+        for name in candidate {
+            let set = engine
+                .ev
+                .force_attrs(&current, Pos::NONE, "while looking up the template")
+                .map_err(render)?;
+            match set.get(Sym::new(name)) {
+                Some(v) => current = v.clone(),
+                None => {
+                    found = false;
+                    break;
+                }
+            }
+        }
+        if !found {
+            continue;
+        }
+        let attr_path = candidate.join(".");
+        let set = engine
+            .ev
+            .force_attrs(&current, Pos::NONE, "while evaluating the template")
+            .map_err(render)?
+            .clone();
+        let Some(path) = set.get(Sym::new("path")) else {
+            anyhow::bail!(
+                "`{attr_path}` of flake `{}` has no `path`",
+                locked.flake.locked
+            );
+        };
+        let path = engine
+            .ev
+            .coerce_to_path(path, Pos::NONE, "while evaluating the template's path")
+            .map_err(render)?;
+        let text = |engine: &mut Engine, name: &str| -> Result<Option<String>> {
+            match set.get(Sym::new(name)) {
+                None => Ok(None),
+                Some(v) => Ok(Some(
+                    engine
+                        .ev
+                        .force_string(v, Pos::NONE, "while evaluating the template")
+                        .map_err(render)?
+                        .to_str_lossy()
+                        .into_owned(),
+                )),
+            }
+        };
+        let welcome_text = text(engine, "welcomeText")?;
+        return Ok(crate::cli::init::FlakeTemplate {
+            attr_path,
+            source: source_dir(&locked.flake, &path),
+            welcome_text,
+        });
+    }
+    let tried = candidates
+        .iter()
+        .map(|c| format!("`{}`", c.join(".")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    anyhow::bail!(
+        "flake `{}` has no template at {tried}\nhint: `envy flake show {}` lists its outputs",
+        locked.flake.locked,
+        locked.flake.original
+    )
+}
+
+/// Where a path value of a flake's outputs is on disk: envy evaluates a flake in its source
+/// tree, but a path may also name the tree by its store path.
+fn source_dir(flake: &envy_flake::Flake, path: &str) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(path);
+    if path.exists() {
+        return path;
+    }
+    let root = flake.tree.root();
+    let store_dir = crate::engine::flakes::store_dir().ok();
+    if let Some(store_dir) = store_dir
+        && let Ok(rest) = path.strip_prefix(store_dir.as_path())
+    {
+        // `<store>/<hash>-source/sub` is `<tree root>/sub`.
+        let mut parts = rest.components();
+        parts.next();
+        return root.join(parts.as_path());
+    }
+    path
 }
 
 /// Lock `reference`. For an allowed local project the user just asked for this lock, so the

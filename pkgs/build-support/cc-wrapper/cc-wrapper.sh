@@ -46,7 +46,9 @@ clangArgs+=(${NIX_CFLAGS_COMPILE:-})
 
 before=() after=()
 if [[ -n $link && -n $haveInput ]]; then
-    clangArgs+=(-static -nostdlib -fuse-ld=lld --ld-path=@lld@ -L@libc@/lib)
+    # The sysroot keeps clang's own library search paths (the host's /lib/<multiarch>,
+    # /usr/lib, gcc's) out: `-lz` must not find the host's glibc-built libz.a.
+    clangArgs+=(-static -nostdlib -fuse-ld=lld --ld-path=@lld@ --sysroot=@libc@ -L@libc@/lib)
     # shellcheck disable=SC2206
     clangArgs+=(${NIX_CFLAGS_LINK:-} ${NIX_LDFLAGS:-})
     if [[ -n $startFiles ]]; then before=(@libc@/lib/crt1.o @libc@/lib/crti.o); fi

@@ -14,6 +14,13 @@ stdenv.mkDerivation {
   # The code generators run during the build: they are built for the build machine.
   BUILD_CC = "${buildPackages.stdenv.cc}/bin/cc";
   preConfigure = ''
+    # config.status runs plain `awk`, which Debian makes an alternatives link (/etc), outside
+    # envy's build sandbox: the first real awk of the build machine stands in for it.
+    mkdir -p "$NIX_BUILD_TOP/.tools"
+    for awk in gawk mawk nawk original-awk; do
+      if [[ -x /usr/bin/$awk ]]; then ln -sf "/usr/bin/$awk" "$NIX_BUILD_TOP/.tools/awk"; break; fi
+    done
+    PATH=$NIX_BUILD_TOP/.tools:$PATH
     command -v tclsh >/dev/null || {
       echo "error: building SQLite from its source tree needs the build machine's tclsh" >&2
       echo "hint: install it with \`apt-get install tcl' (Debian/Ubuntu)" >&2
@@ -23,6 +30,9 @@ stdenv.mkDerivation {
   configureFlags = [
     "--disable-shared" "--enable-static" "--disable-tcl" "--disable-readline"
     "--disable-editline" "--enable-threadsafe"
+    # Without zlib (the shell's optional compression): `sqlite3.pc` then asks for nothing a
+    # program linking SQLite alone would lack.
+    "ac_cv_search_deflate=no"
   ];
   enableParallelBuilding = true;
   meta.description = "Self-contained SQL database engine (static)";

@@ -14,5 +14,7 @@ stdenv.mkDerivation {
     "--disable-lzma-links"
   ];
   enableParallelBuilding = true;
+  # libtool's archive lists build paths; static linking needs only liblzma.a and liblzma.pc.
+  postInstall = "rm -f $out/lib/*.la";
   meta.description = "General-purpose data compression with a high ratio (static liblzma)";
 }

@@ -74,8 +74,8 @@ impl Copy {
                     let secs = started.elapsed().as_secs_f64().max(0.001);
                     bar.set_message(format!(
                         "{} at {}/s",
-                        crate::humanize::size(bytes.get()),
-                        crate::humanize::size((bytes.get() as f64 / secs) as u64)
+                        crate::util::humanize::size(bytes.get()),
+                        crate::util::humanize::size((bytes.get() as f64 / secs) as u64)
                     ));
                 }
             }
