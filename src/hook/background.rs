@@ -101,7 +101,10 @@ pub fn spawn(
         .env_clear()
         .envs(env)
         .env(crate::env::vars::ENVY_PROGRESS, "plain")
-        .env(crate::env::vars::__ENVY_PHASE_FILE, cache.build_phase_path())
+        .env(
+            crate::env::vars::__ENVY_PHASE_FILE,
+            cache.build_phase_path(),
+        )
         .current_dir(project.root())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -16,8 +16,8 @@ use anyhow::Result;
 
 use crate::cache::{KeyContext, ProjectCache, cache_key, now_unix};
 use crate::env::record::WatchList;
-use crate::util::fsutil;
 use crate::project::Project;
+use crate::util::fsutil;
 
 /// A build interrupted by Ctrl-C, and on what.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -29,9 +29,9 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use super::background;
 use crate::cache::ProjectCache;
 use crate::cache::live::Lease;
+use crate::project::Project;
 use crate::util::dirs::Dirs;
 use crate::util::fsutil::FileLock;
-use crate::project::Project;
 
 /// How often the watcher looks for a live shell using its project.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
