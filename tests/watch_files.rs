@@ -214,7 +214,11 @@ fn a_killed_worker_does_not_leave_the_shell_building() {
     assert_eq!(activity["state"], "building", "{again:#}");
     let second = activity["pid"].as_u64().unwrap();
     assert_ne!(second, first);
+    // Leave nothing running behind the test.
     kill_group(second);
+    poll(&sb, &project, "the second worker ending", |s| {
+        s["project"]["activity"]["state"] != "building"
+    });
 }
 
 #[test]

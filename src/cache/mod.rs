@@ -761,6 +761,43 @@ mod tests {
         assert_eq!(cache.builds().unwrap().len(), 2);
     }
 
+    /// Regression: a build's key covered the watched files as they were after the build, so
+    /// an edit during the build was taken as built.
+    #[test]
+    fn a_build_key_does_not_vouch_for_a_file_changed_after_the_build_started() {
+        let (_tmp, _dirs, project, _cache) = setup();
+        let sel = ShellSelection::default_shell();
+        let env = BTreeMap::new();
+        let ctx = KeyContext {
+            backend: "fake",
+            system: "x",
+            selection: &sel,
+            env: &env,
+            pinned: &[],
+        };
+        let watch = record(&project, "x").watch;
+        let started = file_clock_now();
+        fs_err::write(project.flake_nix(), "edited during the build").unwrap();
+        assert_ne!(
+            cache_key_of_build(&watch, &ctx, started),
+            cache_key(&watch, &ctx),
+            "an edit after the start must not look built"
+        );
+        // A build that starts a tick after the edit keys it as it is.
+        let changed = fs_err::metadata(project.flake_nix())
+            .unwrap()
+            .modified()
+            .unwrap();
+        while file_clock_now() <= changed {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let later = file_clock_now();
+        assert_eq!(
+            cache_key_of_build(&watch, &ctx, later),
+            cache_key(&watch, &ctx)
+        );
+    }
+
     #[test]
     fn key_covers_selection_and_watched_env() {
         let (_tmp, _dirs, project, _cache) = setup();

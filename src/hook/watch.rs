@@ -39,6 +39,9 @@ const LEASE_CHECK: Duration = Duration::from_secs(1);
 /// Quiet time after a change before building: editors write a file in several steps.
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// The longest a stream of changes delays the build.
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+
 /// Whether the watcher is wanted: background mode, and not turned off by `ENVY_WATCH=0`.
 pub fn enabled() -> bool {
     let off = matches!(
@@ -173,7 +176,10 @@ pub fn run(root: &Path) -> Result<()> {
     let mut checked = Instant::now();
     // A change made before the first round armed its watches is seen by no event: the first
     // round starts with a worker, which finds the inputs built (and exits) or builds them.
-    let mut pending = true;
+    let mut first = true;
+    // When the last worker started: a change since then, up to the moment the next round's
+    // watches are armed, is seen by its time instead.
+    let mut last_worker: Option<SystemTime> = None;
     loop {
         let targets = Targets::of(&dirs, &project);
         let (tx, rx) = mpsc::channel();
@@ -185,8 +191,17 @@ pub fn run(root: &Path) -> Result<()> {
             // A directory that does not exist (yet) has nothing to say.
             let _ = watcher.watch(&dir, RecursiveMode::NonRecursive);
         }
-        // Anything that changed while the last build ran (after it took its inputs).
-        let mut changed = std::mem::take(&mut pending);
+        // Armed: what changed before this is found by its time (the worker touches the stamp
+        // when it ends, which is no reason to build again).
+        let mut changed = std::mem::take(&mut first)
+            || last_worker.is_some_and(|started| {
+                let mut since = Targets::of(&dirs, &project);
+                since.files.remove(&cache.stamp_path());
+                since.changed_since(started)
+            });
+        if changed && last_worker.is_some() {
+            eprintln!("envy: a watched file changed while the worker ran");
+        }
         while !changed {
             if checked.elapsed() >= LEASE_CHECK {
                 if !in_use(&dirs, &key) {
@@ -206,7 +221,22 @@ pub fn run(root: &Path) -> Result<()> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
-        while rx.recv_timeout(SETTLE).is_ok() {}
+        // Settle: wait until the watched files have been quiet for a moment (events about
+        // anything else, like `envy status` probing the locks, do not count), but not forever.
+        let give_up = Instant::now() + MAX_SETTLE;
+        let mut quiet_from = Instant::now();
+        loop {
+            let now = Instant::now();
+            let until = (quiet_from + SETTLE).min(give_up);
+            if now >= until {
+                break;
+            }
+            match rx.recv_timeout(until - now) {
+                Ok(Ok(event)) if targets.matches(&event) => quiet_from = Instant::now(),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
         drop(watcher);
         if !in_use(&dirs, &key) {
             eprintln!("envy: no live shell has the project loaded: the watcher exits");
@@ -221,12 +251,6 @@ pub fn run(root: &Path) -> Result<()> {
         while background::running(&cache) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        // The worker touches the stamp when it ends: no reason to build again.
-        let mut next = Targets::of(&dirs, &project);
-        next.files.remove(&cache.stamp_path());
-        pending = next.changed_since(started);
-        if pending {
-            eprintln!("envy: a watched file changed while the worker ran");
-        }
+        last_worker = Some(started);
     }
 }
