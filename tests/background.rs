@@ -124,7 +124,8 @@ fn the_prompt_is_back_while_a_build_runs_and_a_later_prompt_loads_it() {
         1,
         "{screen}"
     );
-    assert!(screen.contains("flake.nix:10:7"), "{screen}");
+    // Where: the `throw` in the `FOO = …` line.
+    assert!(screen.contains("flake.nix:10:13"), "{screen}");
     shell.prompt();
     shell.prompt();
     assert_eq!(
