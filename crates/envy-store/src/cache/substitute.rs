@@ -63,8 +63,8 @@ impl Misses {
         if let Some(file) = self.file(cache, path) {
             let _ = file
                 .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&file, b""));
+                .map_or(Ok(()), fs_err::create_dir_all)
+                .and_then(|()| fs_err::write(&file, b""));
         }
     }
 }
@@ -77,6 +77,9 @@ enum Said {
 }
 
 type Found<'c> = Option<(&'c BinaryCache, NarInfo)>;
+
+/// One query's answer and what it said on the way.
+type Answer<'c> = (Result<Found<'c>, CacheError>, Vec<Said>);
 
 /// Binary caches to substitute from, in priority order, with the keys to trust.
 pub struct Substituter {
@@ -250,7 +253,7 @@ impl Substituter {
         progress: Progress<'_>,
     ) -> Result<Vec<Found<'_>>, CacheError> {
         let next = AtomicUsize::new(0);
-        let answers: Vec<Mutex<Option<(Result<Found<'_>, CacheError>, Vec<Said>)>>> =
+        let answers: Vec<Mutex<Option<Answer<'_>>>> =
             paths.iter().map(|_| Mutex::new(None)).collect();
         let ask = |p: &StorePath| {
             let said = std::cell::RefCell::new(Vec::new());
