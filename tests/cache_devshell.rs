@@ -327,4 +327,26 @@ fn without_nix_a_closure_the_cache_lacks_is_announced_before_building() {
         "{stderr}"
     );
     assert!(!out.status.success(), "{stderr}");
+
+    // The cache's `404`s are remembered (as Nix's narinfo cache does): trying again asks
+    // the server for none of those paths.
+    if server.access_log.is_some() {
+        let misses = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains(".narinfo") && l.contains("\" 404 "))
+                .count()
+        };
+        let before = misses(&server.requests());
+        assert!(before >= 12, "{}", server.requests());
+        let again = envy_without_nix(
+            fx,
+            &home,
+            &project,
+            &["print-dev-env", "--json", ".#uncached"],
+            &server,
+        );
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(stderr.contains("warning: 12 derivations"), "{stderr}");
+        assert_eq!(misses(&server.requests()), before, "{}", server.requests());
+    }
 }

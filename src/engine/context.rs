@@ -83,9 +83,24 @@ pub fn build_config(state_dir: &Path) -> Result<BuildConfig> {
     Ok(config)
 }
 
-/// The configured binary caches (possibly none).
+/// The configured binary caches (possibly none), remembering their `404`s for
+/// `ENVY_NARINFO_NEGATIVE_TTL` seconds (default an hour, as Nix) under
+/// `$XDG_CACHE_HOME/envy/narinfo-misses-v1`.
 pub fn substituter() -> Result<Substituter> {
-    Substituter::from_config(&cache_config()?).context(
+    let substituter = Substituter::from_config(&cache_config()?).context(
         "invalid binary cache settings\nhint: check `substituters` and `trusted-public-keys` (or `ENVY_SUBSTITUTERS` and `ENVY_TRUSTED_PUBLIC_KEYS`)",
-    )
+    )?;
+    let ttl = match std::env::var(vars::ENVY_NARINFO_NEGATIVE_TTL) {
+        Ok(secs) => std::time::Duration::from_secs(secs.parse().with_context(|| {
+            format!(
+                "invalid `{}` value `{secs}`\nhint: a number of seconds (0: ask every time)",
+                vars::ENVY_NARINFO_NEGATIVE_TTL
+            )
+        })?),
+        Err(_) => envy_store::cache::NEGATIVE_TTL,
+    };
+    Ok(match dirs::cache_dir() {
+        Some(dir) => substituter.remembering_misses(dir.join("envy/narinfo-misses-v1"), ttl),
+        None => substituter,
+    })
 }

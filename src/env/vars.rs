@@ -88,6 +88,10 @@ pub fn is_internal(name: &str) -> bool {
 /// `NIX_STORE_DIR`, `store` in nix.conf) or `auto` (the daemon when Nix would use one).
 pub const ENVY_STORE: &str = "ENVY_STORE";
 
+/// Seconds a path an HTTP binary cache did not have is not asked for again (default 3600,
+/// as Nix's `narinfo-cache-negative-ttl`; `0` asks every time).
+pub const ENVY_NARINFO_NEGATIVE_TTL: &str = "ENVY_NARINFO_NEGATIVE_TTL";
+
 /// envy's store directory (default `$XDG_DATA_HOME/envy/store`).
 pub const ENVY_STORE_DIR: &str = "ENVY_STORE_DIR";
 

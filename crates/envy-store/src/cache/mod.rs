@@ -21,7 +21,7 @@ pub use config::CacheConfig;
 pub use error::CacheError;
 pub use nar_info::NarInfo;
 pub use signing::{PublicKey, SecretKey, trusted};
-pub use substitute::{SubstituteOutcome, Substituter};
+pub use substitute::{NEGATIVE_TTL, SubstituteOutcome, Substituter};
 pub use upload::{UploadOptions, UploadReport, copy_to_cache};
 
 use self::transport::Transport;

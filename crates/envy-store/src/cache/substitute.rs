@@ -10,13 +10,16 @@
 //! interrupted substitution leaves nothing half-written.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use super::error::CacheError;
 use super::signing::{PublicKey, trusted};
 use super::{BinaryCache, CacheConfig, CacheEvent, NarInfo, Progress};
+use crate::hash::Hash;
 use crate::local::LocalStore;
 use crate::store_path::StorePath;
 
@@ -24,6 +27,47 @@ use crate::store_path::StorePath;
 pub const QUERY_THREADS: usize = 16;
 /// How many NARs are downloaded and unpacked at once.
 pub const DOWNLOAD_THREADS: usize = 4;
+
+/// How long a path an HTTP cache did not have is not asked for again: Nix's default
+/// `narinfo-cache-negative-ttl`.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(3600);
+
+/// `404`s remembered on disk, as Nix's narinfo cache remembers them: one empty file per
+/// (cache, path), `<dir>/<cache url hash>/<path hash>`, whose age says when it was asked.
+/// Only HTTP caches: a directory cache answers a miss with one `stat`.
+struct Misses {
+    dir: PathBuf,
+    ttl: Duration,
+}
+
+impl Misses {
+    fn file(&self, cache: &BinaryCache, path: &StorePath) -> Option<PathBuf> {
+        if !cache.url().starts_with("http") {
+            return None;
+        }
+        let url = Hash::sha256(cache.url().as_bytes()).to_nix32();
+        Some(self.dir.join(&url[..16]).join(path.hash_part()))
+    }
+
+    /// Whether `cache` lacked `path` less than the time to live ago.
+    fn known(&self, cache: &BinaryCache, path: &StorePath) -> bool {
+        self.file(cache, path)
+            .and_then(|f| std::fs::metadata(f).ok())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < self.ttl)
+    }
+
+    /// Remember that `cache` lacks `path` (best effort: a failure only costs a request).
+    fn remember(&self, cache: &BinaryCache, path: &StorePath) {
+        if let Some(file) = self.file(cache, path) {
+            let _ = file
+                .parent()
+                .map_or(Ok(()), fs_err::create_dir_all)
+                .and_then(|()| fs_err::write(&file, b""));
+        }
+    }
+}
 
 /// What a query said through its progress callback, kept to be replayed on the caller's
 /// thread (the callback need not be `Sync`).
@@ -34,11 +78,15 @@ enum Said {
 
 type Found<'c> = Option<(&'c BinaryCache, NarInfo)>;
 
+/// One query's answer and what it said on the way.
+type Answer<'c> = (Result<Found<'c>, CacheError>, Vec<Said>);
+
 /// Binary caches to substitute from, in priority order, with the keys to trust.
 pub struct Substituter {
     caches: Vec<BinaryCache>,
     keys: Vec<PublicKey>,
     require_sigs: bool,
+    misses: Option<Misses>,
 }
 
 /// What `substitute` did.
@@ -63,7 +111,16 @@ impl Substituter {
             caches,
             keys,
             require_sigs: true,
+            misses: None,
         })
+    }
+
+    /// Remember under `dir`, for `ttl`, which paths the HTTP caches did not have, and do not
+    /// ask for them again meanwhile (a zero `ttl` remembers nothing).
+    #[must_use]
+    pub fn remembering_misses(mut self, dir: PathBuf, ttl: Duration) -> Substituter {
+        self.misses = (!ttl.is_zero()).then_some(Misses { dir, ttl });
+        self
     }
 
     /// From the configuration (`ENVY_SUBSTITUTERS`, `ENVY_TRUSTED_PUBLIC_KEYS`, config file).
@@ -102,11 +159,18 @@ impl Substituter {
         let mut first_error = None;
         let mut untrusted = None;
         for cache in &self.caches {
+            if self.misses.as_ref().is_some_and(|m| m.known(cache, path)) {
+                continue;
+            }
             let attempt = cache
                 .check_store_dir(store.store_dir())
                 .and_then(|()| cache.nar_info(store.store_dir(), path));
             match attempt {
-                Ok(None) => {}
+                Ok(None) => {
+                    if let Some(misses) = &self.misses {
+                        misses.remember(cache, path);
+                    }
+                }
                 Ok(Some(info)) => {
                     let fingerprint = info.to_path_info().fingerprint(store.store_dir());
                     let ok = !self.require_sigs
@@ -189,7 +253,7 @@ impl Substituter {
         progress: Progress<'_>,
     ) -> Result<Vec<Found<'_>>, CacheError> {
         let next = AtomicUsize::new(0);
-        let answers: Vec<Mutex<Option<(Result<Found<'_>, CacheError>, Vec<Said>)>>> =
+        let answers: Vec<Mutex<Option<Answer<'_>>>> =
             paths.iter().map(|_| Mutex::new(None)).collect();
         let ask = |p: &StorePath| {
             let said = std::cell::RefCell::new(Vec::new());
