@@ -329,3 +329,39 @@ fn many_builds_from_source_are_announced_before_building() {
     json(&again);
     assert!(!String::from_utf8_lossy(&again.stderr).contains("must be built"));
 }
+
+/// The store an environment's paths live in is part of what it was built from: switching
+/// `ENVY_STORE` (here between its default and an explicit `envy`, the same store, so that no
+/// daemon is needed) evaluates again instead of reusing the other store's environment.
+#[test]
+fn switching_the_store_does_not_reuse_an_environment() {
+    let w = FlakeWorld::new();
+    let path = path_without_nix(w.root()).display().to_string();
+    let dir = w.git_repo(
+        "proj",
+        &[
+            (
+                "flake.nix",
+                "{\n  inputs.envy.url = \"envy\";\n  outputs = { self, envy }: {\n    devShells.x86_64-linux.default = import ./shell.nix { pkgs = envy.legacyPackages.x86_64-linux; };\n  };\n}\n",
+            ),
+            ("shell.nix", SHELL_NIX),
+            ("value.nix", "\"one\"\n"),
+        ],
+    );
+    let doc = json(&print_dev_env(&w, &dir, &path, &[]));
+    assert_eq!(var(&doc, "FOO"), Some("one"));
+    let again = json(&print_dev_env(&w, &dir, &path, &[]));
+    assert_eq!(var(&again, "FOO"), Some("one"));
+    assert_eq!(evaluations(&w), 1, "the same store: cached");
+    assert!(
+        doc["envy"]["watch"]["env"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("ENVY_STORE")),
+        "{}",
+        doc["envy"]["watch"]
+    );
+    let other = json(&print_dev_env(&w, &dir, &path, &[("ENVY_STORE", "envy")]));
+    assert_eq!(var(&other, "FOO"), Some("one"));
+    assert_eq!(evaluations(&w), 2, "another store setting: evaluated again");
+}

@@ -680,6 +680,19 @@ fn watch_list(record: &envy_eval::ReadRecord, mounts: &Mounts, store_dir: &Store
         }
     }
     watch.env = record.env.keys().cloned().collect();
+    // Which store the environment's paths live in: switching it (`ENVY_STORE=daemon`, a
+    // store directory from `envy store init`, another Nix daemon) must not reuse an
+    // environment whose paths are in the other store.
+    for name in [
+        crate::env::vars::ENVY_STORE,
+        crate::env::vars::ENVY_STORE_DIR,
+        "NIX_REMOTE",
+        "NIX_DAEMON_SOCKET_PATH",
+    ] {
+        if !watch.env.iter().any(|e| e == name) {
+            watch.env.push(name.to_string());
+        }
+    }
     // A flake in a git work tree sees only tracked files, and `self.rev` follows `HEAD`:
     // `git add` and `git commit` change what it evaluates without touching a file it read.
     for tree in mounts.trees() {
