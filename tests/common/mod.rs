@@ -6,6 +6,7 @@ pub mod build;
 pub mod daemon;
 pub mod flake;
 pub mod nix;
+pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
