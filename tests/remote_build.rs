@@ -112,11 +112,21 @@ fn aarch64_goes_to_its_machine_and_a_down_machine_is_skipped() {
     assert_success(&out, "envy build of an aarch64-linux derivation");
     let arm = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("ssh://down")).collect();
-    assert_eq!(warnings.len(), 1, "one warning line for the down machine: {stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ssh://down"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning line for the down machine: {stderr}"
+    );
     assert!(warnings[0].contains("skipping it"), "{stderr}");
     let sd = env.store_dir();
-    assert!(machine.has(&sd, &arm), "built on the machine declaring aarch64-linux");
+    assert!(
+        machine.has(&sd, &arm),
+        "built on the machine declaring aarch64-linux"
+    );
     assert_eq!(fs_err::read_to_string(&arm).unwrap(), "a\n");
     env.verify();
 
@@ -126,10 +136,18 @@ fn aarch64_goes_to_its_machine_and_a_down_machine_is_skipped() {
         EXPR.replace("echo arm;", "echo arm2;"),
     )
     .unwrap();
-    let out = envy_build(&env, &machine, "arm", &["--builders", "ssh://farm x86_64-linux"]);
+    let out = envy_build(
+        &env,
+        &machine,
+        "arm",
+        &["--builders", "ssh://farm x86_64-linux"],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no build machine declares `aarch64-linux`"), "{stderr}");
+    assert!(
+        stderr.contains("no build machine declares `aarch64-linux`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -137,7 +155,12 @@ fn a_remote_failure_shows_the_remote_log() {
     let Some((env, machine)) = setup() else {
         return;
     };
-    let out = envy_build(&env, &machine, "bad", &["-j", "0", "--builders", "ssh://farm"]);
+    let out = envy_build(
+        &env,
+        &machine,
+        "bad",
+        &["-j", "0", "--builders", "ssh://farm"],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("failed on `ssh://farm`"), "{stderr}");

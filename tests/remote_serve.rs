@@ -48,7 +48,11 @@ fn serve_client_copies_builds_and_copies_back() {
     let mut cmd = env.nix_command_at("nix-store", &remote_uri);
     cmd.args(["--serve", "--write"]);
     let mut conn = ServeConnection::open(cmd, store_dir.clone()).unwrap();
-    assert_eq!(conn.remote_version(), 0x207, "Nix 2.8 speaks serve protocol 2.7");
+    assert_eq!(
+        conn.remote_version(),
+        0x207,
+        "Nix 2.8 speaks serve protocol 2.7"
+    );
 
     let wanted = BTreeSet::from([a_path.clone()]);
     assert!(conn.query_valid_paths(&wanted, false).unwrap().is_empty());
@@ -71,7 +75,11 @@ fn serve_client_copies_builds_and_copies_back() {
         Derivation::parse(&store_dir, text.as_bytes(), name).unwrap()
     };
     let drv_b_path = store_dir
-        .parse(&env.store_dir().join(drv_b.file_name().unwrap()).to_string_lossy())
+        .parse(
+            &env.store_dir()
+                .join(drv_b.file_name().unwrap())
+                .to_string_lossy(),
+        )
         .unwrap();
     let mut b = read(&drv_b);
     b.input_srcs = wanted.clone();
@@ -97,7 +105,11 @@ fn serve_client_copies_builds_and_copies_back() {
 
     // A failing build: a status that is not a success, and the builder's output on stderr.
     let drv_bad_path = store_dir
-        .parse(&env.store_dir().join(drv_bad.file_name().unwrap()).to_string_lossy())
+        .parse(
+            &env.store_dir()
+                .join(drv_bad.file_name().unwrap())
+                .to_string_lossy(),
+        )
         .unwrap();
     let bad = read(&drv_bad);
     let status = conn

@@ -105,7 +105,12 @@ impl BuildMachine {
             .arg("-f")
             .arg(dir.join("sshd_config"))
             .args(["-D", "-e"])
-            .stderr(Stdio::from(fs_err::File::create(dir.join("sshd.log")).unwrap().into_parts().0))
+            .stderr(Stdio::from(
+                fs_err::File::create(dir.join("sshd.log"))
+                    .unwrap()
+                    .into_parts()
+                    .0,
+            ))
             .spawn()
             .unwrap();
         let host_pub = fs_err::read_to_string(dir.join("host_key.pub")).unwrap();
@@ -128,7 +133,11 @@ impl BuildMachine {
             ),
         )
         .unwrap();
-        fs_err::write(dir.join("known_hosts"), format!("farm {}\n", key_only.join(" "))).unwrap();
+        fs_err::write(
+            dir.join("known_hosts"),
+            format!("farm {}\n", key_only.join(" ")),
+        )
+        .unwrap();
         let machine = BuildMachine {
             dir: dir.to_path_buf(),
             port,
@@ -168,7 +177,12 @@ impl BuildMachine {
         Command::new("nix-store")
             .env("NIX_CONF_DIR", self.dir.join("nixconf"))
             .env("HOME", &self.dir)
-            .args(["--store", &self.store_uri(store_dir), "--check-validity", path])
+            .args([
+                "--store",
+                &self.store_uri(store_dir),
+                "--check-validity",
+                path,
+            ])
             .stderr(Stdio::null())
             .status()
             .unwrap()

@@ -39,10 +39,10 @@ use crate::log::{LogDir, LogWriter};
 use crate::output_checks::{CheckInputs, check_outputs};
 use crate::progress::{BuildEvent, Progress};
 use crate::remote::{Farm, Machine, Needs, Place, Slot};
-use envy_store::serve::{BuildSettings, ServeConnection, ServeError};
 use crate::run::under;
 use crate::sandbox::{self, HostPath};
 use crate::schedule::{self, Outcome};
+use envy_store::serve::{BuildSettings, ServeConnection, ServeError};
 
 /// Whether builds run in the namespace sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,12 +245,9 @@ impl<'a> Builder<'a> {
             Some(farm) => farm.capacity(self.config.jobs),
             None => self.config.jobs.max(1),
         };
-        let outcomes = schedule::run(
-            &graph,
-            threads,
-            self.config.keep_going,
-            |drv_path| self.build_one(drv_path, &drvs[drv_path]),
-        );
+        let outcomes = schedule::run(&graph, threads, self.config.keep_going, |drv_path| {
+            self.build_one(drv_path, &drvs[drv_path])
+        });
         let total = outcomes.len();
         let mut failures: Vec<BuildError> = Vec::new();
         for (drv_path, outcome) in outcomes {
@@ -459,13 +456,17 @@ impl<'a> Builder<'a> {
         &self,
         i: usize,
         mut conn: ServeConnection,
+        locks: Vec<PathLock>,
         drv_path: &StorePath,
         drv: &Derivation,
         outputs: &BTreeMap<String, StorePath>,
         invalid: &BTreeMap<String, StorePath>,
         log: &mut LogWriter,
     ) -> Result<(), BuildError> {
-        let farm = self.farm.as_ref().expect("a remote place comes from the farm");
+        let farm = self
+            .farm
+            .as_ref()
+            .expect("a remote place comes from the farm");
         let machine = farm.machines()[i].uri.clone();
         let printed = self.store_dir().print(drv_path);
         let closure = self.input_closure(drv_path, drv)?;
@@ -518,6 +519,8 @@ impl<'a> Builder<'a> {
             });
         }
         let wanted: BTreeSet<StorePath> = invalid.values().cloned().collect();
+        // Importing takes each output's lock itself (and re-checks validity under it).
+        drop(locks);
         let infos = conn
             .copy_paths_from(self.store, &wanted)
             .map_err(remote_err)?;
@@ -544,7 +547,7 @@ impl<'a> Builder<'a> {
     fn build_one(&self, drv_path: &StorePath, drv: &Derivation) -> Result<(), BuildError> {
         let printed = self.store_dir().print(drv_path);
         let outputs = self.output_paths(drv_path, drv)?;
-        let _locks = self.lock_outputs(&printed, &outputs)?;
+        let mut locks = Some(self.lock_outputs(&printed, &outputs)?);
         let invalid: BTreeMap<String, StorePath> = self
             .invalid_outputs(&outputs)?
             .into_iter()
@@ -582,15 +585,19 @@ impl<'a> Builder<'a> {
         let mut log = self.config.logs.create(drv_path.base_name())?;
         let result = match (place, conn) {
             (Place::Remote(i), Some(conn)) => {
-                self.build_remote(i, conn, drv_path, drv, &outputs, &invalid, &mut log)
+                let locks = locks.take().unwrap_or_default();
+                self.build_remote(i, conn, locks, drv_path, drv, &outputs, &invalid, &mut log)
             }
             _ => self.run_and_register(drv_path, drv, &outputs, &invalid, &mut log),
         };
         drop(slot);
         if let Err(e) = &result {
             let _ = log.write(format!("error: {e}\n").as_bytes());
-            for path in invalid.values() {
-                let _ = delete_path(&self.store_dir().full_path(path));
+            // A remote build gave its locks to the imports, which leave nothing partial.
+            if place == Place::Local {
+                for path in invalid.values() {
+                    let _ = delete_path(&self.store_dir().full_path(path));
+                }
             }
         } else {
             self.built.fetch_add(1, Ordering::SeqCst);

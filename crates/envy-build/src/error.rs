@@ -136,7 +136,9 @@ pub enum BuildError {
     #[error("no build log for `{path}`")]
     NoLog { path: String },
 
-    #[error("cannot build `{drv}`: {reason}\nhint: add a build machine for it to `builders` (`--builders`, `ENVY_BUILDERS`), or allow local builds (`-j 1`)")]
+    #[error(
+        "cannot build `{drv}`: {reason}\nhint: add a build machine for it to `builders` (`--builders`, `ENVY_BUILDERS`), or allow local builds (`-j 1`)"
+    )]
     NoMachine { drv: String, reason: String },
 
     #[error("building `{drv}` on `{machine}` failed: {message}")]

@@ -61,7 +61,9 @@ impl Machine {
 /// A bad `builders` value.
 #[derive(Debug, thiserror::Error)]
 pub enum MachinesError {
-    #[error("{origin}: line {line}: {reason}\nhint: the syntax is `URI [systems [ssh-key [max-jobs [speed-factor [supported-features [mandatory-features [base64-host-key]]]]]]]`, `-` for a default")]
+    #[error(
+        "{origin}: line {line}: {reason}\nhint: the syntax is `URI [systems [ssh-key [max-jobs [speed-factor [supported-features [mandatory-features [base64-host-key]]]]]]]`, `-` for a default"
+    )]
     Syntax {
         origin: String,
         line: usize,
@@ -133,12 +135,14 @@ fn parse_depth(
 fn parse_line(line: &str, this_system: &str) -> Result<Machine, String> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     if fields.len() > 8 {
-        return Err(format!(
-            "{} fields, at most 8 are allowed",
-            fields.len()
-        ));
+        return Err(format!("{} fields, at most 8 are allowed", fields.len()));
     }
-    let field = |i: usize| fields.get(i).copied().filter(|f| !f.is_empty() && *f != "-");
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .copied()
+            .filter(|f| !f.is_empty() && *f != "-")
+    };
     let list = |i: usize| -> BTreeSet<String> {
         field(i)
             .map(|f| {
@@ -248,7 +252,10 @@ mod tests {
         assert_eq!(m[1].host, "beastie");
         assert_eq!(m[2].uri, "ssh://nix@scratchy.labs.cs.uu.nl");
         assert_eq!(m[2].host, "nix@scratchy.labs.cs.uu.nl");
-        assert_eq!(m[2].ssh_key.as_deref(), Some("/home/nix/.ssh/id_scratchy_auto"));
+        assert_eq!(
+            m[2].ssh_key.as_deref(),
+            Some("/home/nix/.ssh/id_scratchy_auto")
+        );
         assert_eq!(m[2].max_jobs, 8);
         assert_eq!(m[2].supported_features, set(&["kvm"]));
         assert_eq!(m[3].speed_factor, 2);
@@ -305,9 +312,14 @@ mod tests {
         let err = parse_machines("ssh://a\nssh://b x86_64-linux - many", "ENVY_BUILDERS", "x")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("ENVY_BUILDERS: line 2: max-jobs `many`"), "{err}");
+        assert!(
+            err.starts_with("ENVY_BUILDERS: line 2: max-jobs `many`"),
+            "{err}"
+        );
         assert!(err.contains("hint:"), "{err}");
-        let err = parse_machines("http://a", "t", "x").unwrap_err().to_string();
+        let err = parse_machines("http://a", "t", "x")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported store URI"), "{err}");
     }
 }

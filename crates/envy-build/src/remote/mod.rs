@@ -70,7 +70,10 @@ pub struct Needs {
 impl Needs {
     #[must_use]
     pub fn of(drv: &Derivation) -> Self {
-        let env = |k: &str| drv.env_var(k).map(|v| String::from_utf8_lossy(v).into_owned());
+        let env = |k: &str| {
+            drv.env_var(k)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
         Self {
             system: String::from_utf8_lossy(&drv.platform).into_owned(),
             features: env("requiredSystemFeatures")
@@ -226,7 +229,12 @@ impl Farm {
         } else {
             format!(
                 " with features {{{}}}",
-                needs.features.iter().cloned().collect::<Vec<_>>().join(", ")
+                needs
+                    .features
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         if needs.system == self.host_system || needs.builtin {
@@ -275,7 +283,10 @@ impl Farm {
         let m = &self.machines[i];
         if m.protocol == Protocol::Daemon {
             return Err(serve::ServeError::Protocol {
-                reason: format!("`{}`: envy does not speak `ssh-ng://` yet; use `ssh://`", m.uri),
+                reason: format!(
+                    "`{}`: envy does not speak `ssh-ng://` yet; use `ssh://`",
+                    m.uri
+                ),
                 stderr: String::new(),
             });
         }

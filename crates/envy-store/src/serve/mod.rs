@@ -20,8 +20,8 @@ use crate::daemon::wire::{
     write_strings, write_u64,
 };
 use crate::{
-    ContentAddress, Derivation, DerivationOutput, Hash, HashAlgo, LocalStore, StoreDir,
-    StoreError, StorePath, ValidPathInfo,
+    ContentAddress, Derivation, DerivationOutput, Hash, HashAlgo, LocalStore, StoreDir, StoreError,
+    StorePath, ValidPathInfo,
 };
 
 const SERVE_MAGIC_1: u64 = 0x390c_9deb;
@@ -55,7 +55,10 @@ pub enum ServeError {
         source: io::Error,
         stderr: String,
     },
-    #[error("the build machine does not speak Nix's serve protocol: {reason}{}", tail(stderr))]
+    #[error(
+        "the build machine does not speak Nix's serve protocol: {reason}{}",
+        tail(stderr)
+    )]
     Protocol { reason: String, stderr: String },
     #[error("the build machine refused `{path}`")]
     Refused { path: String },
@@ -402,7 +405,11 @@ impl ServeConnection {
             write_strings(&mut self.to, info.signatures.iter().map(String::as_str))?;
             write_str(
                 &mut self.to,
-                &info.ca.as_ref().map(ToString::to_string).unwrap_or_default(),
+                &info
+                    .ca
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             )
         })();
         self.io(sent)?;
