@@ -71,7 +71,7 @@ fn serve_client_copies_builds_and_copies_back() {
     let read = |drv: &std::path::Path| {
         let name = drv.file_name().unwrap().to_str().unwrap();
         let name = name.split_once('-').unwrap().1.trim_end_matches(".drv");
-        let text = std::fs::read_to_string(drv).unwrap();
+        let text = fs_err::read_to_string(drv).unwrap();
         Derivation::parse(&store_dir, text.as_bytes(), name).unwrap()
     };
     let drv_b_path = store_dir
@@ -98,7 +98,7 @@ fn serve_client_copies_builds_and_copies_back() {
     assert_eq!(infos.len(), 1);
     let info = store.path_info(&b_out).unwrap();
     assert_eq!(info.references, wanted, "b refers to a");
-    let text = std::fs::read_to_string(store_dir.full_path(&b_out)).unwrap();
+    let text = fs_err::read_to_string(store_dir.full_path(&b_out)).unwrap();
     assert_eq!(text, format!("hello from a\n{a_out}\n"));
     env.verify();
     eprintln!("remote log of b: {log:?}");

@@ -513,8 +513,7 @@ impl<'a> Builder<'a> {
             return Err(BuildError::RemoteFailed {
                 drv: printed,
                 machine,
-                status: status.name().to_string(),
-                message: status.error.trim().to_string(),
+                message: format!("{} ({})", status.error.trim(), status.name()),
                 tail: tail.trim_end().to_string(),
             });
         }

@@ -148,11 +148,10 @@ pub enum BuildError {
         message: String,
     },
 
-    #[error("builder for `{drv}` failed on `{machine}` ({status}): {message}{tail}")]
+    #[error("builder for `{drv}` failed on `{machine}`: {message}{tail}")]
     RemoteFailed {
         drv: String,
         machine: String,
-        status: String,
         message: String,
         tail: String,
     },

@@ -114,7 +114,7 @@ fn parse_depth(
                 return Err(syntax(format!("`@{file}`: machines files nest too deeply")));
             }
             // Nix ignores a machines file that does not exist.
-            let text = match std::fs::read_to_string(Path::new(file)) {
+            let text = match fs_err::read_to_string(Path::new(file)) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(source) => {
@@ -261,7 +261,11 @@ mod tests {
         assert_eq!(m[3].speed_factor, 2);
         assert!(m[3].supported_features.is_empty());
         assert_eq!(m[4].supported_features, set(&["kvm", "benchmark"]));
-        assert!(m[4].mandatory_features.is_empty());
+        assert_eq!(
+            m[4].mandatory_features,
+            set(&["benchmark"]),
+            "the 7th field is mandatory"
+        );
     }
 
     #[test]
@@ -300,7 +304,7 @@ mod tests {
     fn machines_files() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("machines");
-        std::fs::write(&file, "ssh://a x86_64-linux\nssh://b aarch64-linux - 2\n").unwrap();
+        fs_err::write(&file, "ssh://a x86_64-linux\nssh://b aarch64-linux - 2\n").unwrap();
         let m = parse(&format!("@{}; ssh://c", file.display()));
         let hosts: Vec<&str> = m.iter().map(|m| m.host.as_str()).collect();
         assert_eq!(hosts, ["a", "b", "c"]);

@@ -158,11 +158,11 @@ pub fn write_known_hosts(dir: &Path, host: &str, key: &str) -> io::Result<PathBu
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    std::fs::create_dir_all(dir)?;
+    fs_err::create_dir_all(dir)?;
     let file = dir.join(format!("known_hosts-{name}"));
     let tmp = dir.join(format!(".known_hosts-{name}.{}", std::process::id()));
-    std::fs::write(&tmp, format!("{bare} {key}\n"))?;
-    std::fs::rename(&tmp, &file)?;
+    fs_err::write(&tmp, format!("{bare} {key}\n"))?;
+    fs_err::rename(&tmp, &file)?;
     Ok(file)
 }
 
