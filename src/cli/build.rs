@@ -38,9 +38,17 @@ pub struct BuildArgs {
     /// Do not create a result symlink.
     #[arg(long = "no-out-link")]
     pub no_out_link: bool,
-    /// How many derivations to build at once.
+    /// How many derivations to build at once on this machine; 0 builds only on the build
+    /// machines (`--builders`).
     #[arg(short = 'j', long = "max-jobs", default_value_t = 1)]
     pub jobs: usize,
+    /// Build machines, in Nix's machine syntax: `URI [systems [ssh-key [max-jobs
+    /// [speed-factor [supported-features [mandatory-features [base64-host-key]]]]]]]`, lines
+    /// separated by `;` or newlines, `-` for a default, `@FILE` for a machines file (default:
+    /// `ENVY_BUILDERS`, else `builders` in config.toml). `ssh://HOST` runs `nix-store --serve
+    /// --write` there through `ssh` (`NIX_SSHOPTS` is passed to ssh). `""` disables them.
+    #[arg(long = "builders", value_name = "MACHINES")]
+    pub builders: Option<String>,
     /// Keep building independent derivations after a failure.
     #[arg(short = 'k', long = "keep-going")]
     pub keep_going: bool,
@@ -61,8 +69,12 @@ impl BuildArgs {
             return self.run_through_daemon(&address, is_nix);
         }
         let BuildContext { store, mut config } = BuildContext::from_env()?;
-        config.jobs = self.jobs.max(1);
+        config.jobs = self.jobs;
         config.keep_going = self.keep_going;
+        if let Some(builders) = &self.builders {
+            config.machines =
+                envy_build::remote::parse_machines(builders, "--builders", &config.system)?;
+        }
         let progress = Arc::new(Render::new());
         let engine = Engine::new(store, config, substituter()?, progress.clone());
         let flake = parse_installable(&self.file.to_string_lossy());

@@ -75,12 +75,49 @@ pub fn build_config(state_dir: &Path) -> Result<BuildConfig> {
         Ok(mirrors) => mirrors.split_whitespace().map(String::from).collect(),
         Err(_) => cache_config()?.hashed_mirrors,
     };
+    let (builders, origin) = match std::env::var(vars::ENVY_BUILDERS) {
+        Ok(b) => (b, vars::ENVY_BUILDERS.to_string()),
+        Err(_) => config_builders()?,
+    };
+    config.machines = envy_build::remote::parse_machines(&builders, &origin, &config.system)
+        .context("invalid build machines")?;
     if let Ok(cores) = std::env::var(vars::ENVY_BUILD_CORES) {
         config.cores = cores
             .parse()
             .with_context(|| format!("invalid `{}` value `{cores}`", vars::ENVY_BUILD_CORES))?;
     }
     Ok(config)
+}
+
+/// `builders` of `config.toml` (a string in Nix's machine syntax), and the file's name.
+fn config_builders() -> Result<(String, String)> {
+    let Some(file) = CacheConfig::default_file() else {
+        return Ok((String::new(), String::new()));
+    };
+    let text = match fs_err::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((String::new(), String::new()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("cannot parse `{}`", file.display()))?;
+    let builders = match table.get("builders") {
+        None => String::new(),
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(toml::Value::Array(lines)) => lines
+            .iter()
+            .filter_map(toml::Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(_) => anyhow::bail!(
+            "`builders` in `{}` must be a string or a list of strings",
+            file.display()
+        ),
+    };
+    Ok((builders, format!("{} (`builders`)", file.display())))
 }
 
 /// The configured binary caches (possibly none), remembering their `404`s for

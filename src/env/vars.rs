@@ -113,6 +113,11 @@ pub const ENVY_HASHED_MIRRORS: &str = "ENVY_HASHED_MIRRORS";
 /// `NIX_BUILD_CORES` given to builders (default: the number of CPUs).
 pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
 
+/// Build machines in Nix's machine syntax (as Nix's `builders`; `@FILE` reads a machines
+/// file); overrides `builders` in `$XDG_CONFIG_HOME/envy/config.toml`. `--builders` on
+/// `envy build` overrides both.
+pub const ENVY_BUILDERS: &str = "ENVY_BUILDERS";
+
 // --- Flakes (`envy flake`, the embedded backend) ------------------------------------------
 
 /// A GitHub token for `github:` inputs (sent as `Authorization: token …`; raises the API's

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod flake;
 pub mod http_cache;
 pub mod nix;
+pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -38,9 +38,11 @@ use crate::fsutil;
 use crate::log::{LogDir, LogWriter};
 use crate::output_checks::{CheckInputs, check_outputs};
 use crate::progress::{BuildEvent, Progress};
+use crate::remote::{Farm, Machine, Needs, Place, Slot};
 use crate::run::under;
 use crate::sandbox::{self, HostPath};
 use crate::schedule::{self, Outcome};
+use envy_store::serve::{BuildSettings, ServeConnection, ServeError};
 
 /// Whether builds run in the namespace sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +80,7 @@ pub struct BuildConfig {
     pub sandbox_paths: Vec<HostPath>,
     /// `NIX_BUILD_CORES`.
     pub cores: u32,
-    /// Derivations built at once.
+    /// Derivations built at once on this machine (0: none, `-j 0`: build machines only).
     pub jobs: usize,
     /// Keep building independent derivations after a failure.
     pub keep_going: bool,
@@ -86,6 +88,8 @@ pub struct BuildConfig {
     pub hashed_mirrors: Vec<String>,
     /// This machine's system (`x86_64-linux`).
     pub system: String,
+    /// Build machines (`builders`); with `jobs` 0 only they build (and `builtin:` fetches).
+    pub machines: Vec<Machine>,
 }
 
 impl BuildConfig {
@@ -105,6 +109,7 @@ impl BuildConfig {
             keep_going: false,
             hashed_mirrors: Vec::new(),
             system: host_system(),
+            machines: Vec::new(),
         }
     }
 }
@@ -127,6 +132,7 @@ pub struct Builder<'a> {
     warned_unsandboxed: AtomicBool,
     built: AtomicUsize,
     pub(crate) substituted: AtomicUsize,
+    farm: Option<Farm>,
 }
 
 impl<'a> Builder<'a> {
@@ -140,6 +146,14 @@ impl<'a> Builder<'a> {
             warned_unsandboxed: AtomicBool::new(false),
             built: AtomicUsize::new(0),
             substituted: AtomicUsize::new(0),
+            farm: (!config.machines.is_empty()).then(|| {
+                Farm::new(
+                    config.machines.clone(),
+                    config.jobs,
+                    &config.system,
+                    config.build_root.join("known-hosts"),
+                )
+            }),
         }
     }
 
@@ -227,12 +241,13 @@ impl<'a> Builder<'a> {
         self.progress.event(BuildEvent::Planned {
             to_build: graph.len(),
         });
-        let outcomes = schedule::run(
-            &graph,
-            self.config.jobs,
-            self.config.keep_going,
-            |drv_path| self.build_one(drv_path, &drvs[drv_path]),
-        );
+        let threads = match &self.farm {
+            Some(farm) => farm.capacity(self.config.jobs),
+            None => self.config.jobs.max(1),
+        };
+        let outcomes = schedule::run(&graph, threads, self.config.keep_going, |drv_path| {
+            self.build_one(drv_path, &drvs[drv_path])
+        });
         let total = outcomes.len();
         let mut failures: Vec<BuildError> = Vec::new();
         for (drv_path, outcome) in outcomes {
@@ -389,10 +404,149 @@ impl<'a> Builder<'a> {
         Ok(held)
     }
 
+    /// Where to build: a slot here or on a build machine (with a connection to it). Machines
+    /// that cannot be reached are skipped (one warning each) and the choice made again.
+    #[allow(clippy::type_complexity)]
+    fn place(
+        &self,
+        printed: &str,
+        drv: &Derivation,
+    ) -> Result<(Option<Slot<'_>>, Option<ServeConnection>), BuildError> {
+        let Some(farm) = &self.farm else {
+            if self.config.jobs == 0 && !drv.builder.starts_with(b"builtin:") {
+                return Err(BuildError::NoMachine {
+                    drv: printed.to_string(),
+                    reason: "local builds are off (`-j 0`) and no build machines are configured"
+                        .into(),
+                });
+            }
+            return Ok((None, None));
+        };
+        let needs = Needs::of(drv);
+        loop {
+            let slot = farm.place(&needs).map_err(|e| BuildError::NoMachine {
+                drv: printed.to_string(),
+                reason: e.reason,
+            })?;
+            let Place::Remote(i) = slot.place else {
+                return Ok((Some(slot), None));
+            };
+            match farm.connect(i, self.store_dir()) {
+                Ok(conn) => return Ok((Some(slot), Some(conn))),
+                Err(e) => {
+                    if farm.mark_down(i) {
+                        self.progress.event(BuildEvent::Warning {
+                            message: format!(
+                                "cannot reach the build machine `{}`, skipping it for a minute: {}",
+                                farm.machines()[i].uri,
+                                last_line(&e.to_string())
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Build on machine `i`: copy the input closure it lacks, build there (its log into
+    /// `log`), copy the `invalid` outputs back, checked against the machine's NAR hashes, and
+    /// check their references.
+    #[allow(clippy::too_many_arguments)]
+    fn build_remote(
+        &self,
+        i: usize,
+        mut conn: ServeConnection,
+        locks: Vec<PathLock>,
+        drv_path: &StorePath,
+        drv: &Derivation,
+        outputs: &BTreeMap<String, StorePath>,
+        invalid: &BTreeMap<String, StorePath>,
+        log: &mut LogWriter,
+    ) -> Result<(), BuildError> {
+        let farm = self
+            .farm
+            .as_ref()
+            .expect("a remote place comes from the farm");
+        let machine = farm.machines()[i].uri.clone();
+        let printed = self.store_dir().print(drv_path);
+        let closure = self.input_closure(drv_path, drv)?;
+        let remote_err = |e: ServeError| {
+            farm.mark_down(i);
+            BuildError::Remote {
+                drv: printed.clone(),
+                machine: machine.clone(),
+                message: e.to_string(),
+            }
+        };
+        log.write(format!("building `{printed}` on `{machine}`\n").as_bytes())?;
+        conn.copy_closure_to(self.store, &closure, false)
+            .map_err(remote_err)?;
+        let mut basic = drv.clone();
+        // As Nix's build hook: the remote sees the whole input closure as sources.
+        basic.input_srcs = closure.clone();
+        let _ = conn.take_log();
+        let status = conn
+            .build_derivation(drv_path, &basic, BuildSettings::default())
+            .map_err(remote_err)?;
+        let remote_log = conn.take_log();
+        log.write(&remote_log)?;
+        let text = String::from_utf8_lossy(&remote_log);
+        for line in text.lines() {
+            self.progress.event(BuildEvent::Log {
+                drv: printed.clone(),
+                line: line.to_string(),
+            });
+        }
+        if !status.success() {
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let last = &lines[lines.len().saturating_sub(10)..];
+            let tail = if last.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ";\nlast {} log lines:\n{}",
+                    last.len(),
+                    last.iter().map(|l| format!("> {l}\n")).collect::<String>()
+                )
+            };
+            farm.release(i, conn);
+            return Err(BuildError::RemoteFailed {
+                drv: printed,
+                machine,
+                message: format!("{} ({})", status.error.trim(), status.name()),
+                tail: tail.trim_end().to_string(),
+            });
+        }
+        let wanted: BTreeSet<StorePath> = invalid.values().cloned().collect();
+        // Importing takes each output's lock itself (and re-checks validity under it).
+        drop(locks);
+        let infos = conn
+            .copy_paths_from(self.store, &wanted)
+            .map_err(remote_err)?;
+        farm.release(i, conn);
+        for info in &infos {
+            if let Some(bad) = info
+                .references
+                .iter()
+                .find(|r| !closure.contains(*r) && !outputs.values().any(|o| o == *r))
+            {
+                return Err(BuildError::InvalidDerivation {
+                    drv: printed,
+                    reason: format!(
+                        "output `{}` built on `{machine}` refers to `{}`, which is not an input",
+                        self.store_dir().print(&info.path),
+                        self.store_dir().print(bad)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn build_one(&self, drv_path: &StorePath, drv: &Derivation) -> Result<(), BuildError> {
         let printed = self.store_dir().print(drv_path);
         let outputs = self.output_paths(drv_path, drv)?;
-        let _locks = self.lock_outputs(&printed, &outputs)?;
+        let mut locks = Some(self.lock_outputs(&printed, &outputs)?);
         let invalid: BTreeMap<String, StorePath> = self
             .invalid_outputs(&outputs)?
             .into_iter()
@@ -403,17 +557,21 @@ impl<'a> Builder<'a> {
                 .event(BuildEvent::AlreadyValid { drv: printed });
             return Ok(());
         }
-        let platform = String::from_utf8_lossy(&drv.platform).into_owned();
-        let builder = String::from_utf8_lossy(&drv.builder).into_owned();
-        if platform != self.config.system
-            && platform != "builtin"
-            && !builder.starts_with("builtin:")
-        {
-            return Err(BuildError::WrongSystem {
-                drv: printed,
-                system: platform,
-                host: self.config.system.clone(),
-            });
+        let (slot, conn) = self.place(&printed, drv)?;
+        let place = slot.as_ref().map_or(Place::Local, |s| s.place);
+        if place == Place::Local {
+            let platform = String::from_utf8_lossy(&drv.platform).into_owned();
+            let builder = String::from_utf8_lossy(&drv.builder).into_owned();
+            if platform != self.config.system
+                && platform != "builtin"
+                && !builder.starts_with("builtin:")
+            {
+                return Err(BuildError::WrongSystem {
+                    drv: printed,
+                    system: platform,
+                    host: self.config.system.clone(),
+                });
+            }
         }
         for path in invalid.values() {
             self.store.delete_invalid_path(path)?;
@@ -424,11 +582,21 @@ impl<'a> Builder<'a> {
             name: drv.name.clone(),
         });
         let mut log = self.config.logs.create(drv_path.base_name())?;
-        let result = self.run_and_register(drv_path, drv, &outputs, &invalid, &mut log);
+        let result = match (place, conn) {
+            (Place::Remote(i), Some(conn)) => {
+                let locks = locks.take().unwrap_or_default();
+                self.build_remote(i, conn, locks, drv_path, drv, &outputs, &invalid, &mut log)
+            }
+            _ => self.run_and_register(drv_path, drv, &outputs, &invalid, &mut log),
+        };
+        drop(slot);
         if let Err(e) = &result {
             let _ = log.write(format!("error: {e}\n").as_bytes());
-            for path in invalid.values() {
-                let _ = delete_path(&self.store_dir().full_path(path));
+            // A remote build gave its locks to the imports, which leave nothing partial.
+            if place == Place::Local {
+                for path in invalid.values() {
+                    let _ = delete_path(&self.store_dir().full_path(path));
+                }
             }
         } else {
             self.built.fetch_add(1, Ordering::SeqCst);
@@ -614,6 +782,15 @@ impl<'a> Builder<'a> {
         }
         Ok(())
     }
+}
+
+/// The last non-empty line of a message.
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
 }
 
 /// The derivation's environment as strings (Nix strings are bytes: what is not UTF-8 is

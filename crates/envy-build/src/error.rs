@@ -136,6 +136,26 @@ pub enum BuildError {
     #[error("no build log for `{path}`")]
     NoLog { path: String },
 
+    #[error(
+        "cannot build `{drv}`: {reason}\nhint: add a build machine for it to `builders` (`--builders`, `ENVY_BUILDERS`), or allow local builds (`-j 1`)"
+    )]
+    NoMachine { drv: String, reason: String },
+
+    #[error("building `{drv}` on `{machine}` failed: {message}")]
+    Remote {
+        drv: String,
+        machine: String,
+        message: String,
+    },
+
+    #[error("builder for `{drv}` failed on `{machine}`: {message}{tail}")]
+    RemoteFailed {
+        drv: String,
+        machine: String,
+        message: String,
+        tail: String,
+    },
+
     #[error("{failed} of {total} derivations failed to build")]
     DependenciesFailed { failed: usize, total: usize },
 }

@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod log;
 mod output_checks;
 pub mod progress;
+pub mod remote;
 mod run;
 pub mod sandbox;
 pub mod schedule;

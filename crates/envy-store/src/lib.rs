@@ -31,6 +31,7 @@ pub mod nix32;
 pub mod path_info;
 mod pipe;
 pub mod references;
+pub mod serve;
 pub mod store_dir;
 pub mod store_path;
 mod sys;

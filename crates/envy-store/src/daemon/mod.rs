@@ -10,7 +10,7 @@ pub mod address;
 mod client;
 mod error;
 pub mod log;
-mod wire;
+pub(crate) mod wire;
 
 pub use address::{DaemonAddress, NixEnv};
 pub use client::{ClientOptions, DaemonClient, DerivedPath, Missing};
