@@ -109,15 +109,7 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // Its own session: Ctrl-C at the prompt and closing the terminal do not reach it.
-    // SAFETY: `setsid` is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
+    detach(&mut command);
     command.spawn().context("cannot start the background build")
 }
 
@@ -177,4 +169,17 @@ pub fn work(root: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Run `command` in a session of its own: Ctrl-C at the prompt and closing the terminal do
+/// not reach it (the build worker, the file watcher).
+pub(crate) fn detach(command: &mut Command) {
+    // SAFETY: `setsid` is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
 }

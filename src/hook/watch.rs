@@ -17,7 +17,6 @@
 //! are seen too.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -79,15 +78,7 @@ pub fn start(dirs: &Dirs, project: &Project, env: &BTreeMap<String, String>) -> 
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
-    // Its own session: Ctrl-C at the prompt and closing the terminal do not reach it.
-    // SAFETY: `setsid` is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
+    background::detach(&mut command);
     // A watcher that cannot start costs only the early rebuild: the prompt still decides.
     let _ = command.spawn();
     Ok(())
