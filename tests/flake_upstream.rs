@@ -512,3 +512,80 @@ fn get_flake_in_envy_eval_matches_nix() {
     assert_eq!(json(&ours), nix);
     assert_eq!(nix[0], "utils-aarch64-linux");
 }
+
+/// The same, with the tree in envy's store instead of its fetch cache: a devShell that
+/// refers to nix-systems copies it into the store; with the fetch cache gone, the `github:`
+/// input locked by NAR hash is read from the store, offline, as Nix reads a valid path.
+#[test]
+fn a_locked_input_in_the_store_is_used_offline() {
+    let Some(up) = upstream() else { return };
+    let lock: Value = serde_json::from_str(&text(&up.join("flake-utils/flake.lock"))).unwrap();
+    let systems = &lock["nodes"]["systems"];
+    let w = FlakeWorld::new();
+    let no_nix = path_without_nix(w.root()).display().to_string();
+    let shell = |foo: &str| {
+        format!(
+            r#"derivation {{ name = "shell"; system = "{}"; builder = "/bin/bash"; outputs = [ "out" ]; PATH = "/usr/bin:/bin"; FOO = {foo}; }}"#,
+            system()
+        )
+    };
+    let print_dev_env = |dir: &Path| {
+        w.envy(dir, &["print-dev-env", "--json"])
+            .env("PATH", &no_nix)
+            .env("ENVY_BACKEND", "")
+            .env("ENVY_SANDBOX_PATHS", "/bin /usr /lib /lib64")
+            .env("ENVY_GITHUB_API", "http://127.0.0.1:9")
+            .output()
+            .unwrap()
+    };
+
+    // nix-systems at the pinned commit, referred to by a devShell: copied into the store.
+    let first = w.path("first");
+    w.write(
+        &first,
+        &[(
+            "flake.nix",
+            &format!(
+                "{{\n  inputs.systems.url = \"git+file://{}/nix-systems-default?rev={}\";\n  outputs = {{ self, systems }}: {{ devShells.{}.default = {}; }};\n}}\n",
+                up.display(),
+                systems["locked"]["rev"].as_str().unwrap(),
+                system(),
+                shell(r#""${systems}""#)
+            ),
+        )],
+    );
+    let out = print_dev_env(&first);
+    common::assert_success(&out, "print-dev-env (first)");
+    let in_store = PathBuf::from(
+        json(&out)["variables"]["FOO"]["value"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    assert!(in_store.join("default.nix").is_file(), "{in_store:?}");
+    fs_err::remove_dir_all(w.path("cache/envy/fetch-v1")).unwrap();
+
+    let offline = w.path("offline");
+    let offline_lock = serde_json::json!({
+        "nodes": { "root": { "inputs": { "systems": "systems" } }, "systems": systems },
+        "root": "root",
+        "version": 7,
+    });
+    w.write(
+        &offline,
+        &[
+            (
+                "flake.nix",
+                &format!(
+                    "{{\n  inputs.systems.url = \"github:nix-systems/default\";\n  outputs = {{ self, systems }}: {{ devShells.{}.default = {}; }};\n}}\n",
+                    system(),
+                    shell("toString (builtins.length (import systems))")
+                ),
+            ),
+            ("flake.lock", &offline_lock.to_string()),
+        ],
+    );
+    let out = print_dev_env(&offline);
+    common::assert_success(&out, "print-dev-env offline, from the store");
+    assert_eq!(json(&out)["variables"]["FOO"]["value"], "4");
+}

@@ -144,6 +144,33 @@ enum Target {
 }
 
 impl Target {
+    /// Where a valid store path's files are, and its NAR size: a locked input whose tree is
+    /// already in the store is not fetched again.
+    fn lookup(&self) -> envy_fetch::StoreLookup {
+        let find: Arc<envy_fetch::FindInStore> = match self {
+            Target::Envy { store, .. } => {
+                let store = store.clone();
+                Arc::new(move |path| {
+                    let info = store.query_path_info(path).ok()??;
+                    Some((store.real_path(path), info.nar_size))
+                })
+            }
+            Target::Daemon(store) => {
+                let store = store.clone();
+                Arc::new(move |path| {
+                    // The daemon's files are read where its store directory says they are.
+                    let real = PathBuf::from(store.store_dir().print(path));
+                    if !real.exists() {
+                        return None;
+                    }
+                    let info = store.client().query_path_info(path).ok()??;
+                    Some((real, info.nar_size))
+                })
+            }
+        };
+        envy_fetch::StoreLookup(find)
+    }
+
     fn store_dir(&self) -> StoreDir {
         match self {
             Target::Envy { store, .. } => store.store_dir().clone(),
@@ -433,7 +460,8 @@ fn add_root(
 fn evaluate(job: Job, target: Target) -> Result<Evaluated, Failure> {
     let store_dir = target.store_dir();
     let session =
-        crate::engine::flakes::session(store_dir.clone()).map_err(|e| setup(format!("{e:#}")))?;
+        crate::engine::flakes::session_with_store(store_dir.clone(), Some(target.lookup()))
+            .map_err(|e| setup(format!("{e:#}")))?;
     let mounts = session.mounts().clone();
     for (path, bytes) in &job.pins {
         mounts.pin(path, bytes.clone());

@@ -97,10 +97,18 @@ pub fn package_set_dir() -> Result<PathBuf> {
 
 /// A flake session on envy's fetch cache and registries.
 pub fn session(store_dir: StoreDir) -> Result<FlakeSession> {
-    Ok(FlakeSession::new(
-        Fetcher::new(fetch_settings(store_dir)?),
-        registries()?,
-    ))
+    session_with_store(store_dir, None)
+}
+
+/// [`session`] that also finds locked inputs already in the store the evaluation writes to
+/// (`store`: where a valid store path's files are, and its NAR size).
+pub fn session_with_store(
+    store_dir: StoreDir,
+    store: Option<envy_fetch::StoreLookup>,
+) -> Result<FlakeSession> {
+    let mut settings = fetch_settings(store_dir)?;
+    settings.store = store;
+    Ok(FlakeSession::new(Fetcher::new(settings), registries()?))
 }
 
 /// An evaluator for flakes (pure, as Nix evaluates flakes) wired to `session`; `realiser`

@@ -8,12 +8,26 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use envy_store::StoreDir;
+use envy_store::{FileIngestionMethod, StoreDir, StorePath};
 
 use crate::cache::FetchCache;
 use crate::git::Git;
 use crate::tree::SourceTree;
 use crate::{FetchError, Input};
+
+/// Looks a store path up in a store: where its files are and its NAR size, when it is valid
+/// there. A locked input whose tree is already in the store is used from there, as Nix does.
+#[derive(Clone)]
+pub struct StoreLookup(pub std::sync::Arc<FindInStore>);
+
+/// A store path → where its files are and its NAR size, when it is valid.
+pub type FindInStore = dyn Fn(&StorePath) -> Option<(PathBuf, u64)> + Send + Sync;
+
+impl std::fmt::Debug for StoreLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLookup")
+    }
+}
 
 /// Where and how fetchers work.
 #[derive(Debug, Clone)]
@@ -30,6 +44,8 @@ pub struct FetchSettings {
     pub github_token: Option<String>,
     /// How long an unlocked download is reused without asking the server again.
     pub tarball_ttl: Duration,
+    /// The store the evaluation writes to, for trees that are already in it.
+    pub store: Option<StoreLookup>,
 }
 
 impl FetchSettings {
@@ -43,6 +59,7 @@ impl FetchSettings {
             github_api: "https://api.github.com".to_string(),
             github_token: None,
             tarball_ttl: Duration::from_secs(3600),
+            store: None,
         }
     }
 }
@@ -140,7 +157,21 @@ impl Fetcher {
         let Some(nar_hash) = input.nar_hash()?.filter(|_| all_info) else {
             return Ok(None);
         };
-        let Some((root, nar_size)) = self.cache.find_nar_hash(&nar_hash) else {
+        let found = self.cache.find_nar_hash(&nar_hash).or_else(|| {
+            let lookup = self.settings.store.as_ref()?;
+            let path = self
+                .store_dir()
+                .make_fixed_output_path(
+                    input.name(),
+                    FileIngestionMethod::Recursive,
+                    &nar_hash,
+                    [],
+                    false,
+                )
+                .ok()?;
+            (lookup.0)(&path)
+        });
+        let Some((root, nar_size)) = found else {
             return Ok(None);
         };
         let tree = SourceTree::from_known_hash(
@@ -225,7 +256,7 @@ impl Fetcher {
                 });
             }
         }
-        if tree.tracked().is_none() && tree.method() == envy_store::FileIngestionMethod::Recursive {
+        if tree.tracked().is_none() && tree.method() == FileIngestionMethod::Recursive {
             self.cache.index_nar_hash(tree.nar_hash(), tree.root());
         }
         let done = Fetched {

@@ -38,7 +38,7 @@ pub mod url;
 
 pub use attrs::{Attr, Attrs};
 pub use error::FetchError;
-pub use fetcher::{FetchSettings, Fetched, Fetcher};
+pub use fetcher::{FetchSettings, Fetched, Fetcher, FindInStore, StoreLookup};
 pub use input::Input;
 pub use tree::{SourceTree, TrackedFiles};
 pub use tree_attrs::{TreeAttr, tree_attrs};
