@@ -409,11 +409,15 @@ fn fetch_all(
         /// Indices not started yet, in plan order.
         waiting: Vec<usize>,
         valid: BTreeSet<StorePath>,
+        /// Indices in the order their paths became valid (recorded under the lock: the
+        /// workers' messages may arrive in another order).
+        order: Vec<usize>,
         failed: bool,
     }
     let board = Mutex::new(Board {
         waiting: (0..total).collect(),
         valid: BTreeSet::new(),
+        order: Vec::with_capacity(total),
         failed: false,
     });
     let changed = Condvar::new();
@@ -455,6 +459,7 @@ fn fetch_all(
                 match &result {
                     Ok(()) => {
                         b.valid.insert(info.path.clone());
+                        b.order.push(i);
                     }
                     Err(_) => b.failed = true,
                 }
@@ -463,7 +468,7 @@ fn fetch_all(
             let _ = tx.send(Fetch::Finished(i, result));
         }
     };
-    let mut fetched = Vec::with_capacity(total);
+    let mut done = 0;
     let mut first_error = None;
     std::thread::scope(|scope| {
         for _ in 0..DOWNLOAD_THREADS.min(total) {
@@ -482,11 +487,10 @@ fn fetch_all(
                     });
                 }
                 Fetch::Finished(i, Ok(())) => {
-                    let info = &ordered[i].1;
-                    fetched.push(info.path.clone());
+                    done += 1;
                     progress(CacheEvent::Done {
-                        path: &info.path,
-                        done: fetched.len(),
+                        path: &ordered[i].1.path,
+                        done,
                         total,
                     });
                 }
@@ -498,6 +502,10 @@ fn fetch_all(
     });
     match first_error {
         Some(e) => Err(e),
-        None => Ok(fetched),
+        None => Ok(lock()
+            .order
+            .iter()
+            .map(|&i| ordered[i].1.path.clone())
+            .collect()),
     }
 }
