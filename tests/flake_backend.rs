@@ -54,6 +54,9 @@ fn watched(doc: &Value) -> Vec<PathBuf> {
 const SHELL_NIX: &str = r#"{ pkgs }: pkgs.mkShellNoCC { name = "demo"; FOO = import ./value.nix; }
 "#;
 
+/// A flake whose devShell is `shell.nix` on the package set (through the registry's `envy`).
+const PACKAGE_SET_PROJECT: &str = "{\n  inputs.envy.url = \"envy\";\n  outputs = { self, envy }: {\n    devShells.x86_64-linux.default = import ./shell.nix { pkgs = envy.legacyPackages.x86_64-linux; };\n  };\n}\n";
+
 #[test]
 fn package_set_lock_notice_and_watch_list() {
     let w = FlakeWorld::new();
@@ -61,10 +64,7 @@ fn package_set_lock_notice_and_watch_list() {
     let dir = w.git_repo(
         "proj",
         &[
-            (
-                "flake.nix",
-                "{\n  inputs.envy.url = \"envy\";\n  outputs = { self, envy }: {\n    devShells.x86_64-linux.default = import ./shell.nix { pkgs = envy.legacyPackages.x86_64-linux; };\n  };\n}\n",
-            ),
+            ("flake.nix", PACKAGE_SET_PROJECT),
             ("shell.nix", SHELL_NIX),
             ("value.nix", "\"one\"\n"),
             ("README", "not read by the evaluation\n"),
@@ -340,10 +340,7 @@ fn switching_the_store_does_not_reuse_an_environment() {
     let dir = w.git_repo(
         "proj",
         &[
-            (
-                "flake.nix",
-                "{\n  inputs.envy.url = \"envy\";\n  outputs = { self, envy }: {\n    devShells.x86_64-linux.default = import ./shell.nix { pkgs = envy.legacyPackages.x86_64-linux; };\n  };\n}\n",
-            ),
+            ("flake.nix", PACKAGE_SET_PROJECT),
             ("shell.nix", SHELL_NIX),
             ("value.nix", "\"one\"\n"),
         ],
