@@ -381,18 +381,8 @@ pub fn instantiate_flake_attr(
     attr: &str,
     system: &str,
 ) -> anyhow::Result<(StorePath, Vec<String>)> {
-    let candidates = if attr.is_empty() || attr == "default" {
-        vec![
-            format!("packages.{system}.default"),
-            format!("defaultPackage.{system}"),
-        ]
-    } else {
-        vec![
-            format!("packages.{system}.{attr}"),
-            format!("legacyPackages.{system}.{attr}"),
-            attr.to_string(),
-        ]
-    };
+    let attr = if attr == "default" { "" } else { attr };
+    let candidates = crate::engine::flakes::installable_attr_paths(attr, system);
     let job = Job {
         root: cwd.to_owned(),
         flake_ref: Some(if reference.is_empty() {

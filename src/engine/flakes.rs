@@ -168,3 +168,20 @@ pub fn lock_snapshot(
         Ok((wrote, locked.notices))
     })
 }
+
+/// The attribute paths a flake installable `FLAKE#attr` is looked up at, in Nix's order:
+/// `packages.<system>.attr`, `legacyPackages.<system>.attr`, `attr`; for an empty attr
+/// `packages.<system>.default`, then `defaultPackage.<system>`.
+pub fn installable_attr_paths(attr: &str, system: &str) -> Vec<String> {
+    if attr.is_empty() {
+        return vec![
+            format!("packages.{system}.default"),
+            format!("defaultPackage.{system}"),
+        ];
+    }
+    vec![
+        format!("packages.{system}.{attr}"),
+        format!("legacyPackages.{system}.{attr}"),
+        attr.to_string(),
+    ]
+}

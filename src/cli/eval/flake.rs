@@ -35,21 +35,6 @@ pub fn installable(arg: &Path) -> Option<(String, String)> {
     Some((flake.to_string(), attr.to_string()))
 }
 
-/// The attribute paths tried for `attr`, in Nix's order.
-pub fn candidates(attr: &str, system: &str) -> Vec<String> {
-    if attr.is_empty() {
-        return vec![
-            format!("packages.{system}.default"),
-            format!("defaultPackage.{system}"),
-        ];
-    }
-    vec![
-        format!("packages.{system}.{attr}"),
-        format!("legacyPackages.{system}.{attr}"),
-        attr.to_string(),
-    ]
-}
-
 /// Nix's "does not provide attribute 'a', 'b' or 'c'".
 fn english_list(paths: &[String]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| format!("'{p}'")).collect();
@@ -92,7 +77,7 @@ pub fn run(req: &Request<'_>) -> Result<std::process::ExitCode> {
         let flake = session.call(&mut ev, &locked)?;
         let attrs = ev.force_attrs(&flake, Pos::NONE, "while evaluating the flake")?;
         let outputs = attrs.get(Sym::new("outputs")).cloned().unwrap_or(flake);
-        let tried = candidates(req.attr, &system);
+        let tried = crate::engine::flakes::installable_attr_paths(req.attr, &system);
         for path in &tried {
             if let Some(v) = lookup(&mut ev, &outputs, path)? {
                 return print_value(&mut ev, &v, req.format).map(Ok);
@@ -175,6 +160,7 @@ fn print_value(ev: &mut Evaluator, v: &Value, format: Format) -> EvalResult<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::flakes::installable_attr_paths;
 
     #[test]
     fn installables_split_at_the_first_hash() {
@@ -193,7 +179,7 @@ mod tests {
     #[test]
     fn attribute_paths_are_tried_in_nixs_order() {
         assert_eq!(
-            candidates("hello", "x86_64-linux"),
+            installable_attr_paths("hello", "x86_64-linux"),
             [
                 "packages.x86_64-linux.hello",
                 "legacyPackages.x86_64-linux.hello",
@@ -201,11 +187,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            english_list(&candidates("", "x86_64-linux")),
+            english_list(&installable_attr_paths("", "x86_64-linux")),
             "'packages.x86_64-linux.default' or 'defaultPackage.x86_64-linux'"
         );
         assert_eq!(
-            english_list(&candidates("n", "s")),
+            english_list(&installable_attr_paths("n", "s")),
             "'packages.s.n', 'legacyPackages.s.n' or 'n'"
         );
     }
