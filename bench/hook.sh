@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The hook's speed, against its peers measured in the same hyperfine run:
 #
-#   1. an unchanged prompt: `envy export bash` vs `direnv export bash` in an equivalent
+# The prompt runs `envy-hook export bash` (the fast path on its own, which hands anything that
+# changed to `envy`): that is what is measured as "envy"; `envy export bash` itself is measured
+# beside it for scale.
+#
+#   1. an unchanged prompt: `envy-hook export bash` vs `direnv export bash` in an equivalent
 #      allowed directory (a flake with `use flake`), vs the start-up of an empty Rust program
 #      (`fn main() {}`, built with envy's release profile: the floor for any Rust hook), with
 #      /bin/true beside it;
-#   2. entering a cached project: `envy export bash` with no state vs `direnv export bash`
+#   2. entering a cached project: `envy-hook export bash` with no state vs `direnv export bash`
 #      with no state in a `use flake` directory;
 #   3. entering a project whose devShell needs a 10-second build (a new one each run): the
 #      time until the prompt is back. envy starts the build in the background; direnv's
@@ -100,8 +104,16 @@ direnv allow . 2>/dev/null
 # Load both, as a shell with both hooks would have them at an unchanged prompt.
 export __ENVY_PID=$$
 eval "$(direnv export bash 2>/dev/null)"
-eval "$("$ENVY" export bash 2>/dev/null)"
-[ -z "$("$ENVY" export bash 2>&1)" ] || { echo "envy export is not a no-op here" >&2; exit 1; }
+# envy builds the devShell in the prompt (ENVY_SYNC=1): with a background build the state
+# would say "building", and every measured run after the build's end would take the slow path.
+eval "$(ENVY_SYNC=1 "$ENVY" export bash 2>/dev/null)"
+case $__ENVY_STATE in "1|A|"*) ;; *) echo "envy did not load the project: __ENVY_STATE=$__ENVY_STATE" >&2; exit 1 ;; esac
+[ -z "$("$ENVY_HOOK" export bash 2>&1)" ] || { echo "envy export is not a no-op here" >&2; exit 1; }
+# …and the fast path answers it: envy-hook does not hand it to envy.
+if command -v strace >/dev/null; then
+  ! strace -f -e trace=execve "$ENVY_HOOK" export bash 2>&1 | grep -q "execve(\"$ENVY\"" \
+    || { echo "envy-hook took the slow path at an unchanged prompt" >&2; exit 1; }
+fi
 [ -z "$(direnv export bash 2>/dev/null)" ] || { echo "direnv export is not a no-op here" >&2; exit 1; }
 
 median() { awk -F, -v name="$2" 'NR > 1 && $1 == name { print $4 * 1000 }' "$1"; }
@@ -110,7 +122,8 @@ verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "<=") ? r 
 
 log "unchanged prompt ($RUNS runs each)"
 hyperfine -N --warmup 100 --runs "$RUNS" --export-csv "$W/prompt.csv" \
-  -n envy "$ENVY export bash" \
+  -n envy "$ENVY_HOOK export bash" \
+  -n envy-binary "$ENVY export bash" \
   -n direnv "direnv export bash" \
   -n empty-rust "$EMPTY" \
   -n true /bin/true
@@ -119,7 +132,7 @@ log "entering a cached project (envy) vs a use-flake directory (direnv)"
 # Both start from "no state here" (the project's environment not yet applied by this tool);
 # envy's cache and direnv's profile are warm. `env -u` costs both the same.
 hyperfine -N --warmup 3 --runs 40 --export-csv "$W/enter.csv" \
-  -n envy-enter "env -u __ENVY_STATE $ENVY export bash" \
+  -n envy-enter "env -u __ENVY_STATE $ENVY_HOOK export bash" \
   -n direnv-enter "env -u DIRENV_DIR -u DIRENV_FILE -u DIRENV_DIFF -u DIRENV_WATCHES direnv export bash"
 
 log "entering a project whose build takes 10 s (a new build each run)"
@@ -160,7 +173,7 @@ cd "$S"
 export PWD=$S
 # envy: the prompt's slow path finds nothing cached and starts the build in the background.
 hyperfine -N --runs 10 --prepare "$W/bump.sh" --export-csv "$W/cold-envy.csv" \
-  -n envy-cold "env -u __ENVY_STATE ENVY_SYNC=0 $ENVY export bash"
+  -n envy-cold "env -u __ENVY_STATE ENVY_SYNC=0 $ENVY_HOOK export bash"
 # direnv with `use flake` builds before the prompt comes back (few runs: each takes 10 s+).
 hyperfine -N --runs 3 --prepare "$W/bump.sh" --export-csv "$W/cold-direnv.csv" \
   -n direnv-cold "env -u DIRENV_DIR -u DIRENV_FILE -u DIRENV_DIFF -u DIRENV_WATCHES direnv export bash"
@@ -170,6 +183,7 @@ cd "$P"
 export PWD=$P
 
 envy_ms=$(median "$W/prompt.csv" envy)
+binary_ms=$(median "$W/prompt.csv" envy-binary)
 direnv_ms=$(median "$W/prompt.csv" direnv)
 empty_ms=$(median "$W/prompt.csv" empty-rust)
 true_ms=$(median "$W/prompt.csv" true)
@@ -191,6 +205,7 @@ printf '%-48s %7sx  %-10s %s\n' "cached re-entry: direnv use flake / envy" "$r_e
 printf '%-48s %6.1fms  %-10s %s\n' "10 s build: time to the prompt (envy)" "$cold_ms" "<= 50 ms" "$(verdict "$cold_ms" 50 '<=')"
 printf '%-48s %7sx  %-10s %s\n' "10 s build: direnv use flake / envy" "$r_cold" ">= 100x" "$(verdict "$r_cold" 100 '>=')"
 printf '%-48s %7sx\n' "(for scale) empty Rust program / /bin/true" "$(ratio "$empty_ms" "$true_ms")"
+printf '%-48s %7sx  (%.3f ms)\n' "(for scale) envy itself, not envy-hook / empty" "$(ratio "$binary_ms" "$empty_ms")" "$binary_ms"
 
 [ "$(verdict "$r_empty" 1.5 '<=')" = ok ] && [ "$(verdict "$r_direnv" 3 '>=')" = ok ] && [ "$(verdict "$r_enter" 20 '>=')" = ok ] \
   && [ "$(verdict "$cold_ms" 50 '<=')" = ok ] && [ "$(verdict "$r_cold" 100 '>=')" = ok ]

@@ -8,11 +8,12 @@ STATIC_FLAGS=
 case $HOST in *-linux-gnu*) STATIC_FLAGS="-C target-feature=+crt-static -C relocation-model=static" ;; esac
 TARGET_FLAGS_VAR=CARGO_TARGET_$(echo "$HOST" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
 
-# Build envy as install.sh builds it (release, static) and set ENVY to it: what a user's
-# prompt runs.
+# Build envy as install.sh builds it (release, static) and set ENVY to it, and ENVY_HOOK to
+# `envy-hook` beside it: what a user's prompt runs.
 build_static_envy() {
-  env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" cargo build --release --locked --quiet --bin envy --target "$HOST"
+  env "$TARGET_FLAGS_VAR=$STATIC_FLAGS" cargo build --release --locked --quiet --bin envy --bin envy-hook --target "$HOST"
   ENVY=$ROOT/target/$HOST/release/envy
+  ENVY_HOOK=$ROOT/target/$HOST/release/envy-hook
 }
 
 # offline_nix_conf DIR STORE: write DIR/etc/nix.conf (and DIR/registry.json, an empty flake

@@ -5,7 +5,7 @@
 
 _envy_hook() {
   local __envy_status=$?
-  eval "$(__ENVY_PID=$$ @ENVY@ export bash)"
+  eval "$(__ENVY_PID=$$ @ENVY_HOOK@ export bash)"
   return $__envy_status
 }
 

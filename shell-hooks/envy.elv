@@ -14,7 +14,7 @@ var __envy_hook~ = {|@_|
   var out = ''
   try {
     tmp E:__ENVY_PID = (to-string $pid)
-    set out = (@ENVY@ export elvish | slurp)
+    set out = (@ENVY_HOOK@ export elvish | slurp)
   } catch {
     # envy said what went wrong on stderr; change nothing.
   }

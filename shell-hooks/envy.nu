@@ -16,7 +16,7 @@ def --env __envy_hook [] {
     let last = $env.LAST_EXIT_CODE? | default 0
     # stderr (envy's messages) goes to the terminal; a failure changes nothing.
     let out = with-env { __ENVY_PID: ($nu.pid | into string) } {
-        do --ignore-errors { ^@ENVY@ export nu } | default "" | into string
+        do --ignore-errors { ^@ENVY_HOOK@ export nu } | default "" | into string
     }
     if ($out | str trim | is-not-empty) {
         let changes = $out | from json

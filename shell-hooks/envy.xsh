@@ -18,7 +18,7 @@ def __envy_hook(**_):
     child["__ENVY_PID"] = str(_os.getpid())
     try:
         out = _subprocess.run(
-            [@ENVY@, "export", "xonsh"], env=child, cwd=env.get("PWD") or None,
+            [@ENVY_HOOK@, "export", "xonsh"], env=child, cwd=env.get("PWD") or None,
             stdout=_subprocess.PIPE, check=True,
         ).stdout
         changes = _json.loads(out) if out.strip() else {}

@@ -5,7 +5,7 @@
 
 _envy_hook() {
   local __envy_status=$?
-  eval "$(__ENVY_PID=$$ @ENVY@ export zsh)"
+  eval "$(__ENVY_PID=$$ @ENVY_HOOK@ export zsh)"
   return $__envy_status
 }
 

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
 fn plain_export() -> Option<shell::Shell> {
     let mut args = std::env::args_os().skip(1);
     match (args.next(), args.next(), args.next()) {
-        (Some(cmd), Some(shell), None) if cmd == "export" => hook::fast::export_target(&shell),
+        (Some(cmd), Some(shell), None) if cmd == "export" => shell::Shell::from_export_arg(&shell),
         _ => None,
     }
 }

@@ -154,56 +154,132 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
     assert!(state.len() < 300, "{state}");
 
     // From a subdirectory, with envy's directories made unfindable: the fast path needs none.
+    // Both `envy-hook` (what the prompt runs) and `envy` itself answer it, alike.
     let sub = project.join("sub");
-    let out = sb
-        .envy(&sub, &["export", "bash"])
-        .env("__ENVY_STATE", &state)
-        .env("__ENVY_PID", "7")
-        .env_remove("HOME")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("XDG_DATA_HOME")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let hook = common::envy_bin().with_file_name("envy-hook");
+    for bin in [common::envy_bin(), hook.clone()] {
+        let out = Command::new(&bin)
+            .args(["export", "bash"])
+            .current_dir(&sub)
+            .env_clear()
+            .envs(sb.env())
+            .env("PWD", &sub)
+            .env("__ENVY_STATE", &state)
+            .env("__ENVY_PID", "7")
+            .env_remove("HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", bin.display());
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice()),
+            (&b""[..], &b""[..]),
+            "{}",
+            bin.display()
+        );
+    }
+
+    // Anything else `envy-hook` hands to `envy`, which prints the same as it would have.
+    let changed = |bin: &Path| {
+        Command::new(bin)
+            .args(["export", "bash"])
+            .current_dir(&sub)
+            .env_clear()
+            .envs(sb.env())
+            .env("PWD", &sub)
+            .env("__ENVY_PID", "7")
+            .output()
+            .unwrap()
+    };
+    let (direct, via_hook) = (changed(&common::envy_bin()), changed(&hook));
+    assert!(via_hook.status.success());
+    assert!(String::from_utf8_lossy(&via_hook.stdout).contains("__ENVY_STATE"));
     assert_eq!(
-        (out.stdout.as_slice(), out.stderr.as_slice()),
-        (&b""[..], &b""[..])
+        state_line(&via_hook.stdout),
+        state_line(&direct.stdout),
+        "envy-hook and envy differ when something changed"
     );
 
     if !common::have_tool("strace") {
         return;
     }
-    let trace = sb.root().join("trace");
-    let status = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
-        .arg(&trace)
-        .arg(common::envy_bin())
-        .args(["export", "bash"])
-        .current_dir(&sub)
-        .env_clear()
-        .envs(sb.env())
-        .env("PWD", &sub)
-        .env("__ENVY_STATE", &state)
-        .env("__ENVY_PID", "7")
-        .stderr(Stdio::null())
+    for bin in [common::envy_bin(), hook] {
+        let trace = sb.root().join("trace");
+        let status = Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
+            .arg(&trace)
+            .arg(&bin)
+            .args(["export", "bash"])
+            .current_dir(&sub)
+            .env_clear()
+            .envs(sb.env())
+            .env("PWD", &sub)
+            .env("__ENVY_STATE", &state)
+            .env("__ENVY_PID", "7")
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(status.status.success() && status.stdout.is_empty());
+        let opened: Vec<String> = fs_err::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+            .filter(|p| {
+                // The dynamic loader finding libc & co. and std reading its own stack bounds.
+                // (mimalloc, linked for the evaluator, is set up only by commands that evaluate:
+                // its constructor would read two kernel settings here, see src/alloc.rs.)
+                let name = p.rsplit('/').next().unwrap_or_default();
+                !(p.starts_with("/etc/ld.so")
+                    || name.starts_with("lib") && name.contains(".so")
+                    || p.starts_with("/proc/self"))
+            })
+            .collect();
+        assert!(
+            opened.is_empty(),
+            "the fast path of {} opened files: {opened:?}",
+            bin.display()
+        );
+    }
+}
+
+/// The `__ENVY_STATE` value an export sets, without the shell's pid field (the generation, root,
+/// digest and watch list are what must agree).
+fn state_line(stdout: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().find(|l| l.contains("__ENVY_STATE="))?;
+    let mut fields: Vec<&str> = line.split('|').collect();
+    if fields.len() > 2 {
+        fields.remove(2);
+    }
+    Some(fields.join("|"))
+}
+
+#[test]
+fn envy_hook_without_envy_beside_it_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("envy-hook");
+    fs_err::copy(common::envy_bin().with_file_name("envy-hook"), &lone).unwrap();
+    let out = Command::new(&lone)
+        .arg("--version")
+        .env_remove("__ENVY_STATE")
         .output()
         .unwrap();
-    assert!(status.status.success() && status.stdout.is_empty());
-    let opened: Vec<String> = fs_err::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
-        .filter(|p| {
-            // The dynamic loader finding libc & co. and std reading its own stack bounds.
-            // (mimalloc, linked for the evaluator, is set up only by commands that evaluate:
-            // its constructor would read two kernel settings here, see src/alloc.rs.)
-            let name = p.rsplit('/').next().unwrap_or_default();
-            !(p.starts_with("/etc/ld.so")
-                || name.starts_with("lib") && name.contains(".so")
-                || p.starts_with("/proc/self"))
-        })
-        .collect();
-    assert!(opened.is_empty(), "the fast path opened files: {opened:?}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing but shell code on stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot run {}", dir.path().join("envy").display()))
+            && err.contains("hint:"),
+        "{err}"
+    );
+    // Beside envy, any other command line is envy's.
+    let out = Command::new(common::envy_bin().with_file_name("envy-hook"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("envy "));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The fast path: decide, before clap or anything else starts, whether `envy export` has
-//! nothing to do. Budget: a few `getenv` and `stat` calls; no file reads (except a long watch
+//! nothing to do. Compiled into `envy` and into the small `envy-hook` executable the prompt
+//! runs (`src/bin/envy-hook.rs`, which includes this file, `state.rs`, `env/vars.rs` and
+//! `project/names.rs` by path: keep their dependencies to each other and `std`). Budget: a few `getenv` and `stat` calls; no file reads (except a long watch
 //! list's one small file), no directory lookups, no allocation worth the name.
 //!
 //! Unchanged means: `$PWD` is still inside the state's root, no `flake.nix` appeared between
@@ -12,21 +14,11 @@ use std::path::Path;
 use super::state::{State, digest};
 use crate::env::vars::{__ENVY_PID, __ENVY_STATE, PWD};
 use crate::project::FLAKE_NIX;
-use crate::shell::Shell;
 
-/// The shell named on `envy export`'s command line, if it is one the hook serves.
-pub fn export_target(shell: &std::ffi::OsStr) -> Option<Shell> {
-    Some(match shell.to_str()? {
-        "bash" => Shell::Bash,
-        "zsh" => Shell::Zsh,
-        "fish" => Shell::Fish,
-        "nu" => Shell::Nu,
-        "elvish" => Shell::Elvish,
-        "xonsh" => Shell::Xonsh,
-        "json" => Shell::Json,
-        _ => return None,
-    })
-}
+/// The shells `envy export` serves, as named on its command line (`envy-hook` checks its
+/// arguments against it; `envy` parses them into `Shell`, and a test keeps the two in step).
+#[cfg_attr(not(test), allow(dead_code))]
+pub const EXPORT_SHELLS: [&str; 7] = ["bash", "zsh", "fish", "nu", "elvish", "xonsh", "json"];
 
 /// `true` when `envy export` can print nothing and exit.
 pub fn unchanged() -> bool {

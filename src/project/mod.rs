@@ -6,16 +6,14 @@
 //! compares strings and calls `stat`) agrees with this module.
 
 pub mod environment;
+mod names;
 pub mod settings;
+
+pub use names::{FLAKE_LOCK, FLAKE_NIX};
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-
-/// The file that makes a directory a project.
-pub const FLAKE_NIX: &str = "flake.nix";
-/// Its lock file, part of the trust key and always watched.
-pub const FLAKE_LOCK: &str = "flake.lock";
 
 /// A project: a directory holding a `flake.nix`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,18 +45,33 @@ const NU_HOOK: &str = include_str!("../../shell-hooks/envy.nu");
 const ELVISH_HOOK: &str = include_str!("../../shell-hooks/envy.elv");
 const XONSH_HOOK: &str = include_str!("../../shell-hooks/envy.xsh");
 
+/// The name of the small executable the prompt hook runs, installed beside `envy`
+/// (`src/bin/envy-hook.rs`).
+pub const HOOK_EXECUTABLE: &str = "envy-hook";
+
 impl HookShell {
-    /// The hook script, calling the envy binary at `exe`.
+    /// The hook script, calling the envy binary at `exe` — and, at every prompt, `envy-hook`
+    /// beside it when it is there (it answers an unchanged prompt in what an empty program
+    /// costs and hands everything else to `envy`), `exe` itself otherwise.
     pub fn hook(self, exe: &Path) -> String {
-        let exe = exe.to_string_lossy();
-        match self {
-            HookShell::Bash => BASH_HOOK.replace("@ENVY@", &quote::posix(&exe)),
-            HookShell::Zsh => ZSH_HOOK.replace("@ENVY@", &quote::posix(&exe)),
-            HookShell::Fish => FISH_HOOK.replace("@ENVY@", &quote::fish(&exe)),
-            HookShell::Nu => NU_HOOK.replace("@ENVY@", &quote::nu(&exe)),
-            HookShell::Elvish => ELVISH_HOOK.replace("@ENVY@", &quote::elvish(&exe)),
-            HookShell::Xonsh => XONSH_HOOK.replace("@ENVY@", &quote::python(&exe)),
-        }
+        let fast = exe.with_file_name(HOOK_EXECUTABLE);
+        let fast = if fast.is_file() {
+            fast
+        } else {
+            exe.to_path_buf()
+        };
+        let (exe, fast) = (exe.to_string_lossy(), fast.to_string_lossy());
+        let (script, quote): (&str, fn(&str) -> String) = match self {
+            HookShell::Bash => (BASH_HOOK, quote::posix),
+            HookShell::Zsh => (ZSH_HOOK, quote::posix),
+            HookShell::Fish => (FISH_HOOK, quote::fish),
+            HookShell::Nu => (NU_HOOK, quote::nu),
+            HookShell::Elvish => (ELVISH_HOOK, quote::elvish),
+            HookShell::Xonsh => (XONSH_HOOK, quote::python),
+        };
+        script
+            .replace("@ENVY_HOOK@", &quote(&fast))
+            .replace("@ENVY@", &quote(&exe))
     }
 }
 
@@ -75,6 +90,21 @@ pub struct Script<'a> {
 }
 
 impl Shell {
+    /// The shell named on `envy export`'s command line (one of
+    /// [`crate::hook::fast::EXPORT_SHELLS`]), if it is one the hook serves.
+    pub fn from_export_arg(name: &std::ffi::OsStr) -> Option<Shell> {
+        Some(match name.to_str()? {
+            "bash" => Shell::Bash,
+            "zsh" => Shell::Zsh,
+            "fish" => Shell::Fish,
+            "nu" => Shell::Nu,
+            "elvish" => Shell::Elvish,
+            "xonsh" => Shell::Xonsh,
+            "json" => Shell::Json,
+            _ => return None,
+        })
+    }
+
     /// Render `script` for this shell.
     pub fn render(self, script: &Script<'_>) -> String {
         match self {
@@ -110,4 +140,48 @@ fn render_json(script: &Script<'_>) -> String {
     let mut out = serde_json::Value::Object(map).to_string();
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_export_shell_the_fast_path_accepts_is_one_envy_renders() {
+        for name in crate::hook::fast::EXPORT_SHELLS {
+            assert!(Shell::from_export_arg(name.as_ref()).is_some(), "{name}");
+        }
+        assert_eq!(Shell::from_export_arg("tcsh".as_ref()), None);
+    }
+
+    #[test]
+    fn the_prompt_runs_envy_hook_when_it_is_installed_beside_envy() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("envy");
+        let without = HookShell::Bash.hook(&exe);
+        let quoted = |p: &Path| quote::posix(&p.to_string_lossy());
+        assert!(
+            without.contains(&format!("{} export bash", quoted(&exe))),
+            "{without}"
+        );
+        fs_err::write(dir.path().join(HOOK_EXECUTABLE), "").unwrap();
+        for shell in [
+            HookShell::Bash,
+            HookShell::Zsh,
+            HookShell::Fish,
+            HookShell::Nu,
+            HookShell::Elvish,
+            HookShell::Xonsh,
+        ] {
+            let script = shell.hook(&exe);
+            assert!(!script.contains("@ENVY"), "{shell:?}: {script}");
+            assert!(script.contains(HOOK_EXECUTABLE), "{shell:?}: {script}");
+        }
+        let bash = HookShell::Bash.hook(&exe);
+        let hook = dir.path().join(HOOK_EXECUTABLE);
+        assert!(
+            bash.contains(&format!("{} export bash", quoted(&hook))),
+            "{bash}"
+        );
+    }
 }
