@@ -487,7 +487,8 @@ impl<'a> Builder<'a> {
         let mut basic = drv.clone();
         // As Nix's build hook: the remote sees the whole input closure as sources.
         basic.input_srcs = closure.clone();
-        let _ = conn.take_log();
+        // What the machine said while taking the inputs (its substitutions, say).
+        log.write(&conn.take_log())?;
         let status = conn
             .build_derivation(drv_path, &basic)
             .map_err(remote_err)?;
