@@ -149,10 +149,14 @@ impl Connection {
             Connection::Serve(c) => {
                 Ok(c.build_derivation(drv_path, drv, BuildSettings::default())?)
             }
-            Connection::Daemon(d) => d
-                .client
-                .build_derivation(drv_path, drv)
-                .map_err(|e| daemon_error(&e, &d.process)),
+            Connection::Daemon(d) => {
+                let mut status = d
+                    .client
+                    .build_derivation(drv_path, drv)
+                    .map_err(|e| daemon_error(&e, &d.process))?;
+                status.error = without_log_tail(&status.error);
+                Ok(status)
+            }
         }
     }
 
@@ -189,6 +193,15 @@ impl Connection {
     }
 }
 
+/// A daemon's build error without the log tail Nix appends (`;\nlast N log lines:\n> …\nFor
+/// full logs, run 'nix log …'.`): envy shows the tail of the log it kept, and `envy log`.
+fn without_log_tail(error: &str) -> String {
+    match error.find(";\nlast ") {
+        Some(i) if error[i..].contains(" log lines:") => error[..i].to_string(),
+        _ => error.to_string(),
+    }
+}
+
 /// The daemon's log lines as a build log: its messages and the builder's output.
 fn log_line(event: &LogEvent) -> Option<&str> {
     match event {
@@ -217,4 +230,19 @@ fn daemon_error(err: &DaemonError, process: &RemoteProcess) -> RemoteError {
         message.push_str(&format!("; it said:\n{}", lines[start..].join("\n")));
     }
     RemoteError::Daemon { message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemons_log_tail_is_dropped_from_its_error() {
+        let nix = "builder for '/s/x.drv' failed with exit code 7;\nlast 1 log lines:\n> why\nFor full logs, run 'nix log /s/x.drv'.";
+        assert_eq!(
+            without_log_tail(nix),
+            "builder for '/s/x.drv' failed with exit code 7"
+        );
+        assert_eq!(without_log_tail("no tail; here"), "no tail; here");
+    }
 }
