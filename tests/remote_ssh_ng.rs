@@ -2,8 +2,9 @@
 //! command runs real Nix 2.8's `nix-daemon --stdio` on its own store (tests/common/sshd.rs),
 //! spoken to with the worker protocol. With `-j 0` a 3-derivation chain builds remotely (the
 //! remote store has it, envy's store gets it, `envy store verify` passes) over one
-//! connection; a machine that is down is skipped with one warning; a remote failure's log
-//! (the daemon's log messages) reaches the user.
+//! connection; an `aarch64-linux` derivation goes to the machine declaring that system; a
+//! machine that is down is skipped with one warning; a remote failure's log (the daemon's
+//! log messages) reaches the user.
 
 mod common;
 
@@ -21,6 +22,7 @@ in rec {
   b = sh "x86_64-linux" "ng-b" "echo building b remotely; cat ${a} > $out; echo b >> $out";
   c = sh "x86_64-linux" "ng-c" "cat ${b} > $out; echo ${b} >> $out";
   bad = sh "x86_64-linux" "ng-bad" "echo the daemon says why; exit 7";
+  arm = sh "aarch64-linux" "ng-arm" "cat ${a} > $out; echo arm >> $out";
 }
 "#;
 
@@ -118,4 +120,30 @@ fn a_remote_failure_over_ssh_ng_shows_the_daemon_log() {
     assert!(warnings[0].contains("Connection refused"), "{stderr}");
     assert!(stderr.contains("failed on `ssh-ng://farm`"), "{stderr}");
     assert!(stderr.contains("the daemon says why"), "{stderr}");
+}
+
+#[test]
+fn aarch64_goes_to_its_ssh_ng_machine() {
+    let Some((env, machine)) = setup() else {
+        return;
+    };
+    let out = envy_build(
+        &env,
+        &machine,
+        "arm",
+        &[
+            "-j",
+            "0",
+            "--builders",
+            "ssh-ng://farm x86_64-linux; ssh-ng://farm-arm aarch64-linux",
+        ],
+    );
+    assert_success(
+        &out,
+        "envy build of an aarch64-linux derivation over ssh-ng://",
+    );
+    let arm = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(machine.has(&env.store_dir(), &arm));
+    assert_eq!(fs_err::read_to_string(&arm).unwrap(), "a\narm\n");
+    env.verify();
 }
