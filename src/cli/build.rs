@@ -46,7 +46,8 @@ pub struct BuildArgs {
     /// [speed-factor [supported-features [mandatory-features [base64-host-key]]]]]]]`, lines
     /// separated by `;` or newlines, `-` for a default, `@FILE` for a machines file (default:
     /// `ENVY_BUILDERS`, else `builders` in config.toml). `ssh://HOST` runs `nix-store --serve
-    /// --write` there through `ssh` (`NIX_SSHOPTS` is passed to ssh). `""` disables them.
+    /// --write` there through `ssh`, `ssh-ng://HOST` runs `nix-daemon --stdio` (`NIX_SSHOPTS`
+    /// is passed to ssh). `""` disables them.
     #[arg(long = "builders", value_name = "MACHINES")]
     pub builders: Option<String>,
     /// Keep building independent derivations after a failure.

@@ -18,10 +18,22 @@ use crate::trust::{self, Gate, TrustStore};
 pub struct Reload {
     /// A directory in the project (default: the current directory).
     dir: Option<PathBuf>,
+
+    /// Build machines for what the environment needs built (envy's own backend), in Nix's machine syntax (as `envy build
+    /// --builders`; default: `ENVY_BUILDERS`, else `builders` in config.toml; `""` disables
+    /// them)
+    #[arg(long = "builders", value_name = "MACHINES")]
+    builders: Option<String>,
+
+    /// How many derivations to build at once on this machine (default 1); 0 builds only on
+    /// the build machines
+    #[arg(short = 'j', long = "max-jobs", value_name = "N")]
+    jobs: Option<usize>,
 }
 
 impl Reload {
     pub fn run(self) -> Result<ExitCode> {
+        crate::engine::context::override_builds_from_flags(self.builders.clone(), self.jobs)?;
         let ctx = Context::new()?;
         let project = ctx.project(self.dir.as_deref())?;
         let selection = crate::project::settings::selection(&ctx.dirs, &project)?;

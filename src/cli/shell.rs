@@ -43,6 +43,17 @@ pub struct ShellArgs {
     #[arg(short = 'p', long = "package", value_name = "PKG", num_args = 1..)]
     packages: Vec<String>,
 
+    /// Build machines for what this builds, in Nix's machine syntax (as `envy build
+    /// --builders`; default: `ENVY_BUILDERS`, else `builders` in config.toml; `""` disables
+    /// them)
+    #[arg(long = "builders", value_name = "MACHINES")]
+    builders: Option<String>,
+
+    /// How many derivations to build at once on this machine (default 1); 0 builds only on
+    /// the build machines
+    #[arg(short = 'j', long = "max-jobs", value_name = "N")]
+    jobs: Option<usize>,
+
     /// Run this command in the environment instead of a shell
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -90,6 +101,7 @@ impl Backend {
 
 impl ShellArgs {
     pub fn run(self) -> Result<()> {
+        crate::engine::context::override_builds_from_flags(self.builders.clone(), self.jobs)?;
         // Checked before anything is built: a typo fails at once.
         let installables = self
             .installables

@@ -4,6 +4,7 @@
 //! sandbox, hashed-mirror and core settings, and the binary caches of `config.toml`.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use envy_build::sandbox::HostPath;
@@ -57,9 +58,40 @@ fn cache_config() -> Result<CacheConfig> {
     })
 }
 
+/// `--builders` and `-j` given to a command whose builds happen deep inside it (`envy
+/// shell`, `envy reload`): they override the environment and `config.toml` for every build
+/// of this process.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOverrides {
+    pub builders: Option<String>,
+    pub jobs: Option<usize>,
+}
+
+static OVERRIDES: OnceLock<BuildOverrides> = OnceLock::new();
+
+/// Set this process's [`BuildOverrides`] (once, before anything builds).
+pub fn override_builds(overrides: BuildOverrides) {
+    let _ = OVERRIDES.set(overrides);
+}
+
+/// [`override_builds`] from `--builders` and `-j`, the machines checked at once (a typo
+/// fails before anything is built).
+pub fn override_builds_from_flags(builders: Option<String>, jobs: Option<usize>) -> Result<()> {
+    if let Some(b) = &builders {
+        envy_build::remote::parse_machines(b, "--builders", &envy_build::builder::host_system())
+            .context("invalid build machines")?;
+    }
+    override_builds(BuildOverrides { builders, jobs });
+    Ok(())
+}
+
 /// The builder's settings: environment overrides on top of defaults.
 pub fn build_config(state_dir: &Path) -> Result<BuildConfig> {
+    let overrides = OVERRIDES.get().cloned().unwrap_or_default();
     let mut config = BuildConfig::new(state_dir);
+    if let Some(jobs) = overrides.jobs {
+        config.jobs = jobs;
+    }
     if let Ok(mode) = std::env::var(vars::ENVY_SANDBOX) {
         config.sandbox = SandboxMode::parse(&mode).with_context(|| {
             format!(
@@ -75,12 +107,14 @@ pub fn build_config(state_dir: &Path) -> Result<BuildConfig> {
         Ok(mirrors) => mirrors.split_whitespace().map(String::from).collect(),
         Err(_) => cache_config()?.hashed_mirrors,
     };
-    let (builders, origin) = match std::env::var(vars::ENVY_BUILDERS) {
-        Ok(b) => (b, vars::ENVY_BUILDERS.to_string()),
-        Err(_) => config_builders()?,
+    let (builders, origin) = match (overrides.builders, std::env::var(vars::ENVY_BUILDERS)) {
+        (Some(b), _) => (b, "--builders".to_string()),
+        (None, Ok(b)) => (b, vars::ENVY_BUILDERS.to_string()),
+        (None, Err(_)) => config_builders()?,
     };
     config.machines = envy_build::remote::parse_machines(&builders, &origin, &config.system)
         .context("invalid build machines")?;
+    config.builders_use_substitutes = builders_use_substitutes()?;
     if let Ok(cores) = std::env::var(vars::ENVY_BUILD_CORES) {
         config.cores = cores
             .parse()
@@ -91,19 +125,9 @@ pub fn build_config(state_dir: &Path) -> Result<BuildConfig> {
 
 /// `builders` of `config.toml` (a string in Nix's machine syntax), and the file's name.
 fn config_builders() -> Result<(String, String)> {
-    let Some(file) = CacheConfig::default_file() else {
+    let Some((table, file)) = config_table()? else {
         return Ok((String::new(), String::new()));
     };
-    let text = match fs_err::read_to_string(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((String::new(), String::new()));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("cannot parse `{}`", file.display()))?;
     let builders = match table.get("builders") {
         None => String::new(),
         Some(toml::Value::String(s)) => s.clone(),
@@ -118,6 +142,48 @@ fn config_builders() -> Result<(String, String)> {
         ),
     };
     Ok((builders, format!("{} (`builders`)", file.display())))
+}
+
+/// `config.toml` parsed, and its path (`None` when there is none).
+fn config_table() -> Result<Option<(toml::Table, std::path::PathBuf)>> {
+    let Some(file) = CacheConfig::default_file() else {
+        return Ok(None);
+    };
+    let text = match fs_err::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("cannot parse `{}`", file.display()))?;
+    Ok(Some((table, file)))
+}
+
+/// `builders-use-substitutes`: `ENVY_BUILDERS_USE_SUBSTITUTES` (`1`/`true`, `0`/`false`),
+/// else the setting in `config.toml`, else off (as in Nix).
+fn builders_use_substitutes() -> Result<bool> {
+    if let Ok(v) = std::env::var(vars::ENVY_BUILDERS_USE_SUBSTITUTES) {
+        return match v.as_str() {
+            "1" | "true" => Ok(true),
+            "0" | "false" | "" => Ok(false),
+            _ => anyhow::bail!(
+                "invalid `{}` value `{v}`\nhint: use `1` or `0`",
+                vars::ENVY_BUILDERS_USE_SUBSTITUTES
+            ),
+        };
+    }
+    let Some((table, file)) = config_table()? else {
+        return Ok(false);
+    };
+    match table.get("builders-use-substitutes") {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(_) => anyhow::bail!(
+            "`builders-use-substitutes` in `{}` must be `true` or `false`",
+            file.display()
+        ),
+    }
 }
 
 /// The configured binary caches (possibly none), remembering their `404`s for

@@ -118,6 +118,11 @@ pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
 /// `envy build` overrides both.
 pub const ENVY_BUILDERS: &str = "ENVY_BUILDERS";
 
+/// `1`: a build machine first substitutes the inputs it lacks from its own caches, and envy
+/// copies only what is still missing (Nix's `builders-use-substitutes`); overrides
+/// `builders-use-substitutes` in `$XDG_CONFIG_HOME/envy/config.toml`.
+pub const ENVY_BUILDERS_USE_SUBSTITUTES: &str = "ENVY_BUILDERS_USE_SUBSTITUTES";
+
 // --- Flakes (`envy flake`, the embedded backend) ------------------------------------------
 
 /// A GitHub token for `github:` inputs (sent as `Authorization: token …`; raises the API's

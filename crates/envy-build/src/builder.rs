@@ -38,11 +38,10 @@ use crate::fsutil;
 use crate::log::{LogDir, LogWriter};
 use crate::output_checks::{CheckInputs, check_outputs};
 use crate::progress::{BuildEvent, Progress};
-use crate::remote::{Farm, Machine, Needs, Place, Slot};
+use crate::remote::{Connection, Farm, Machine, Needs, Place, RemoteError, Slot};
 use crate::run::under;
 use crate::sandbox::{self, HostPath};
 use crate::schedule::{self, Outcome};
-use envy_store::serve::{BuildSettings, ServeConnection, ServeError};
 
 /// Whether builds run in the namespace sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +89,9 @@ pub struct BuildConfig {
     pub system: String,
     /// Build machines (`builders`); with `jobs` 0 only they build (and `builtin:` fetches).
     pub machines: Vec<Machine>,
+    /// Let a build machine substitute the inputs it lacks from its own caches before envy
+    /// copies what is still missing (Nix's `builders-use-substitutes`).
+    pub builders_use_substitutes: bool,
 }
 
 impl BuildConfig {
@@ -110,6 +112,7 @@ impl BuildConfig {
             hashed_mirrors: Vec::new(),
             system: host_system(),
             machines: Vec::new(),
+            builders_use_substitutes: false,
         }
     }
 }
@@ -411,7 +414,7 @@ impl<'a> Builder<'a> {
         &self,
         printed: &str,
         drv: &Derivation,
-    ) -> Result<(Option<Slot<'_>>, Option<ServeConnection>), BuildError> {
+    ) -> Result<(Option<Slot<'_>>, Option<Connection>), BuildError> {
         let Some(farm) = &self.farm else {
             if self.config.jobs == 0 && !drv.builder.starts_with(b"builtin:") {
                 return Err(BuildError::NoMachine {
@@ -455,7 +458,7 @@ impl<'a> Builder<'a> {
     fn build_remote(
         &self,
         i: usize,
-        mut conn: ServeConnection,
+        mut conn: Connection,
         locks: Vec<PathLock>,
         drv_path: &StorePath,
         drv: &Derivation,
@@ -470,7 +473,7 @@ impl<'a> Builder<'a> {
         let machine = farm.machines()[i].uri.clone();
         let printed = self.store_dir().print(drv_path);
         let closure = self.input_closure(drv_path, drv)?;
-        let remote_err = |e: ServeError| {
+        let remote_err = |e: RemoteError| {
             farm.mark_down(i);
             BuildError::Remote {
                 drv: printed.clone(),
@@ -479,14 +482,15 @@ impl<'a> Builder<'a> {
             }
         };
         log.write(format!("building `{printed}` on `{machine}`\n").as_bytes())?;
-        conn.copy_closure_to(self.store, &closure, false)
+        conn.copy_closure_to(self.store, &closure, self.config.builders_use_substitutes)
             .map_err(remote_err)?;
         let mut basic = drv.clone();
         // As Nix's build hook: the remote sees the whole input closure as sources.
         basic.input_srcs = closure.clone();
-        let _ = conn.take_log();
+        // What the machine said while taking the inputs (its substitutions, say).
+        log.write(&conn.take_log())?;
         let status = conn
-            .build_derivation(drv_path, &basic, BuildSettings::default())
+            .build_derivation(drv_path, &basic)
             .map_err(remote_err)?;
         let remote_log = conn.take_log();
         log.write(&remote_log)?;

@@ -10,9 +10,10 @@
 //! `preferLocalBuild`. A machine that cannot be reached is skipped for a minute, with one
 //! warning.
 //!
-//! `ssh://` machines speak the serve protocol (`envy_store::serve`); `ssh-ng://` is parsed
-//! but not spoken yet.
+//! `ssh://` machines speak the serve protocol (`envy_store::serve`), `ssh-ng://` ones the
+//! daemon protocol (`envy_store::daemon`), both over the system `ssh` ([`connection`]).
 
+pub mod connection;
 pub mod machines;
 
 use std::collections::BTreeSet;
@@ -20,9 +21,9 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use envy_store::serve::{self, ServeConnection};
 use envy_store::{Derivation, StoreDir};
 
+pub use connection::{Connection, RemoteError};
 pub use machines::{Machine, MachinesError, Protocol, parse_machines};
 
 /// How long a machine that could not be reached is left alone.
@@ -54,7 +55,7 @@ pub struct Farm {
     local_jobs: usize,
     slots: Mutex<Slots>,
     freed: Condvar,
-    pools: Vec<Mutex<Vec<ServeConnection>>>,
+    pools: Vec<Mutex<Vec<Connection>>>,
     known_hosts_dir: PathBuf,
 }
 
@@ -272,48 +273,15 @@ impl Farm {
     ///
     /// # Errors
     /// The machine cannot be reached or does not speak the protocol.
-    pub fn connect(
-        &self,
-        i: usize,
-        store_dir: &StoreDir,
-    ) -> Result<ServeConnection, serve::ServeError> {
+    pub fn connect(&self, i: usize, store_dir: &StoreDir) -> Result<Connection, RemoteError> {
         if let Some(conn) = self.pools[i].lock().expect("pool").pop() {
             return Ok(conn);
         }
-        let m = &self.machines[i];
-        if m.protocol == Protocol::Daemon {
-            return Err(serve::ServeError::Protocol {
-                reason: format!(
-                    "`{}`: envy does not speak `ssh-ng://` yet; use `ssh://`",
-                    m.uri
-                ),
-                stderr: String::new(),
-            });
-        }
-        let known_hosts = match &m.host_key {
-            Some(key) => Some(
-                serve::write_known_hosts(&self.known_hosts_dir, &m.host, key).map_err(
-                    |source| serve::ServeError::Spawn {
-                        program: "ssh".into(),
-                        source,
-                    },
-                )?,
-            ),
-            None => None,
-        };
-        let sshopts = std::env::var("NIX_SSHOPTS").unwrap_or_default();
-        let cmd = serve::ssh_command(
-            &m.host,
-            m.ssh_key.as_deref(),
-            known_hosts.as_deref(),
-            &sshopts,
-            "nix-store --serve --write",
-        );
-        ServeConnection::open(cmd, store_dir.clone())
+        Connection::open(&self.machines[i], store_dir, &self.known_hosts_dir)
     }
 
     /// Give a connection that finished a command back for the next build on machine `i`.
-    pub fn release(&self, i: usize, conn: ServeConnection) {
+    pub fn release(&self, i: usize, conn: Connection) {
         self.pools[i].lock().expect("pool").push(conn);
     }
 }

@@ -49,6 +49,9 @@ pub enum DaemonError {
         #[source]
         source: NarError,
     },
+    /// envy's own store failed while a path was being copied to or from the daemon.
+    #[error(transparent)]
+    Store(#[from] Box<crate::StoreError>),
     #[error("cannot make the gc root `{link}`")]
     Root {
         link: PathBuf,

@@ -8,12 +8,14 @@
 //! writes on stderr (the build logs, ssh's own errors) is collected and handed out by
 //! [`ServeConnection::take_log`]. One connection runs one command at a time.
 
+mod process;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{ChildStdin, ChildStdout, Command};
+
+pub use process::RemoteProcess;
 
 use crate::daemon::wire::{
     read_bool, read_string, read_strings, read_u64, write_bool, write_bytes, write_str,
@@ -35,9 +37,6 @@ const CMD_QUERY_PATH_INFOS: u64 = 2;
 const CMD_DUMP_STORE_PATH: u64 = 3;
 const CMD_BUILD_DERIVATION: u64 = 8;
 const CMD_ADD_TO_STORE_NAR: u64 = 9;
-
-/// Most of the remote's stderr kept per build (older bytes are dropped).
-const MAX_LOG: usize = 8 * 1024 * 1024;
 
 /// What went wrong talking to a build machine.
 #[derive(Debug, thiserror::Error)]
@@ -168,11 +167,9 @@ pub fn write_known_hosts(dir: &Path, host: &str, key: &str) -> io::Result<PathBu
 
 /// One connection to a `nix-store --serve` process.
 pub struct ServeConnection {
-    child: Child,
     to: BufWriter<ChildStdin>,
     from: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    stderr_thread: Option<JoinHandle<()>>,
+    process: RemoteProcess,
     remote_version: u64,
     store_dir: StoreDir,
 }
@@ -182,39 +179,14 @@ impl ServeConnection {
     ///
     /// # Errors
     /// The command cannot start, or does not answer as `nix-store --serve` does.
-    pub fn open(mut command: Command, store_dir: StoreDir) -> Result<Self, ServeError> {
+    pub fn open(command: Command, store_dir: StoreDir) -> Result<Self, ServeError> {
         let program = command.get_program().to_string_lossy().into_owned();
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let (process, stdin, stdout) = RemoteProcess::spawn(command)
             .map_err(|source| ServeError::Spawn { program, source })?;
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut pipe = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&stderr);
-        let stderr_thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut log = sink.lock().expect("stderr buffer");
-                log.extend_from_slice(&buf[..n]);
-                if log.len() > MAX_LOG {
-                    let excess = log.len() - MAX_LOG;
-                    log.drain(..excess);
-                }
-            }
-        });
-        let to = BufWriter::new(child.stdin.take().expect("stdin is piped"));
-        let from = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut conn = Self {
-            child,
-            to,
-            from,
-            stderr,
-            stderr_thread: Some(stderr_thread),
+            to: BufWriter::new(stdin),
+            from: BufReader::new(stdout),
+            process,
             remote_version: 0,
             store_dir,
         };
@@ -254,20 +226,11 @@ impl ServeConnection {
     /// Everything the remote wrote on stderr since the last call.
     #[must_use]
     pub fn take_log(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.stderr.lock().expect("stderr buffer"))
+        self.process.take_stderr()
     }
 
     fn stderr_text(&self) -> String {
-        // Give the stderr reader a moment to collect ssh's last words.
-        if let Some(t) = &self.stderr_thread {
-            for _ in 0..20 {
-                if t.is_finished() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-        }
-        String::from_utf8_lossy(&self.stderr.lock().expect("stderr buffer")).into_owned()
+        self.process.stderr_text()
     }
 
     fn lost(&self, source: io::Error) -> ServeError {
@@ -420,7 +383,7 @@ impl ServeConnection {
         nar(&mut counting)?;
         if counting.written != info.nar_size {
             // The remote reads exactly `nar_size` bytes: the stream is now out of step.
-            let _ = self.child.kill();
+            self.process.kill();
             return Err(StoreError::SizeMismatch {
                 path,
                 expected: info.nar_size,
@@ -475,7 +438,7 @@ impl ServeConnection {
         let mut msg = Vec::new();
         write_u64(&mut msg, CMD_BUILD_DERIVATION).expect("vec");
         write_str(&mut msg, &printed).expect("vec");
-        self.write_basic_derivation(&mut msg, drv).expect("vec");
+        write_basic_derivation(&mut msg, &self.store_dir, drv).expect("vec");
         for n in [
             settings.max_silent_time,
             settings.build_timeout,
@@ -509,54 +472,6 @@ impl ServeConnection {
             })
         })();
         self.io(raw)
-    }
-
-    /// Nix's wire form of a basic derivation (`writeDerivation`).
-    fn write_basic_derivation(&self, out: &mut Vec<u8>, drv: &Derivation) -> io::Result<()> {
-        write_u64(out, drv.outputs.len() as u64)?;
-        for (name, output) in &drv.outputs {
-            write_str(out, name)?;
-            let (path, algo, hash) = match output {
-                DerivationOutput::InputAddressed(p) => {
-                    (self.store_dir.print(p), String::new(), String::new())
-                }
-                DerivationOutput::CaFixed(ca) => {
-                    let path = output
-                        .path(&self.store_dir, &drv.name, name)
-                        .ok()
-                        .flatten()
-                        .map(|p| self.store_dir.print(&p))
-                        .unwrap_or_default();
-                    (
-                        path,
-                        ca.method.print_with_algo(ca.hash.algo()),
-                        ca.hash.to_hex(),
-                    )
-                }
-                DerivationOutput::CaFloating { method, algo }
-                | DerivationOutput::Impure { method, algo } => {
-                    (String::new(), method.print_with_algo(*algo), String::new())
-                }
-                DerivationOutput::Deferred => (String::new(), String::new(), String::new()),
-            };
-            write_str(out, &path)?;
-            write_str(out, &algo)?;
-            write_str(out, &hash)?;
-        }
-        let srcs = self.print_set(&drv.input_srcs);
-        write_strings(out, srcs.iter().map(String::as_str))?;
-        write_bytes(out, &drv.platform)?;
-        write_bytes(out, &drv.builder)?;
-        write_u64(out, drv.args.len() as u64)?;
-        for arg in &drv.args {
-            write_bytes(out, arg)?;
-        }
-        write_u64(out, drv.env.len() as u64)?;
-        for (k, v) in &drv.env {
-            write_bytes(out, k)?;
-            write_bytes(out, v)?;
-        }
-        Ok(())
     }
 
     /// Copy `paths` (valid on the remote; their references valid locally or among `paths`)
@@ -615,21 +530,62 @@ impl ServeConnection {
     }
 }
 
-impl Drop for ServeConnection {
-    fn drop(&mut self) {
-        // Nothing is in flight between commands: end the remote (or ssh) and reap it and the
-        // stderr reader.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(t) = self.stderr_thread.take() {
-            let _ = t.join();
-        }
+/// Nix's wire form of a basic derivation (`writeDerivation`), the same in the serve and the
+/// worker protocol.
+pub(crate) fn write_basic_derivation(
+    out: &mut Vec<u8>,
+    store_dir: &StoreDir,
+    drv: &Derivation,
+) -> io::Result<()> {
+    write_u64(out, drv.outputs.len() as u64)?;
+    for (name, output) in &drv.outputs {
+        write_str(out, name)?;
+        let (path, algo, hash) = match output {
+            DerivationOutput::InputAddressed(p) => {
+                (store_dir.print(p), String::new(), String::new())
+            }
+            DerivationOutput::CaFixed(ca) => {
+                let path = output
+                    .path(store_dir, &drv.name, name)
+                    .ok()
+                    .flatten()
+                    .map(|p| store_dir.print(&p))
+                    .unwrap_or_default();
+                (
+                    path,
+                    ca.method.print_with_algo(ca.hash.algo()),
+                    ca.hash.to_hex(),
+                )
+            }
+            DerivationOutput::CaFloating { method, algo }
+            | DerivationOutput::Impure { method, algo } => {
+                (String::new(), method.print_with_algo(*algo), String::new())
+            }
+            DerivationOutput::Deferred => (String::new(), String::new(), String::new()),
+        };
+        write_str(out, &path)?;
+        write_str(out, &algo)?;
+        write_str(out, &hash)?;
     }
+    let srcs: Vec<String> = drv.input_srcs.iter().map(|p| store_dir.print(p)).collect();
+    write_strings(out, srcs.iter().map(String::as_str))?;
+    write_bytes(out, &drv.platform)?;
+    write_bytes(out, &drv.builder)?;
+    write_u64(out, drv.args.len() as u64)?;
+    for arg in &drv.args {
+        write_bytes(out, arg)?;
+    }
+    write_u64(out, drv.env.len() as u64)?;
+    for (k, v) in &drv.env {
+        write_bytes(out, k)?;
+        write_bytes(out, v)?;
+    }
+    Ok(())
 }
 
-struct CountingWriter<'a, W: Write> {
-    inner: &'a mut W,
-    written: u64,
+pub(crate) struct CountingWriter<'a, W: Write> {
+    pub(crate) inner: &'a mut W,
+    pub(crate) written: u64,
 }
 
 impl<W: Write> Write for CountingWriter<'_, W> {
@@ -644,7 +600,7 @@ impl<W: Write> Write for CountingWriter<'_, W> {
 }
 
 /// `&mut dyn Write` as a sized `Write`.
-struct WriteRef<'a>(&'a mut dyn Write);
+pub(crate) struct WriteRef<'a>(pub(crate) &'a mut dyn Write);
 
 impl Write for WriteRef<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
