@@ -53,6 +53,7 @@ builds=$(find "$W/data/envy/state/log/drvs" -type f | wc -l)
 # The same shell for Nix, as a flake (Nix caches flake evaluations) over the package set envy
 # materialised.
 PKGS=$(echo "$W"/cache/envy/pkgs-v1/*/)
+PKGS=${PKGS%/} # a Nix path literal must not end in a slash
 SYSTEM=$(sed -n 's/.*system = "\([^"]*\)".*/\1/p' "$PKGS/host-tools.nix" | head -n1)
 mkdir -p "$W/nix-shell"
 cat > "$W/nix-shell/flake.nix" <<FLAKE
