@@ -13,30 +13,14 @@ mod corekit;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use corekit::{Sandbox, Session, Sh, system, tick};
+use corekit::{Sandbox, Session, Sh, system, text, tick};
 
 fn tools() -> bool {
     common::have_tool("tmux") && common::have_tool("bash")
 }
 
-/// envy with background builds on and the embedded backend.
-fn envy(sb: &Sandbox, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = sb.envy(dir, args);
-    cmd.env("ENVY_BACKEND", "embedded").env("ENVY_SYNC", "0");
-    cmd
-}
-
 fn run(sb: &Sandbox, dir: &Path, args: &[&str]) -> Output {
-    envy(sb, dir, args).output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    sb.envy_background(dir, args).output().unwrap()
 }
 
 /// A devShell with `FOO = value`, whose input takes `secs` seconds to build (`tag` makes the
@@ -147,7 +131,7 @@ fn ten_shells_entering_one_project_start_one_build() {
     let log = sb.root().join("eval.log");
     let children: Vec<_> = (0..10)
         .map(|i| {
-            envy(&sb, &project, &["export", "json"])
+            sb.envy_background(&project, &["export", "json"])
                 .env("__ENVY_PID", (5000 + i).to_string())
                 .env("ENVY_EVAL_LOG", &log)
                 .stdout(Stdio::piped())
@@ -164,7 +148,8 @@ fn ten_shells_entering_one_project_start_one_build() {
             "no prompt waits for the build"
         );
     }
-    let waited = envy(&sb, &project, &["wait"])
+    let waited = sb
+        .envy_background(&project, &["wait"])
         .env("ENVY_EVAL_LOG", &log)
         .output()
         .unwrap();
@@ -232,7 +217,8 @@ fn envy_log_project_shows_the_whole_output_of_the_last_background_build() {
     assert!(ok.status.success(), "{}", text(&ok));
     let out = run(&sb, &project, &["log", "--project"]);
     assert!(!out.status.success(), "no build yet: {}", text(&out));
-    let out = envy(&sb, &project, &["export", "json"])
+    let out = sb
+        .envy_background(&project, &["export", "json"])
         .env("__ENVY_PID", "77")
         .output()
         .unwrap();
@@ -279,7 +265,7 @@ fn prompt(
     state: Option<&str>,
     log: &Path,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let mut cmd = envy(sb, dir, &["export", "json"]);
+    let mut cmd = sb.envy_background(dir, &["export", "json"]);
     cmd.env("ENVY_SYNC", "1")
         .env("__ENVY_PID", "99")
         .env("ENVY_EVAL_LOG", log);
@@ -392,7 +378,8 @@ fn an_edit_during_a_build_queues_exactly_one_rebuild() {
             .lines()
             .count()
     };
-    let out = envy(&sb, &project, &["export", "json"])
+    let out = sb
+        .envy_background(&project, &["export", "json"])
         .env("__ENVY_PID", "4242")
         .env("ENVY_EVAL_LOG", &log)
         .output()
@@ -408,19 +395,22 @@ fn an_edit_during_a_build_queues_exactly_one_rebuild() {
     fs_err::write(project.join("value.txt"), "after").unwrap();
     // Ten more shells and `envy wait` during the build share the one worker.
     for i in 0..10 {
-        let out = envy(&sb, &project, &["export", "json"])
+        let out = sb
+            .envy_background(&project, &["export", "json"])
             .env("__ENVY_PID", (6000 + i).to_string())
             .env("ENVY_EVAL_LOG", &log)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
     }
-    let waited = envy(&sb, &project, &["wait"])
+    let waited = sb
+        .envy_background(&project, &["wait"])
         .env("ENVY_EVAL_LOG", &log)
         .output()
         .unwrap();
     assert!(waited.status.success(), "{}", text(&waited));
-    let out = envy(&sb, &project, &["exec", "--", "printenv", "FOO"])
+    let out = sb
+        .envy_background(&project, &["exec", "--", "printenv", "FOO"])
         .env("ENVY_EVAL_LOG", &log)
         .output()
         .unwrap();

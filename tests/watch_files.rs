@@ -9,38 +9,26 @@ mod common;
 mod corekit;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use corekit::{Sandbox, Session, Sh, system};
+use corekit::{Sandbox, Session, Sh, system, text};
 
 fn tools() -> bool {
     common::have_tool("tmux") && common::have_tool("bash")
 }
 
-fn envy(sb: &Sandbox, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = sb.envy(dir, args);
-    cmd.env("ENVY_BACKEND", "embedded").env("ENVY_SYNC", "0");
-    cmd
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn allow(sb: &Sandbox, dir: &Path) {
-    let ok = envy(sb, dir, &["allow"]).output().unwrap();
+    let ok = sb.envy_background(dir, &["allow"]).output().unwrap();
     assert!(ok.status.success(), "{}", text(&ok));
 }
 
 /// `envy status --json` of the project at `dir`.
 fn status(sb: &Sandbox, dir: &Path) -> serde_json::Value {
-    let out = envy(sb, dir, &["status", "--json"]).output().unwrap();
+    let out = sb
+        .envy_background(dir, &["status", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -193,7 +181,7 @@ fn a_killed_worker_does_not_leave_the_shell_building() {
             .is_some_and(|n| n >= 1),
         "{building:#}"
     );
-    let human = envy(&sb, &project, &["status"]).output().unwrap();
+    let human = sb.envy_background(&project, &["status"]).output().unwrap();
     let human = String::from_utf8_lossy(&human.stdout).into_owned();
     assert!(
         human.contains("activity:    building since") && human.contains("left"),

@@ -160,6 +160,14 @@ impl Sandbox {
         crate::common::envy_in(dir, args, self.env())
     }
 
+    /// envy in `dir` as a user's shell runs it with background builds (`ENVY_SYNC=0`), on the
+    /// embedded backend.
+    pub fn envy_background(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = self.envy(dir, args);
+        cmd.env("ENVY_BACKEND", "embedded").env("ENVY_SYNC", "0");
+        cmd
+    }
+
     /// Run envy; panics with its output unless it succeeds.
     pub fn envy_ok(&self, dir: &Path, args: &[&str]) -> Output {
         let out = self.envy(dir, args).output().expect("run envy");
@@ -172,6 +180,16 @@ impl Sandbox {
         );
         out
     }
+}
+
+/// A command's status, stdout and stderr, for an assertion's message.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A shell the tests drive.
