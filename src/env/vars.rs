@@ -118,6 +118,14 @@ pub const ENVY_BUILD_CORES: &str = "ENVY_BUILD_CORES";
 /// `envy build` overrides both.
 pub const ENVY_BUILDERS: &str = "ENVY_BUILDERS";
 
+/// A binary cache URL every path envy builds is pushed to, with its closure, while the build
+/// goes on (`post-build-push` in `$XDG_CONFIG_HOME/envy/config.toml`).
+pub const ENVY_PUSH_TO: &str = "ENVY_PUSH_TO";
+
+/// The secret key file (Nix's `name:base64` format) pushed paths are signed with
+/// (`push-secret-key-file` in `config.toml`; without one, paths are pushed unsigned).
+pub const ENVY_PUSH_SECRET_KEY_FILE: &str = "ENVY_PUSH_SECRET_KEY_FILE";
+
 // --- Flakes (`envy flake`, the embedded backend) ------------------------------------------
 
 /// A GitHub token for `github:` inputs (sent as `Authorization: token …`; raises the API's
