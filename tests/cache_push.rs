@@ -149,11 +149,14 @@ impl World {
     }
 
     /// A fresh envy (empty store) gets the chain from `url` with `-j 0` (nothing may build
-    /// locally), and builds nothing: no build log is written.
+    /// locally), and builds nothing: no build log is written. It pushes too, to another
+    /// cache, and pushes nothing: substituted paths are not pushed.
     fn substitute_fresh(&self, url: &str, expected_out: &str) {
         self.wipe_store("state-dev");
+        let elsewhere = self.path("not-pushed-to");
         let out = self
             .envy("state-dev")
+            .env("ENVY_PUSH_TO", format!("file://{}", elsewhere.display()))
             .env("ENVY_SUBSTITUTERS", url)
             .env("ENVY_TRUSTED_PUBLIC_KEYS", &self.public_key)
             .args(["build", "-j", "0", "--no-out-link", "chain.nix"])
@@ -166,6 +169,8 @@ impl World {
             !logs.exists() || fs_err::read_dir(&logs).unwrap().next().is_none(),
             "the fresh envy built something"
         );
+        assert!(!elsewhere.exists(), "substituted paths were pushed");
+        assert!(!stderr(&out).contains("pushed"), "{}", stderr(&out));
         let name = Path::new(expected_out).join("name");
         assert_eq!(fs_err::read_to_string(name).unwrap(), "push-c\n");
     }
@@ -183,7 +188,10 @@ fn built_paths_are_pushed_and_a_fresh_envy_and_nix_substitute_them() {
     };
     let out = w.build_pushing("state-ci", &server.url);
     assert_success(&out, "envy build with ENVY_PUSH_TO");
-    let c = String::from_utf8(out.stdout.clone()).unwrap().trim().to_owned();
+    let c = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned();
     let err = stderr(&out);
     assert!(
         err.contains(&format!("pushed 3 paths to `{}`", server.url)),
@@ -226,7 +234,13 @@ fn built_paths_are_pushed_and_a_fresh_envy_and_nix_substitute_them() {
     let out = nix
         .command("nix-store")
         .args(["--store", &store, "--realise", &c])
-        .args(["--option", "substituters", &server.url])
+        // A Nix cache store takes its store directory from the URL (`?store=`); the cache's
+        // `nix-cache-info` must agree.
+        .args([
+            "--option",
+            "substituters",
+            &format!("{}?store={}", server.url, w.store_dir().display()),
+        ])
         .args(["--option", "trusted-public-keys", &w.public_key])
         .output()
         .unwrap();
@@ -257,7 +271,10 @@ fn a_refusing_cache_leaves_the_build_alone_and_store_push_finishes_later() {
     let url = server.url.clone();
     let out = w.build_pushing("state-ci", &url);
     assert_success(&out, "envy build with a cache answering 403");
-    let c = String::from_utf8(out.stdout.clone()).unwrap().trim().to_owned();
+    let c = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned();
     let err = stderr(&out);
     assert!(err.contains("envy: warning: cannot push `"), "{err}");
     assert!(err.contains("HTTP status 403"), "{err}");
@@ -390,6 +407,8 @@ fn the_ci_example_builds_and_pushes_and_a_developer_substitutes() {
     let out = run("dev", "state-dev");
     assert_success(&out, "scripts/ci-example.sh dev");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), c);
-    assert!(!w.path("state-dev/log/drvs").exists(), "the developer built something");
+    assert!(
+        !w.path("state-dev/log/drvs").exists(),
+        "the developer built something"
+    );
 }
-

@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use envy_build::{BuildEvent, Progress};
-use envy_store::{LocalStore, StoreDir};
 use envy_store::cache::{
     BinaryCache, CacheConfig, Compression, PendingPushes, PushOptions, PushQueue, Pusher,
     QueueReport, SecretKey, UploadOptions,
 };
+use envy_store::{LocalStore, StoreDir};
 
 use crate::env::vars;
 
@@ -97,11 +97,8 @@ impl AutoPush {
                 .with_context(|| format!("cannot push to `{url}`"))?;
             let signed = target.secret_key.is_some();
             let pending = PendingPushes::new(store.state_dir(), store.store_dir());
-            let queue = PushQueue::start(
-                target.pusher(Arc::clone(store)),
-                pending,
-                Arc::new(|_| {}),
-            );
+            let queue =
+                PushQueue::start(target.pusher(Arc::clone(store)), pending, Arc::new(|_| {}));
             Ok(Some(AutoPush {
                 queue,
                 signed,

@@ -1,7 +1,7 @@
 //! `envy store generate-key`: a signing key pair for a binary cache, in Nix's format.
 
-use std::io::{Read as _, Write as _};
 use fs_err::os::unix::fs::OpenOptionsExt;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,8 +28,14 @@ pub struct GenerateKey {
 
 impl GenerateKey {
     pub fn run(self) -> Result<ExitCode> {
-        if self.name.is_empty() || self.name.contains(':') || self.name.contains(char::is_whitespace) {
-            bail!("invalid key name `{}`\nhint: use something like `cache.example.org-1`", self.name);
+        if self.name.is_empty()
+            || self.name.contains(':')
+            || self.name.contains(char::is_whitespace)
+        {
+            bail!(
+                "invalid key name `{}`\nhint: use something like `cache.example.org-1`",
+                self.name
+            );
         }
         let mut seed = [0u8; 32];
         fs_err::File::open("/dev/urandom")

@@ -89,7 +89,10 @@ impl Push {
         roots.retain(|p| seen.insert(p.clone()));
         if roots.is_empty() && paths.is_empty() && self.all_since.is_none() {
             if self.json {
-                println!("{}", summary_json(&sd, base_url, &PushReport::default(), None, &[]));
+                println!(
+                    "{}",
+                    summary_json(&sd, base_url, &PushReport::default(), None, &[])
+                );
             } else {
                 eprintln!("envy: nothing left to push to `{base_url}`");
             }

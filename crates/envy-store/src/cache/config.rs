@@ -153,7 +153,8 @@ mod tests {
         assert_eq!(c.trusted_public_keys, vec!["k1:x", "k2:y"]);
         assert!(c.hashed_mirrors.is_empty());
         assert_eq!(c.post_build_push, None);
-        let text = "post-build-push = \"http://cache:8080\"\npush-secret-key-file = \"keys/cache.sec\"\n";
+        let text =
+            "post-build-push = \"http://cache:8080\"\npush-secret-key-file = \"keys/cache.sec\"\n";
         let c = CacheConfig::parse(text, Path::new("/etc/envy/config.toml")).unwrap();
         assert_eq!(c.post_build_push.as_deref(), Some("http://cache:8080"));
         assert_eq!(

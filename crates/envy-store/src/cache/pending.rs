@@ -161,9 +161,7 @@ mod tests {
             .parse("/opt/envy/store/8rjj86a15146cq1d3qy068lml7n8ykzm-b")
             .unwrap();
         assert!(pending.for_url("http://x").unwrap().is_empty());
-        pending
-            .add("http://x", &[a.clone(), b.clone()])
-            .unwrap();
+        pending.add("http://x", &[a.clone(), b.clone()]).unwrap();
         pending.add("file:///y", std::slice::from_ref(&a)).unwrap();
         // A second handle (another process) reads what the first wrote.
         let again = PendingPushes::new(dir.path(), &sd);

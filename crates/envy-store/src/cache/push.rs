@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::BinaryCache;
 use super::error::CacheError;
 use super::pending::PendingPushes;
 use super::upload::{UploadOptions, ensure_cache_info, has_nar_info, upload_path};
-use super::BinaryCache;
 use crate::local::LocalStore;
 use crate::store_path::StorePath;
 
@@ -350,12 +350,7 @@ impl PushQueue {
     /// Take no more jobs and wait for the queued ones, calling `tick` every tenth of a
     /// second meanwhile. A second call returns an empty report.
     pub fn finish(&self, tick: &dyn Fn(QueueStatus)) -> QueueReport {
-        drop(
-            self.sender
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
+        drop(self.sender.lock().unwrap_or_else(|e| e.into_inner()).take());
         let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return QueueReport::default();
         };

@@ -165,7 +165,9 @@ pub(crate) fn upload_path(
         file_hash.to_nix32(),
         options.compression.extension()
     );
-    let put = cache.transport.put_file(&url, &tmp, "application/x-nix-nar");
+    let put = cache
+        .transport
+        .put_file(&url, &tmp, "application/x-nix-nar");
     // A failed upload leaves no temporary behind (the directory cache moved it on success).
     let _ = fs_err::remove_file(&tmp);
     put?;
