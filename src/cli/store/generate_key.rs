@@ -39,7 +39,7 @@ impl GenerateKey {
         }
         let mut seed = [0u8; 32];
         fs_err::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut seed).map_err(Into::into))
+            .and_then(|mut f| f.read_exact(&mut seed))
             .context("cannot read random bytes")?;
         let key = SecretKey::from_seed(&self.name, &seed);
         let mut file = fs_err::OpenOptions::new()

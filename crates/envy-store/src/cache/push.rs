@@ -79,7 +79,7 @@ pub struct PushReport {
 pub struct PushFailure {
     /// The path being uploaded or asked for (`None`: the cache itself or the store).
     pub path: Option<StorePath>,
-    pub error: CacheError,
+    pub error: Box<CacheError>,
 }
 
 /// Pushes closures to one cache, remembering what it has.
@@ -130,7 +130,7 @@ impl Pusher {
         }
         let closure = self.store.topo_closure(paths).map_err(|e| PushFailure {
             path: None,
-            error: e.into(),
+            error: Box::new(e.into()),
         })?;
         for info in closure {
             if self.in_cache.contains(&info.path) {
@@ -180,7 +180,7 @@ impl Pusher {
                     if lasting || attempt >= self.options.attempts.max(1) {
                         return Err(PushFailure {
                             path: path.cloned(),
-                            error,
+                            error: Box::new(error),
                         });
                     }
                     progress(PushEvent::Retrying {
