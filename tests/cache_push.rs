@@ -3,7 +3,8 @@
 //! NARs, and a second envy with a fresh store and real Nix 2.8 both substitute the chain
 //! from it without building. A cache that refuses (403) or is not there (a closed port)
 //! leaves the build successful with a warning, and `envy store push` uploads the leftovers
-//! later. `scripts/ci-example.sh` (the CI recipe) runs both sides against nginx.
+//! later. `scripts/ci-example.sh` (the CI recipe) runs both sides against nginx, for a
+//! `.nix` file and a flake project's devShell (`envy print-dev-env`).
 //!
 //! Every builder of the chain fails unless a marker file exists, and the marker is removed
 //! once the first envy has built: anything built rather than substituted fails the test.
@@ -30,6 +31,33 @@ let
 in mk "push-c" b
 "#;
 
+/// A project whose devShell needs the chain and a tool of its own (whose builder fails too
+/// unless the marker exists).
+const SHELL_FLAKE: &str = r#"{
+  outputs = { self }:
+    let
+      c = import ./chain.nix;
+      tool = derivation {
+        name = "push-shell-tool";
+        system = "x86_64-linux";
+        builder = "/bin/sh";
+        PATH = "/usr/bin:/bin";
+        args = [ "-c" "test -e @MARKER@ || { echo 'built instead of substituted' >&2; exit 1; }; mkdir -p $out/bin; echo ${c} > $out/uses" ];
+      };
+    in {
+      devShells.x86_64-linux.default = derivation {
+        name = "push-shell";
+        system = "x86_64-linux";
+        builder = "/bin/bash";
+        args = [ "-c" "echo 'a shell is not built' >&2; exit 1" ];
+        outputs = [ "out" ];
+        PATH = "/usr/bin:/bin";
+        buildInputs = [ tool ];
+      };
+    };
+}
+"#;
+
 /// One machine's worth of directories: a store directory shared by every envy (and Nix)
 /// here, states, a key pair and the chain.
 struct World {
@@ -44,12 +72,16 @@ impl World {
             .tempdir()
             .unwrap();
         let r = root.path();
-        for d in ["home", "config", "data", "cache", "work", "cache-root"] {
+        for d in ["home", "config", "data", "cache", "work/shell", "cache-root"] {
             fs_err::create_dir_all(r.join(d)).unwrap();
         }
+        let marker = r.join("may-build");
+        let chain = CHAIN.replace("@MARKER@", marker.to_str().unwrap());
+        fs_err::write(r.join("work/chain.nix"), &chain).unwrap();
+        fs_err::write(r.join("work/shell/chain.nix"), &chain).unwrap();
         fs_err::write(
-            r.join("work/chain.nix"),
-            CHAIN.replace("@MARKER@", r.join("may-build").to_str().unwrap()),
+            r.join("work/shell/flake.nix"),
+            SHELL_FLAKE.replace("@MARKER@", marker.to_str().unwrap()),
         )
         .unwrap();
         fs_err::write(r.join("may-build"), "").unwrap();
@@ -393,14 +425,18 @@ fn the_ci_example_builds_and_pushes_and_a_developer_substitutes() {
             .env("CACHE_PUBLIC_KEY", &w.public_key)
             .env("CACHE_SECRET_KEY_FILE", w.path("cache.sec"))
             .env("TARGET", "chain.nix")
+            .env("SHELL_PROJECT", w.path("work/shell"))
             .output()
             .unwrap()
     };
     let out = run("ci", "state-ci");
     assert_success(&out, "scripts/ci-example.sh ci");
     let c = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(stderr(&out).contains("pushed 3 paths"), "{}", stderr(&out));
-    assert_eq!(w.narinfos().len(), 3);
+    // The build pushes the chain, the devShell its own tool (the chain is there already).
+    let err = stderr(&out);
+    assert!(err.contains("pushed 3 paths"), "{err}");
+    assert!(err.contains("pushed 1 path "), "{err}");
+    assert_eq!(w.narinfos().len(), 4);
 
     w.forbid_builds();
     w.wipe_store("state-ci");
