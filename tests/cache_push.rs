@@ -72,7 +72,14 @@ impl World {
             .tempdir()
             .unwrap();
         let r = root.path();
-        for d in ["home", "config", "data", "cache", "work/shell", "cache-root"] {
+        for d in [
+            "home",
+            "config",
+            "data",
+            "cache",
+            "work/shell",
+            "cache-root",
+        ] {
             fs_err::create_dir_all(r.join(d)).unwrap();
         }
         let marker = r.join("may-build");

@@ -378,3 +378,98 @@ fn valid_outputs(store: &LocalStore, drv_path: &StorePath) -> Vec<StorePath> {
         .filter(|p| store.is_valid(p).unwrap_or(false))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreConfig;
+
+    fn store(dir: &std::path::Path) -> Arc<LocalStore> {
+        Arc::new(LocalStore::open(&StoreConfig::new(dir.join("store"), dir.join("state"))).unwrap())
+    }
+
+    fn quick(upload: UploadOptions) -> PushOptions {
+        PushOptions {
+            backoff: Duration::from_millis(1),
+            ..PushOptions::new(upload)
+        }
+    }
+
+    #[test]
+    fn a_queue_pushes_closures_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let dep = store.add_text("dep", b"dep", &BTreeSet::new()).unwrap();
+        let top = store
+            .add_text(
+                "top",
+                store.store_dir().print(&dep).as_bytes(),
+                &BTreeSet::from([dep.clone()]),
+            )
+            .unwrap();
+        let url = format!("file://{}", dir.path().join("cache").display());
+        let cache = BinaryCache::open(&url).unwrap();
+        let pusher = Pusher::new(Arc::clone(&store), cache, quick(UploadOptions::default()));
+        let pending = PendingPushes::new(store.state_dir(), store.store_dir());
+        let queue = PushQueue::start(pusher, pending.clone(), Arc::new(|_| {}));
+        queue.push(vec![top.clone()]);
+        queue.push(vec![dep.clone()]);
+        let report = queue.finish(&|_| {});
+        assert_eq!(report.uploaded, vec![dep.clone(), top.clone()]);
+        assert!(report.failure.is_none() && report.left.is_empty());
+        assert!(pending.for_url(&url).unwrap().is_empty());
+        // A new pusher asks the cache, which has both now.
+        let cache = BinaryCache::open(&url).unwrap();
+        let mut pusher = Pusher::new(Arc::clone(&store), cache, quick(UploadOptions::default()));
+        let mut again = PushReport::default();
+        pusher.push(&[top], &mut again, &|_| {}).unwrap();
+        assert!(again.uploaded.is_empty());
+        assert_eq!(again.present, 2);
+    }
+
+    #[test]
+    fn a_failing_cache_is_retried_then_everything_is_left_for_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let a = store.add_text("a", b"a", &BTreeSet::new()).unwrap();
+        let b = store.add_text("b", b"b", &BTreeSet::new()).unwrap();
+        // Nothing listens on port 1.
+        let url = "http://127.0.0.1:1";
+        let pusher = Pusher::new(
+            Arc::clone(&store),
+            BinaryCache::open(url).unwrap(),
+            quick(UploadOptions::default()),
+        );
+        let pending = PendingPushes::new(store.state_dir(), store.store_dir());
+        let retries = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&retries);
+        let queue = PushQueue::start(
+            pusher,
+            pending.clone(),
+            Arc::new(move |e| {
+                if let PushEvent::Retrying { .. } = e {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+            }),
+        );
+        queue.push(vec![a.clone()]);
+        queue.push(vec![b.clone()]);
+        let report = queue.finish(&|_| {});
+        let failure = report.failure.expect("the cache is not there");
+        assert!(
+            matches!(*failure.error, CacheError::Fetch { .. }),
+            "{}",
+            failure.error
+        );
+        // Three tries of the first request, then the second job is not tried at all.
+        assert_eq!(retries.load(Ordering::SeqCst), 2);
+        assert_eq!(report.left, vec![a.clone(), b.clone()]);
+        assert_eq!(
+            pending.for_url(url).unwrap(),
+            BTreeSet::from([a.clone(), b.clone()])
+        );
+        // Jobs sent after the queue finished are left for later too.
+        queue.push(vec![a.clone()]);
+        assert_eq!(pending.for_url(url).unwrap().len(), 2);
+    }
+}
