@@ -29,7 +29,10 @@ use crate::engine::push::{PushTarget, error_chain};
 ///   envy store push --all-since 12h --json file:///srv/cache
 ///   envy store push https://cache.example.org      # only what automatic pushes left
 #[derive(clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(
+    verbatim_doc_comment,
+    override_usage = "envy store push [OPTIONS] [PATHS]... URL"
+)]
 pub struct Push {
     /// Also push every path built in this store since TIME: a date (`2026-12-08`, UTC), a
     /// time (`2026-12-08T09:30:00Z`), seconds since the epoch (`@1765180000`), or an age
@@ -44,7 +47,7 @@ pub struct Push {
     json: bool,
     /// Store paths (or symlinks to them, like `result`), then the binary cache's URL (options
     /// after `?`: `compression=xz|zstd|none`, `secret-key=FILE`).
-    #[arg(value_name = "PATHS... URL", required = true)]
+    #[arg(value_name = "PATHS|URL", required = true)]
     args: Vec<String>,
 }
 
