@@ -215,6 +215,16 @@ impl World {
     }
 }
 
+impl Drop for World {
+    fn drop(&mut self) {
+        // Store paths are read-only: let the temporary directory go as a non-root user too.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(self.root.path())
+            .status();
+    }
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
