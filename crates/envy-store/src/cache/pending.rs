@@ -50,7 +50,7 @@ impl PendingPushes {
 
     /// The paths left over for `url`.
     pub fn for_url(&self, url: &str) -> Result<BTreeSet<StorePath>, CacheError> {
-        Ok(self.all()?.remove(url).unwrap_or_default())
+        Ok(self.all()?.remove(key(url)).unwrap_or_default())
     }
 
     /// Remember `paths` as not pushed to `url`.
@@ -60,7 +60,7 @@ impl PendingPushes {
         }
         self.update(|entries| {
             entries
-                .entry(url.to_owned())
+                .entry(key(url).to_owned())
                 .or_default()
                 .extend(paths.iter().cloned());
         })
@@ -72,12 +72,12 @@ impl PendingPushes {
             return Ok(());
         }
         self.update(|entries| {
-            if let Some(set) = entries.get_mut(url) {
+            if let Some(set) = entries.get_mut(key(url)) {
                 for p in paths {
                     set.remove(p);
                 }
                 if set.is_empty() {
-                    entries.remove(url);
+                    entries.remove(key(url));
                 }
             }
         })
@@ -145,6 +145,13 @@ impl PendingPushes {
     }
 }
 
+/// The same cache however its URL is written: without options or a trailing slash.
+fn key(url: &str) -> &str {
+    url.split_once('?')
+        .map_or(url, |(base, _)| base)
+        .trim_end_matches('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +176,7 @@ mod tests {
             again.for_url("http://x").unwrap(),
             BTreeSet::from([a.clone(), b.clone()])
         );
-        again.remove("http://x", std::slice::from_ref(&a)).unwrap();
+        again.remove("http://x/", std::slice::from_ref(&a)).unwrap();
         assert_eq!(pending.for_url("http://x").unwrap(), BTreeSet::from([b]));
         assert_eq!(pending.for_url("file:///y").unwrap(), BTreeSet::from([a]));
         // No temporary is left next to the file.
