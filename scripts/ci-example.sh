@@ -25,6 +25,13 @@
 set -eu
 
 mode=${1:-}
+case $mode in
+ci | dev) ;;
+*)
+    echo "usage: $0 ci|dev   (settings in the environment, see the top of this script)" >&2
+    exit 2
+    ;;
+esac
 ENVY=${ENVY:-envy}
 TARGET=${TARGET:-default.nix}
 : "${CACHE_URL:?set CACHE_URL to the team cache, e.g. https://cache.example.org}"
@@ -57,9 +64,5 @@ dev)
     if [ -n "${SHELL_PROJECT:-}" ]; then
         ENVY_BACKEND=embedded "$ENVY" print-dev-env "$SHELL_PROJECT" >/dev/null
     fi
-    ;;
-*)
-    echo "usage: $0 ci|dev   (settings in the environment, see the top of this script)" >&2
-    exit 2
     ;;
 esac
