@@ -1,5 +1,6 @@
 //! `envy store …`: envy's own store — add, dump and hash paths, show their metadata, verify
-//! the store, copy paths to and from Nix binary caches, and collect garbage.
+//! the store, copy paths to and from Nix binary caches, push to one, make signing keys, and
+//! collect garbage.
 //!
 //! The store and its state live under `$XDG_DATA_HOME/envy/` unless `--store-dir` /
 //! `ENVY_STORE_DIR` and `ENVY_STATE_DIR` say otherwise. One file per subcommand below.
@@ -8,10 +9,12 @@ mod add;
 mod copy;
 mod dump;
 mod gc;
+mod generate_key;
 mod hash;
 mod init;
 mod path_info;
 mod progress;
+mod push;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +23,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use envy_store::{LocalStore, StorePath};
 
-/// Work with envy's store: add, dump, hash, inspect, verify, copy to and from binary caches, gc.
+/// Work with envy's store: add, dump, hash, inspect, verify, copy to and from binary caches,
+/// push to one, gc.
 ///
 /// Store paths embed the store directory: machines that share a binary cache must use the
 /// same `ENVY_STORE_DIR` (for example `/opt/envy/store`).
@@ -31,6 +35,8 @@ use envy_store::{LocalStore, StorePath};
 ///   envy store hash PATH                 # its NAR sha256 in nix32, as `nix-hash --base32`
 ///   envy store path-info --json PATH
 ///   envy store copy --to file:///srv/cache --secret-key key.sec PATH
+///   envy store push --all-since 12h https://cache.example.org
+///   envy store generate-key cache.example.org-1 cache.sec > cache.pub
 ///   envy store gc --dry-run
 ///   sudo envy store init                 # /nix/store as envy's store, with cache.nixos.org
 #[derive(clap::Args)]
@@ -53,6 +59,8 @@ enum StoreCommand {
     PathInfo(path_info::PathInfo),
     Verify(verify::Verify),
     Copy(copy::Copy),
+    Push(push::Push),
+    GenerateKey(generate_key::GenerateKey),
     Gc(gc::Gc),
 }
 
@@ -69,6 +77,8 @@ impl Store {
             StoreCommand::PathInfo(c) => c.run(&opts),
             StoreCommand::Verify(c) => c.run(&opts),
             StoreCommand::Copy(c) => c.run(&opts),
+            StoreCommand::Push(c) => c.run(&opts),
+            StoreCommand::GenerateKey(c) => c.run(),
             StoreCommand::Gc(c) => c.run(&opts),
         }
     }

@@ -32,6 +32,7 @@ pub mod eval;
 pub mod eval_store;
 pub mod flakes;
 pub mod pkgs;
+pub mod push;
 pub mod realiser;
 pub mod render;
 
@@ -80,6 +81,16 @@ pub struct Engine {
     substituter: Arc<Substituter>,
     progress: Arc<dyn Progress>,
     built: Arc<AtomicUsize>,
+    /// The automatic push (`post-build-push`), drained when the engine is dropped.
+    push: Option<Arc<push::AutoPush>>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(push) = &self.push {
+            push.finish();
+        }
+    }
 }
 
 impl Engine {
@@ -98,12 +109,15 @@ impl Engine {
         substituter: Substituter,
         progress: Arc<dyn Progress>,
     ) -> Self {
+        let store = Arc::new(store);
+        let push = push::AutoPush::from_env(&store);
         Self {
-            store: Arc::new(store),
+            store,
             config: Arc::new(config),
             substituter: Arc::new(substituter),
             progress,
             built: Arc::new(AtomicUsize::new(0)),
+            push,
         }
     }
 
@@ -133,6 +147,14 @@ impl Engine {
         progress: &dyn Progress,
         f: impl FnOnce(&Builder<'_>) -> T,
     ) -> T {
+        let tap;
+        let progress: &dyn Progress = match &self.push {
+            Some(push) => {
+                tap = push.tap(progress);
+                &tap
+            }
+            None => progress,
+        };
         let builder =
             Builder::new(&self.store, &self.config, progress).with_substituter(&self.substituter);
         let result = f(&builder);
@@ -158,6 +180,7 @@ impl Engine {
             substituter: Arc::clone(&self.substituter),
             progress: Arc::clone(&self.progress),
             built: Arc::clone(&self.built),
+            push: self.push.clone(),
         }
     }
 

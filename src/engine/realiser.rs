@@ -18,12 +18,22 @@ pub struct BuildRealiser {
     pub(super) progress: Arc<dyn Progress>,
     /// The engine's count of derivations built, shared with it.
     pub(super) built: Arc<AtomicUsize>,
+    /// The engine's automatic push, fed with what is built here too.
+    pub(super) push: Option<Arc<super::push::AutoPush>>,
 }
 
 impl Realiser for BuildRealiser {
     fn realise(&mut self, drv_path: &StorePath, outputs: &[String]) -> Result<(), StoreError> {
-        let builder = Builder::new(&self.store, &self.config, &*self.progress)
-            .with_substituter(&self.substituter);
+        let tap;
+        let progress: &dyn Progress = match &self.push {
+            Some(push) => {
+                tap = push.tap(&*self.progress);
+                &tap
+            }
+            None => &*self.progress,
+        };
+        let builder =
+            Builder::new(&self.store, &self.config, progress).with_substituter(&self.substituter);
         let result = builder.build(std::slice::from_ref(drv_path));
         self.built
             .fetch_add(builder.built_count(), Ordering::SeqCst);

@@ -123,6 +123,14 @@ pub const ENVY_BUILDERS: &str = "ENVY_BUILDERS";
 /// `builders-use-substitutes` in `$XDG_CONFIG_HOME/envy/config.toml`.
 pub const ENVY_BUILDERS_USE_SUBSTITUTES: &str = "ENVY_BUILDERS_USE_SUBSTITUTES";
 
+/// A binary cache URL every path envy builds is pushed to, with its closure, while the build
+/// goes on (`post-build-push` in `$XDG_CONFIG_HOME/envy/config.toml`).
+pub const ENVY_PUSH_TO: &str = "ENVY_PUSH_TO";
+
+/// The secret key file (Nix's `name:base64` format) pushed paths are signed with
+/// (`push-secret-key-file` in `config.toml`; without one, paths are pushed unsigned).
+pub const ENVY_PUSH_SECRET_KEY_FILE: &str = "ENVY_PUSH_SECRET_KEY_FILE";
+
 // --- Flakes (`envy flake`, the embedded backend) ------------------------------------------
 
 /// A GitHub token for `github:` inputs (sent as `Authorization: token …`; raises the API's

@@ -265,32 +265,88 @@ pub struct HttpServer {
     _dir: tempfile::TempDir,
 }
 
+/// What the server lets clients do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// GET and HEAD.
+    ReadOnly,
+    /// GET, HEAD and PUT (nginx's WebDAV module: `dav_methods PUT; create_full_put_path on;`),
+    /// as a team cache that CI pushes to.
+    Writable,
+    /// GET and HEAD; every other method (PUT) gets `403 Forbidden`.
+    ForbidWrites,
+}
+
+/// nginx, on PATH or where Debian puts it.
+pub fn nginx() -> Option<PathBuf> {
+    super::which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
+}
+
+/// The `server` directives beyond `listen` and `root` for `access`.
+fn nginx_access(access: Access) -> &'static str {
+    match access {
+        Access::ReadOnly => "",
+        // NARs are bigger than nginx's default 1 MB body limit.
+        Access::Writable => {
+            "    client_max_body_size 0;\n    location / {\n      dav_methods PUT;\n      create_full_put_path on;\n      dav_access user:rw group:r all:r;\n    }\n"
+        }
+        Access::ForbidWrites => "    location / {\n      limit_except GET { deny all; }\n    }\n",
+    }
+}
+
 impl HttpServer {
     /// Serve `root` with nginx, or with `python3 -m http.server` when nginx is missing and
     /// `ENVY_TEST_REQUIRE_TOOLS` is not set. `None` (after saying why) when neither exists.
     pub fn serve(root: &Path) -> Option<HttpServer> {
-        let port = free_port();
+        Self::serve_with(root, Access::ReadOnly, free_port())
+    }
+
+    /// Serve `root` with nginx accepting PUTs (or forbidding them, `access`). `None` (after
+    /// saying why) without nginx, unless `ENVY_TEST_REQUIRE_TOOLS` makes that a failure.
+    pub fn serve_nginx(root: &Path, access: Access) -> Option<HttpServer> {
+        Self::serve_nginx_on(root, access, free_port())
+    }
+
+    /// [`Self::serve_nginx`] on `port` (to serve the same URL again, differently).
+    pub fn serve_nginx_on(root: &Path, access: Access, port: u16) -> Option<HttpServer> {
+        if nginx().is_none() {
+            if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
+                panic!(
+                    "`nginx` is not installed (scripts/test installs it); this test requires it"
+                );
+            }
+            eprintln!("skipping: `nginx` is not installed");
+            return None;
+        }
+        Self::serve_with(root, access, port)
+    }
+
+    fn serve_with(root: &Path, access: Access, port: u16) -> Option<HttpServer> {
         let dir = tempfile::tempdir().unwrap();
-        let (child, access_log) = if super::which("nginx")
-            .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
-            .is_some()
-        {
+        let (child, access_log) = if let Some(nginx) = nginx() {
             let d = dir.path();
             let log = d.join("access.log");
             let conf = d.join("nginx.conf");
+            // Run as root, the workers write the cache as root (nginx's default `nobody`
+            // could not write into the test's directories).
+            let user = if access != Access::ReadOnly && ::nix::unistd::geteuid().is_root() {
+                "user root;\n"
+            } else {
+                ""
+            };
             fs_err::write(
                 &conf,
                 format!(
-                    "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+                    "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
                      events {{ worker_connections 64; }}\n\
-                     http {{\n  access_log {log};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  types {{ }}\n  default_type application/octet-stream;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
+                     http {{\n  access_log {log};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  types {{ }}\n  default_type application/octet-stream;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n{extra}  }}\n}}\n",
                     d = d.display(),
                     log = log.display(),
                     root = root.display(),
+                    extra = nginx_access(access),
                 ),
             )
             .unwrap();
-            let nginx = super::which("nginx").unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"));
             let child = Command::new(nginx)
                 .arg("-p")
                 .arg(d)
@@ -303,6 +359,7 @@ impl HttpServer {
                 .unwrap();
             (child, Some(log))
         } else {
+            assert!(access == Access::ReadOnly, "only nginx takes PUTs");
             if std::env::var_os("ENVY_TEST_REQUIRE_TOOLS").is_some() {
                 panic!(
                     "`nginx` is not installed (scripts/test installs it); this test requires it"
@@ -360,7 +417,8 @@ impl Drop for HttpServer {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

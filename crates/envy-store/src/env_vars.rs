@@ -13,3 +13,11 @@ pub const ENVY_SUBSTITUTERS: &str = "ENVY_SUBSTITUTERS";
 
 /// Space-separated `name:base64` public keys whose signatures are trusted.
 pub const ENVY_TRUSTED_PUBLIC_KEYS: &str = "ENVY_TRUSTED_PUBLIC_KEYS";
+
+/// A binary cache URL every path envy builds is pushed to, with its closure (Nix's
+/// `post-build-hook` + `nix copy --to`, built in); `post-build-push` in `config.toml`.
+pub const ENVY_PUSH_TO: &str = "ENVY_PUSH_TO";
+
+/// The secret key file (Nix's `name:base64` format) pushed paths are signed with;
+/// `push-secret-key-file` in `config.toml`.
+pub const ENVY_PUSH_SECRET_KEY_FILE: &str = "ENVY_PUSH_SECRET_KEY_FILE";

@@ -1,6 +1,8 @@
 //! Nix binary caches: reading (substitution) and writing (`envy store copy --to`) caches in
 //! Nix's format over `file://` and `http(s)://` — `nix-cache-info`, `<hash>.narinfo`, NARs
-//! under `nar/` compressed with xz or zstd, ed25519 signatures over path fingerprints.
+//! under `nar/` compressed with xz or zstd, ed25519 signatures over path fingerprints — and
+//! pushing what envy builds to one (`push`: a background queue, retries, the leftovers
+//! `envy store push` finishes).
 //!
 //! Store paths embed the store directory, so a cache serves only stores with the same one:
 //! a cache records it in `nix-cache-info` and envy refuses a mismatch.
@@ -9,6 +11,8 @@ mod compression;
 mod config;
 mod error;
 mod nar_info;
+mod pending;
+mod push;
 mod signing;
 mod substitute;
 mod transport;
@@ -20,6 +24,11 @@ pub use compression::Compression;
 pub use config::CacheConfig;
 pub use error::CacheError;
 pub use nar_info::NarInfo;
+pub use pending::PendingPushes;
+pub use push::{
+    PushEvent, PushFailure, PushOptions, PushProgress, PushQueue, PushReport, Pusher, QueueReport,
+    QueueStatus,
+};
 pub use signing::{PublicKey, SecretKey, trusted};
 pub use substitute::{NEGATIVE_TTL, SubstituteOutcome, Substituter};
 pub use upload::{UploadOptions, UploadReport, copy_to_cache};
