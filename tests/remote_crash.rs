@@ -5,6 +5,8 @@
 //! - `kill -9` envy while it copies a large output back: envy's store has the output either
 //!   not at all or complete (the machine's NAR hash), the next build takes the machine's
 //!   output without building it again, and `envy store gc` clears what the kill left;
+//! - `kill -9` envy while it copies a large input to the machine: the machine has it whole or
+//!   not at all, and the next build succeeds;
 //! - once envy is gone, the machine holds no temporary root for the paths it touched;
 //! - a failure shows the last lines of the remote log, and `envy log` has all of it.
 
@@ -20,7 +22,8 @@ use common::sshd::{BuildMachine, have_sshd};
 const PROTOCOLS: [&str; 2] = ["ssh", "ssh-ng"];
 
 /// Derivations for each protocol `proto` and attempt `n` (`-A PROTO.aN.ATTR`): `slow` waits until the test lets it
-/// finish (`GATE/release-…`, at most two minutes), `big` makes 80 MB of random bytes, `loud`
+/// finish (`GATE/release-…`, at most two minutes), `big` makes 80 MB of random bytes, `inp`
+/// takes a large source (`work/big-PROTO-N.bin`, written by the test), `loud`
 /// prints 200 numbered lines and fails. Each marks in `GATE` (inside the machine's sandbox)
 /// that it ran.
 fn expr(gate: &Path) -> String {
@@ -44,6 +47,7 @@ let
     head -c 80000000 /dev/urandom > $out
     echo made >> ${{gate}}/made-${{proto}}-${{toString n}}
   '';
+  inp = sh "inp" "wc -c < ${{./. + "/big-${{proto}}-${{toString n}}.bin"}} > $out";
   loud = sh "loud" ''
     for i in $(seq 1 200); do echo "remote line $i"; done
     exit 3
@@ -360,6 +364,77 @@ fn killed_while_the_outputs_come_back() {
         assert_success(&out, "envy store gc");
         assert_eq!(tmp_entries(&sd), Vec::<String>::new());
         w.remote_delete(&out_path);
+    }
+}
+
+#[test]
+fn killed_while_the_inputs_go_to_the_machine() {
+    let Some(w) = setup() else {
+        return;
+    };
+    let sd = w.env.store_dir();
+    let rreal = w.machine.dir.join("rreal");
+    for proto in PROTOCOLS {
+        // As above: when the copy ends before the test sees it, again with another source.
+        let mut caught = None;
+        for n in 0..4 {
+            let name = format!("big-{proto}-{n}.bin");
+            let mut random = fs_err::File::open("/dev/urandom").unwrap();
+            let mut file = fs_err::File::create(w.env.path(&format!("work/{name}"))).unwrap();
+            std::io::copy(&mut std::io::Read::take(&mut random, 80_000_000), &mut file).unwrap();
+            drop(file);
+            let (_, out_path) = w.paths(proto, "inp", n);
+            let mut child = w.spawn(proto, "inp", n);
+            // The machine's Nix writes the source at its place, then registers it.
+            let mut copying = None;
+            while child.try_wait().unwrap().is_none() {
+                if let Some(entry) = fs_err::read_dir(&rreal).ok().and_then(|d| {
+                    d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .find(|e| e.ends_with(&format!("-{name}")))
+                }) {
+                    copying = Some(entry);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            if let Some(entry) = copying {
+                caught = Some((n, out_path, sd.join(entry)));
+                break;
+            }
+            assert!(
+                status.success(),
+                "envy build over {proto}://: {}",
+                w.stderr_of(proto, "inp", n)
+            );
+        }
+        let (n, out_path, src) = caught
+            .unwrap_or_else(|| panic!("never saw the machine take the input over {proto}://"));
+        let src = src.to_string_lossy().into_owned();
+        // The machine has the source whole or not at all; envy's store is untouched.
+        w.verify_remote();
+        let whole = w.machine.has(&sd, &src);
+        if whole {
+            assert_eq!(w.remote_hash(&src), w.env.envy_nar_hash(&src));
+        }
+        eprintln!(
+            "{proto}://: killed while the input went to the machine (attempt {n}); it is {} there",
+            if whole { "valid" } else { "absent" },
+        );
+        assert!(!w.machine.has(&sd, &out_path));
+        w.env.verify();
+
+        let out = w.envy_build(proto, "inp", n).output().unwrap();
+        assert_success(&out, &format!("envy build over {proto}:// after a kill"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), out_path);
+        assert_eq!(fs_err::read_to_string(&out_path).unwrap(), "80000000\n");
+        assert_eq!(w.remote_hash(&src), w.env.envy_nar_hash(&src));
+        w.env.verify();
+        w.verify_remote();
+        w.remote_delete(&out_path);
+        w.remote_delete(&src);
+        fs_err::remove_file(w.env.path(&format!("work/big-{proto}-{n}.bin"))).unwrap();
     }
 }
 
