@@ -123,17 +123,8 @@ impl World {
     /// `program` with only this world's environment (envy over the shared store directory
     /// with the state directory `state`), in `work/`.
     fn command(&self, program: &Path, state: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("ENVY_STORE_DIR", self.store_dir())
-            .env("ENVY_STATE_DIR", self.path(state))
-            .env("ENVY_SANDBOX", "false")
-            .current_dir(self.path("work"));
+        let mut cmd = common::build::world_command(program, self.root.path(), state);
+        cmd.env("ENVY_SANDBOX", "false");
         cmd
     }
 

@@ -141,6 +141,17 @@ fn denied_project_is_silent() {
     assert_eq!(status["project"]["trust"], "denied");
 }
 
+/// `cmd` (`envy` or `envy-hook`, or strace running one) set up as the prompt hook's
+/// `export bash` from `dir`, with only the sandbox's environment and shell pid 7.
+fn prompt_export<'c>(cmd: &'c mut Command, sb: &Sandbox, dir: &Path) -> &'c mut Command {
+    cmd.args(["export", "bash"])
+        .current_dir(dir)
+        .env_clear()
+        .envs(sb.env())
+        .env("PWD", dir)
+        .env("__ENVY_PID", "7")
+}
+
 #[test]
 fn unchanged_prompt_prints_nothing_and_opens_no_file() {
     let Some(sb) = sandbox() else {
@@ -158,14 +169,8 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
     let sub = project.join("sub");
     let hook = common::envy_bin().with_file_name("envy-hook");
     for bin in [common::envy_bin(), hook.clone()] {
-        let out = Command::new(&bin)
-            .args(["export", "bash"])
-            .current_dir(&sub)
-            .env_clear()
-            .envs(sb.env())
-            .env("PWD", &sub)
+        let out = prompt_export(&mut Command::new(&bin), &sb, &sub)
             .env("__ENVY_STATE", &state)
-            .env("__ENVY_PID", "7")
             .env_remove("HOME")
             .env_remove("XDG_CACHE_HOME")
             .env_remove("XDG_DATA_HOME")
@@ -182,13 +187,7 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
 
     // Anything else `envy-hook` hands to `envy`, which prints the same as it would have.
     let changed = |bin: &Path| {
-        Command::new(bin)
-            .args(["export", "bash"])
-            .current_dir(&sub)
-            .env_clear()
-            .envs(sb.env())
-            .env("PWD", &sub)
-            .env("__ENVY_PID", "7")
+        prompt_export(&mut Command::new(bin), &sb, &sub)
             .output()
             .unwrap()
     };
@@ -206,17 +205,13 @@ fn unchanged_prompt_prints_nothing_and_opens_no_file() {
     }
     for bin in [common::envy_bin(), hook] {
         let trace = sb.root().join("trace");
-        let status = Command::new("strace")
+        let mut strace = Command::new("strace");
+        strace
             .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
             .arg(&trace)
-            .arg(&bin)
-            .args(["export", "bash"])
-            .current_dir(&sub)
-            .env_clear()
-            .envs(sb.env())
-            .env("PWD", &sub)
+            .arg(&bin);
+        let status = prompt_export(&mut strace, &sb, &sub)
             .env("__ENVY_STATE", &state)
-            .env("__ENVY_PID", "7")
             .stderr(Stdio::null())
             .output()
             .unwrap();

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::build::{BuildEnv, assert_success, store_path};
-use common::sshd::{BuildMachine, have_sshd};
+use common::sshd::{BuildMachine, world_with_machine};
 
 const PROTOCOLS: [&str; 2] = ["ssh", "ssh-ng"];
 
@@ -67,14 +67,10 @@ struct World {
 }
 
 fn setup() -> Option<World> {
-    if !common::have_tool("nix-store") || !have_sshd() {
-        return None;
-    }
-    let env = BuildEnv::new();
+    let (env, machine) = world_with_machine("nix-store")?;
     let gate = env.path("gate");
     fs_err::create_dir_all(&gate).unwrap();
     fs_err::write(env.path("work/default.nix"), expr(&gate)).unwrap();
-    let machine = BuildMachine::start(&env.path("machine"), &env.store_dir());
     // The builders reach the gate from inside the machine's sandbox.
     let conf = machine.dir.join("nixconf/nix.conf");
     let mut text = fs_err::read_to_string(&conf).unwrap();
@@ -85,16 +81,15 @@ fn setup() -> Option<World> {
 
 impl World {
     fn envy_build(&self, proto: &str, attr: &str, n: u32) -> Command {
-        let mut cmd = self.env.envy();
-        cmd.env("NIX_SSHOPTS", self.machine.sshopts())
-            .args([
-                "build",
-                "--no-out-link",
-                "default.nix",
-                "-A",
-                &format!("{proto}.a{n}.{attr}"),
-            ])
-            .args(["-j", "0", "--builders", &format!("{proto}://farm")]);
+        let mut cmd = self.machine.envy(&self.env);
+        cmd.args([
+            "build",
+            "--no-out-link",
+            "default.nix",
+            "-A",
+            &format!("{proto}.a{n}.{attr}"),
+        ])
+        .args(["-j", "0", "--builders", &format!("{proto}://farm")]);
         cmd
     }
 
@@ -118,12 +113,7 @@ impl World {
 
     /// Real Nix on the machine's store.
     fn remote_nix(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("NIX_CONF_DIR", self.machine.dir.join("nixconf"))
-            .env("HOME", &self.machine.dir)
-            .env("XDG_CACHE_HOME", self.machine.dir.join("cache"))
-            .args(["--store", &self.machine.store_uri(&self.env.store_dir())]);
-        cmd
+        self.machine.nix(program, &self.env.store_dir())
     }
 
     /// The printed `.drv` and output paths of `attr` (real Nix instantiates them in its own

@@ -8,7 +8,7 @@
 mod common;
 
 use common::build::BuildEnv;
-use common::sshd::{BuildMachine, have_sshd};
+use common::sshd::{BuildMachine, world_with_machine};
 
 fn flake(system: &str) -> String {
     format!(
@@ -31,20 +31,15 @@ fn flake(system: &str) -> String {
 }
 
 fn setup() -> Option<(BuildEnv, BuildMachine)> {
-    if !common::have_tool("nix-store") || !have_sshd() {
-        return None;
-    }
-    let env = BuildEnv::new();
+    let (env, machine) = world_with_machine("nix-store")?;
     let system = format!("{}-linux", std::env::consts::ARCH);
     fs_err::write(env.path("work/flake.nix"), flake(&system)).unwrap();
-    let machine = BuildMachine::start(&env.path("machine"), &env.store_dir());
     Some((env, machine))
 }
 
 fn envy(env: &BuildEnv, machine: &BuildMachine, args: &[&str]) -> (bool, String) {
-    let out = env
-        .envy()
-        .env("NIX_SSHOPTS", machine.sshopts())
+    let out = machine
+        .envy(env)
         .env("ENVY_BACKEND", "embedded")
         .args(args)
         .output()

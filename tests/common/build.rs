@@ -180,17 +180,7 @@ impl BuildEnv {
 
     /// An `envy` command in this world.
     pub fn envy(&self) -> Command {
-        let mut cmd = Command::new(super::envy_bin());
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("ENVY_STORE_DIR", self.store_dir())
-            .env("ENVY_STATE_DIR", self.path("state"))
-            .current_dir(self.path("work"));
-        cmd
+        world_command(&super::envy_bin(), self.tmp.path(), "state")
     }
 
     /// `envy build --no-out-link FILE` (plus extra args); asserts success, returns stdout lines.
@@ -237,6 +227,23 @@ impl BuildEnv {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("0 missing, 0 modified"), "{stderr}");
     }
+}
+
+/// `program` with only the environment of the test world under `root`: `PATH`, `HOME` and
+/// the XDG dirs (`home`, `config`, `data`, `cache`), envy's store directory `store` and state
+/// directory `state`, run in `work`.
+pub fn world_command(program: &Path, root: &Path, state: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", root.join("home"))
+        .env("XDG_CONFIG_HOME", root.join("config"))
+        .env("XDG_DATA_HOME", root.join("data"))
+        .env("XDG_CACHE_HOME", root.join("cache"))
+        .env("ENVY_STORE_DIR", root.join("store"))
+        .env("ENVY_STATE_DIR", root.join(state))
+        .current_dir(root.join("work"));
+    cmd
 }
 
 /// A printed store path (`/…/store/<hash>-<name>`) as a `StorePath`.

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod flake;
 pub mod http_cache;
 pub mod nix;
+pub mod remote;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use super::build::BuildEnv;
+
 pub struct BuildMachine {
     pub dir: PathBuf,
     pub port: u16,
@@ -172,22 +174,44 @@ impl BuildMachine {
         )
     }
 
+    /// Real Nix's `program` on the machine's store (whose store dir is `store_dir`), with the
+    /// machine's configuration.
+    pub fn nix(&self, program: &str, store_dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("NIX_CONF_DIR", self.dir.join("nixconf"))
+            .env("HOME", &self.dir)
+            .env("XDG_CACHE_HOME", self.dir.join("cache"))
+            .args(["--store", &self.store_uri(store_dir)]);
+        cmd
+    }
+
     /// Whether the remote store has `path` valid.
     pub fn has(&self, store_dir: &Path, path: &str) -> bool {
-        Command::new("nix-store")
-            .env("NIX_CONF_DIR", self.dir.join("nixconf"))
-            .env("HOME", &self.dir)
-            .args([
-                "--store",
-                &self.store_uri(store_dir),
-                "--check-validity",
-                path,
-            ])
+        self.nix("nix-store", store_dir)
+            .args(["--check-validity", path])
             .stderr(Stdio::null())
             .status()
             .unwrap()
             .success()
     }
+
+    /// `env`'s envy, reaching this machine's aliases.
+    pub fn envy(&self, env: &BuildEnv) -> Command {
+        let mut cmd = env.envy();
+        cmd.env("NIX_SSHOPTS", self.sshopts());
+        cmd
+    }
+}
+
+/// A build world (tests/common/build.rs) and a machine for it, when real Nix's `tool` and sshd
+/// are here (else the caller skips, or fails under `ENVY_TEST_REQUIRE_TOOLS`).
+pub fn world_with_machine(tool: &str) -> Option<(BuildEnv, BuildMachine)> {
+    if !super::have_tool(tool) || !have_sshd() {
+        return None;
+    }
+    let env = BuildEnv::new();
+    let machine = BuildMachine::start(&env.path("machine"), &env.store_dir());
+    Some((env, machine))
 }
 
 impl Drop for BuildMachine {

@@ -21,8 +21,8 @@ use super::address::DaemonAddress;
 use super::error::DaemonError;
 use super::log::{DiscardLog, LogEvent, LogSink, Verbosity, read_result, read_start, strip_ansi};
 use super::wire::{
-    FramedWriter, read_bool, read_string, read_strings, read_u64, write_bool, write_str,
-    write_strings, write_u64,
+    FramedWriter, read_bool, read_string, read_strings, read_u64, write_bool, write_path_info,
+    write_str, write_strings, write_u64,
 };
 use crate::content_address::{ContentAddress, ContentAddressMethod, FileIngestionMethod};
 use crate::hash::{Hash, HashAlgo};
@@ -414,17 +414,27 @@ impl DaemonClient {
             framed.finish().map_err(io)?;
             self.writer.flush().map_err(io)
         })();
+        self.reply_after_framed(op, sent)?;
+        let path = read_string(&mut self.reader).map_err(|e| self.io(op.name(), e))?;
+        let path = self.parse(&path)?;
+        self.read_path_info(op, path)
+    }
+
+    /// The daemon's answer to `op`, whose request (a framed stream included) `sent` says
+    /// how sending went. A send that broke on I/O may be the daemon having stopped reading
+    /// because it failed: its message, when it sent one, is the error then.
+    fn reply_after_framed(
+        &mut self,
+        op: Op,
+        sent: Result<(), DaemonError>,
+    ) -> Result<(), DaemonError> {
         if let Err(err) = sent {
-            // The daemon may have stopped reading because it failed: its message says why.
             if matches!(err, DaemonError::Io { .. }) {
                 self.process_stderr(op.name())?;
             }
             return Err(err);
         }
-        self.process_stderr(op.name())?;
-        let path = read_string(&mut self.reader).map_err(|e| self.io(op.name(), e))?;
-        let path = self.parse(&path)?;
-        self.read_path_info(op, path)
+        self.process_stderr(op.name())
     }
 
     /// Build (or substitute) `paths` through the daemon.
@@ -449,33 +459,13 @@ impl DaemonClient {
         nar: impl FnOnce(&mut dyn Write) -> Result<(), crate::StoreError>,
     ) -> Result<(), DaemonError> {
         let op = Op::AddToStoreNar;
-        let path = self.store_dir.print(&info.path);
-        let deriver = info
-            .deriver
-            .as_ref()
-            .map(|d| self.store_dir.print(d))
-            .unwrap_or_default();
-        let refs = self.print_all(&info.references);
-        let ca = info
-            .ca
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
         let sent = (|| -> Result<(), DaemonError> {
             let socket = self.socket.clone();
             let io = |e| self_io(&socket, op.name(), e);
             let w = &mut self.writer;
             (|| {
                 write_u64(w, op as u64)?;
-                write_str(w, &path)?;
-                write_str(w, &deriver)?;
-                write_str(w, &info.nar_hash.to_hex())?;
-                write_strings(w, refs.iter().map(String::as_str))?;
-                write_u64(w, u64::try_from(info.registration_time).unwrap_or(0))?;
-                write_u64(w, info.nar_size)?;
-                write_bool(w, info.ultimate)?;
-                write_strings(w, info.signatures.iter().map(String::as_str))?;
-                write_str(w, &ca)?;
+                write_path_info(w, &self.store_dir, info)?;
                 write_bool(w, false)?; // repair
                 write_bool(w, true) // dontCheckSigs: honoured for a trusted client only
             })()
@@ -491,14 +481,7 @@ impl DaemonClient {
             framed.finish().map_err(io)?;
             self.writer.flush().map_err(io)
         })();
-        if let Err(err) = sent {
-            // The daemon may have stopped reading because it failed: its message says why.
-            if matches!(err, DaemonError::Io { .. }) {
-                self.process_stderr(op.name())?;
-            }
-            return Err(err);
-        }
-        self.process_stderr(op.name())
+        self.reply_after_framed(op, sent)
     }
 
     /// Build the basic derivation `drv` as `drv_path` (its inputs, all in `input_srcs`, must

@@ -42,6 +42,28 @@ pub(crate) fn write_strings<'a>(
     Ok(())
 }
 
+/// A path's info as both protocols send it with its NAR (`addToStoreNar`, serve's
+/// `cmdAddToStoreNar`): path, deriver (or ""), NAR hash in hex, references, registration
+/// time, NAR size, ultimate, signatures, content address (or "").
+pub(crate) fn write_path_info(
+    out: &mut impl Write,
+    store_dir: &crate::store_dir::StoreDir,
+    info: &crate::path_info::ValidPathInfo,
+) -> io::Result<()> {
+    write_str(out, &store_dir.print(&info.path))?;
+    let deriver = info.deriver.as_ref().map(|d| store_dir.print(d));
+    write_str(out, deriver.as_deref().unwrap_or_default())?;
+    write_str(out, &info.nar_hash.to_hex())?;
+    let refs: Vec<String> = info.references.iter().map(|p| store_dir.print(p)).collect();
+    write_strings(out, refs.iter().map(String::as_str))?;
+    write_u64(out, u64::try_from(info.registration_time).unwrap_or(0))?;
+    write_u64(out, info.nar_size)?;
+    write_bool(out, info.ultimate)?;
+    write_strings(out, info.signatures.iter().map(String::as_str))?;
+    let ca = info.ca.as_ref().map(ToString::to_string);
+    write_str(out, ca.as_deref().unwrap_or_default())
+}
+
 pub(crate) fn read_u64(input: &mut impl Read) -> io::Result<u64> {
     let mut buf = [0u8; 8];
     input.read_exact(&mut buf)?;

@@ -18,8 +18,8 @@ use std::process::{ChildStdin, ChildStdout, Command};
 pub use process::RemoteProcess;
 
 use crate::daemon::wire::{
-    read_bool, read_string, read_strings, read_u64, write_bool, write_bytes, write_str,
-    write_strings, write_u64,
+    read_bool, read_string, read_strings, read_u64, write_bool, write_bytes, write_path_info,
+    write_str, write_strings, write_u64,
 };
 use crate::{
     ContentAddress, Derivation, DerivationOutput, Hash, HashAlgo, LocalStore, StoreDir, StoreError,
@@ -347,33 +347,9 @@ impl ServeConnection {
         nar: impl FnOnce(&mut dyn Write) -> Result<(), StoreError>,
     ) -> Result<(), ServeError> {
         let path = self.store_dir.print(&info.path);
-        let deriver = info
-            .deriver
-            .as_ref()
-            .map(|d| self.store_dir.print(d))
-            .unwrap_or_default();
-        let references = self.print_set(&info.references);
         let sent = (|| {
             write_u64(&mut self.to, CMD_ADD_TO_STORE_NAR)?;
-            write_str(&mut self.to, &path)?;
-            write_str(&mut self.to, &deriver)?;
-            write_str(&mut self.to, &info.nar_hash.to_hex())?;
-            write_strings(&mut self.to, references.iter().map(String::as_str))?;
-            write_u64(
-                &mut self.to,
-                u64::try_from(info.registration_time).unwrap_or(0),
-            )?;
-            write_u64(&mut self.to, info.nar_size)?;
-            write_bool(&mut self.to, info.ultimate)?;
-            write_strings(&mut self.to, info.signatures.iter().map(String::as_str))?;
-            write_str(
-                &mut self.to,
-                &info
-                    .ca
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            )
+            write_path_info(&mut self.to, &self.store_dir, info)
         })();
         self.io(sent)?;
         let mut counting = CountingWriter {
